@@ -1,0 +1,53 @@
+/**
+ * The metrics stream: one row per optimizer step, the same names in the UI, the CLI's metrics.jsonl and
+ * the automation API. Every quantity a chart needs is here (ALUM.md §5.1). Pure types.
+ */
+
+/** One optimizer step's measurements. Every quantity a chart needs is here (ALUM.md §5.1). */
+export interface MetricRow {
+  step: number;
+  /** Cross-entropy of the clean forward pass. */
+  taskLoss: number;
+  /** Outer symmetric KL between clean and adversarial predictions (0 for `standard` or a skipped batch). */
+  advLoss: number;
+  /** taskLoss + alpha * advLoss: what the optimizer minimised. */
+  totalLoss: number;
+  /** L2 norm of the last inner-step gradient w.r.t. delta, over the whole batch. */
+  innerGradNorm: number;
+  /** Mean over real (non-pad) tokens of the per-token L-inf norm of the final delta. */
+  deltaLinf: number;
+  /** Mean over real tokens of the per-token L2 norm of the final delta. */
+  deltaL2: number;
+  /** Mean |e| of the embedding output over real tokens (mt-dnn's `emb_val`). */
+  embedAbsMean: number;
+  /** Mean over real tokens of |eta * g| / den (mt-dnn's `eff_perturb`): the gradient's share of delta. */
+  effPerturb: number;
+  /** Batches so far whose adversarial term was skipped because the inner gradient was not finite. */
+  skipped: number;
+  /** Wall-clock milliseconds of this step (including readback). */
+  ms: number;
+  /** Learning rate used by this step. */
+  lr: number;
+  /** Dev-set accuracy, on rows where the dev set was evaluated. */
+  devAccuracy?: number;
+}
+
+/** A row as the training loop produces it (dev accuracy is added by the driver when it evaluates). */
+export type MetricRowData = Omit<MetricRow, 'devAccuracy'>;
+
+/** Column order for CSV export and the metrics table. */
+export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
+  'step',
+  'taskLoss',
+  'advLoss',
+  'totalLoss',
+  'innerGradNorm',
+  'deltaLinf',
+  'deltaL2',
+  'embedAbsMean',
+  'effPerturb',
+  'skipped',
+  'ms',
+  'lr',
+  'devAccuracy',
+];

@@ -1,0 +1,169 @@
+/**
+ * A BERT encoder for sequence classification with Hugging Face semantics (word + position + token-type
+ * embeddings, LayerNorm eps 1e-12, post-LN blocks, erf GELU, masked attention, tanh pooler, classifier).
+ * Split in two so ALUM can perturb the embedding-layer output and reuse the same rest of the network:
+ *   embed(ids) -> e [B, T, H]          (the perturbation point, ALUM.md §2.5)
+ *   classify(e + delta, mask) -> logits [B, C]
+ * References: huggingface/transformers `modeling_bert.py`; Devlin et al. 2019; ../shared/ALUM.md §2.5, §5.3.
+ *
+ * Dropout: every dropout site draws its mask from `seed + siteIndex`, so a pass can be replayed exactly
+ * (the ALUM step replays the clean pass inside the gradient closure) while different passes use fresh masks.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import type { ModelConfig } from '../config.ts';
+import { param, type Params } from './params.ts';
+
+/** Dropout for one forward pass: `rate` 0 (or `training` false) turns it off. */
+export interface DropoutPass {
+  rate: number;
+  seed: number;
+}
+
+export const NO_DROPOUT: DropoutPass = { rate: 0, seed: 0 };
+
+/** Additive attention-mask value for padding keys (original BERT). */
+const MASK_NEG = -10000;
+
+/** Model inputs, all int32 [B, T]. */
+export interface BertInputs {
+  inputIds: tf.Tensor2D;
+  tokenTypeIds: tf.Tensor2D;
+  attentionMask: tf.Tensor2D;
+}
+
+class DropoutSites {
+  private site = 0;
+  constructor(private readonly pass: DropoutPass) {}
+  apply<T extends tf.Tensor>(x: T): T {
+    const seed = this.pass.seed + this.site++;
+    return this.pass.rate > 0 ? (tf.dropout(x, this.pass.rate, undefined, seed) as T) : x;
+  }
+}
+
+/**
+ * Embedding lookup whose gradient is a scatter-add (ScatterNd) instead of tfjs' UnsortedSegmentSum, which
+ * the wasm backend lacks (ENVIRONMENT.md). table [V, H], ids int32 [B, T] -> [B, T, H].
+ */
+export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor2D): tf.Tensor3D {
+  const lookup = tf.customGrad(((t: tf.Tensor) => {
+    const value = tf.gather(t, ids); // [B, T, H]
+    const gradFunc = (dy: tf.Tensor) => tf.scatterND(ids.expandDims(-1), dy, t.shape); // [V, H]
+    return { value, gradFunc };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return lookup(table) as tf.Tensor3D;
+}
+
+/** y = x W^T + b for x [..., in], W [out, in] (PyTorch layout), b [out] -> [..., out]. */
+export function linear(params: Params, name: string, x: tf.Tensor): tf.Tensor {
+  const w = param(params, `${name}.weight`);
+  const b = param(params, `${name}.bias`);
+  const [outDim, inDim] = w.shape as [number, number];
+  const lead = x.shape.slice(0, -1);
+  const y = tf.matMul(x.reshape([-1, inDim]), w, false, true).add(b); // [N, out]
+  return y.reshape([...lead, outDim]);
+}
+
+/** LayerNorm over the last axis with learned scale and shift. x [..., H] -> [..., H]. */
+export function layerNorm(params: Params, name: string, x: tf.Tensor, eps: number): tf.Tensor {
+  const mean = x.mean(-1, true); // [..., 1]
+  const centred = x.sub(mean);
+  const variance = centred.square().mean(-1, true); // biased, as torch.nn.LayerNorm
+  const normed = centred.mul(tf.rsqrt(variance.add(eps)));
+  return normed.mul(param(params, `${name}.weight`)).add(param(params, `${name}.bias`));
+}
+
+/** GELU, exact erf form (BERT's `hidden_act: "gelu"`): 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1));
+}
+
+/** Embedding-layer output: LayerNorm(word + position + token type), then dropout. -> [B, T, H] */
+export function embed(params: Params, cfg: ModelConfig, inputs: BertInputs, dropout: DropoutPass): tf.Tensor3D {
+  return tf.tidy(() => {
+    const sites = new DropoutSites(dropout);
+    const [, seqLen] = inputs.inputIds.shape;
+    const words = embeddingLookup(param(params, 'bert.embeddings.word_embeddings.weight') as tf.Tensor2D, inputs.inputIds);
+    const positions = param(params, 'bert.embeddings.position_embeddings.weight').slice([0, 0], [seqLen, -1]); // [T, H]
+    const typeTable = param(params, 'bert.embeddings.token_type_embeddings.weight') as tf.Tensor2D;
+    const types = embeddingLookup(typeTable, inputs.tokenTypeIds); // [B, T, H]
+    const summed = words.add(positions).add(types); // [B, T, H]
+    return sites.apply(layerNorm(params, 'bert.embeddings.LayerNorm', summed, cfg.layerNormEps)) as tf.Tensor3D;
+  });
+}
+
+/** Additive mask [B, 1, 1, T]: 0 for real tokens, -10000 for padding keys. */
+export function attentionBias(attentionMask: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, t] = attentionMask.shape;
+    return tf.sub(1, attentionMask.toFloat()).mul(MASK_NEG).reshape([b, 1, 1, t]);
+  });
+}
+
+function selfAttention(
+  params: Params,
+  cfg: ModelConfig,
+  prefix: string,
+  x: tf.Tensor3D,
+  bias: tf.Tensor4D,
+  sites: DropoutSites,
+): tf.Tensor3D {
+  const [b, t, h] = x.shape;
+  const heads = cfg.numHeads;
+  const dh = h / heads;
+  const split = (y: tf.Tensor) => y.reshape([b, t, heads, dh]).transpose([0, 2, 1, 3]); // [B, A, T, dh]
+  const q = split(linear(params, `${prefix}.query`, x));
+  const k = split(linear(params, `${prefix}.key`, x));
+  const v = split(linear(params, `${prefix}.value`, x));
+  const scores = tf.matMul(q, k, false, true).div(Math.sqrt(dh)).add(bias); // [B, A, T, T]
+  const probs = sites.apply(tf.softmax(scores, -1));
+  const context = tf.matMul(probs, v); // [B, A, T, dh]
+  return context.transpose([0, 2, 1, 3]).reshape([b, t, h]) as tf.Tensor3D;
+}
+
+/** One post-LN transformer block. x [B, T, H] -> [B, T, H]. */
+function encoderLayer(
+  params: Params,
+  cfg: ModelConfig,
+  i: number,
+  x: tf.Tensor3D,
+  bias: tf.Tensor4D,
+  sites: DropoutSites,
+): tf.Tensor3D {
+  const p = `bert.encoder.layer.${i}`;
+  const eps = cfg.layerNormEps;
+  const context = selfAttention(params, cfg, `${p}.attention.self`, x, bias, sites);
+  const attnOut = sites.apply(linear(params, `${p}.attention.output.dense`, context));
+  const h1 = layerNorm(params, `${p}.attention.output.LayerNorm`, attnOut.add(x), eps); // [B, T, H]
+  const inter = gelu(linear(params, `${p}.intermediate.dense`, h1)); // [B, T, I]
+  const out = sites.apply(linear(params, `${p}.output.dense`, inter)); // [B, T, H]
+  return layerNorm(params, `${p}.output.LayerNorm`, out.add(h1), eps) as tf.Tensor3D;
+}
+
+/**
+ * Encoder + pooler + classifier from an embedding-layer output (possibly perturbed).
+ * e [B, T, H], attentionMask int32 [B, T] -> logits [B, C].
+ */
+export function classify(
+  params: Params,
+  cfg: ModelConfig,
+  e: tf.Tensor3D,
+  attentionMask: tf.Tensor2D,
+  dropout: DropoutPass,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const sites = new DropoutSites({ rate: dropout.rate, seed: dropout.seed + 1000 }); // disjoint from embed's sites
+    const bias = attentionBias(attentionMask);
+    let h = e;
+    for (let i = 0; i < cfg.numLayers; i++) h = encoderLayer(params, cfg, i, h, bias, sites);
+    const [b, , hid] = h.shape;
+    const cls = h.slice([0, 0, 0], [b, 1, hid]).reshape([b, hid]); // [B, H]
+    const pooled = tf.tanh(linear(params, 'bert.pooler.dense', cls)); // [B, H]
+    return linear(params, 'classifier', sites.apply(pooled)) as tf.Tensor2D; // [B, C]
+  });
+}
+
+/** Full forward pass: logits [B, C]. */
+export function forward(params: Params, cfg: ModelConfig, inputs: BertInputs, dropout: DropoutPass): tf.Tensor2D {
+  return tf.tidy(() => classify(params, cfg, embed(params, cfg, inputs, dropout), inputs.attentionMask, dropout));
+}

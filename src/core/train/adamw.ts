@@ -1,0 +1,84 @@
+/**
+ * AdamW (Loshchilov & Hutter 2019) with global-norm gradient clipping, matching PyTorch's
+ * `torch.nn.utils.clip_grad_norm_` + `torch.optim.AdamW` update for update. Own implementation (not
+ * tf.train.adam) because we need decoupled weight decay on matrices only, a per-step learning rate, and an
+ * optimizer state we can name and save with a checkpoint.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import type { Params } from '../model/params.ts';
+
+export interface AdamWSettings {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global L2 norm of all gradients to this (0: no clipping). */
+  maxGradNorm: number;
+}
+
+export const ADAMW_DEFAULTS: AdamWSettings = { beta1: 0.9, beta2: 0.999, eps: 1e-6, weightDecay: 0.01, maxGradNorm: 1 };
+
+/** Weight decay only for tensors with 2 or more dims: not biases, not LayerNorm (nanoGPT/BERT practice). */
+export function decays(name: string, shape: readonly number[]): boolean {
+  return shape.length >= 2 && !name.includes('LayerNorm');
+}
+
+function zeroVariable(like: tf.Tensor): tf.Variable {
+  const zeros = tf.zerosLike(like);
+  const v = tf.variable(zeros, false);
+  zeros.dispose();
+  return v;
+}
+
+export class AdamW {
+  /** Number of updates applied so far. */
+  t = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(
+    private readonly params: Params,
+    readonly settings: AdamWSettings = ADAMW_DEFAULTS,
+  ) {
+    for (const [name, p] of params) {
+      this.m.set(name, zeroVariable(p));
+      this.v.set(name, zeroVariable(p));
+    }
+  }
+
+  /** Applies one update with learning rate `lr`. Gradients are not disposed (the caller owns them). */
+  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+    this.t += 1;
+    const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.settings;
+    const bc1 = 1 - beta1 ** this.t;
+    const bc2 = 1 - beta2 ** this.t;
+    tf.tidy(() => {
+      let scale: tf.Scalar = tf.scalar(1);
+      if (maxGradNorm > 0) {
+        const sq = [...grads.values()].map((g) => g.square().sum());
+        const total = tf.addN(sq).sqrt();
+        scale = tf.minimum(tf.scalar(1), tf.scalar(maxGradNorm).div(total.add(1e-6))); // torch's clip_coef
+      }
+      for (const [name, p] of this.params) {
+        const grad = grads.get(name);
+        if (!grad) continue;
+        const g = grad.mul(scale);
+        const m = this.m.get(name) as tf.Variable;
+        const v = this.v.get(name) as tf.Variable;
+        m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
+        v.assign(v.mul(beta2).add(g.square().mul(1 - beta2)));
+        const decayed = decays(name, p.shape) && weightDecay > 0 ? p.mul(1 - lr * weightDecay) : p;
+        const denom = v.sqrt().div(Math.sqrt(bc2)).add(eps);
+        p.assign(decayed.sub(m.div(denom).mul(lr / bc1)));
+      }
+    });
+  }
+
+  dispose(): void {
+    this.m.forEach((x) => x.dispose());
+    this.v.forEach((x) => x.dispose());
+    this.m.clear();
+    this.v.clear();
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Wire types between the UI thread and the training worker. Types and tiny guards only: no runtime imports,
+ * never a Tensor. Every message is structured-clone safe. Runs are values with ids; one worker owns several.
+ * (Shape after GoogleChromeLabs/comlink `src/protocol.ts` and the Sequence Toy protocol, ../shared/STYLE.md.)
+ */
+import type { BackendName, TrainConfig } from '../core/config.ts';
+import type { MetricRow } from '../core/metrics.ts';
+
+export type { MetricRow };
+
+export const PROTOCOL_VERSION = 1;
+
+export type RunId = string;
+export type RunStatus = 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
+
+export interface RunInfo {
+  runId: RunId;
+  config: TrainConfig;
+  paramCount: number;
+  trainExamples: number;
+  devExamples: number;
+  labels: string[];
+}
+
+export type ToWorker =
+  | { type: 'hello'; protocolVersion: number; backend: BackendName | null }
+  | { type: 'create'; runId: RunId; config: TrainConfig; dataUrl: string; vocabUrl: string }
+  | { type: 'start'; runId: RunId }
+  | { type: 'pause'; runId: RunId }
+  | { type: 'step'; runId: RunId; n: number }
+  | { type: 'reset'; runId: RunId; config: TrainConfig }
+  | { type: 'dispose'; runId: RunId };
+
+export type FromWorker =
+  | {
+      type: 'ready';
+      protocolVersion: number;
+      backend: BackendName;
+      /** Why this backend: forced by the URL, or the fallback chain with each failure. */
+      backendReason: string;
+    }
+  | { type: 'run-created'; info: RunInfo }
+  | { type: 'status'; runId: RunId; status: RunStatus; step: number }
+  | { type: 'metrics'; runId: RunId; rows: MetricRow[] }
+  | { type: 'error'; runId: RunId | null; message: string };
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected message: ${JSON.stringify(x)}`);
+}
+
+/** A minimal message port: a Worker, a DedicatedWorkerGlobalScope, or a MessagePort in tests. */
+export interface Endpoint<In, Out> {
+  postMessage(message: Out): void;
+  addEventListener(type: 'message', listener: (ev: { data: In }) => void): void;
+}
