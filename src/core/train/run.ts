@@ -107,6 +107,12 @@ export class TrainingRun {
     this.optimizer = new AdamW(params, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
   }
 
+  get paramCount(): number {
+    let n = 0;
+    this.params.forEach((v) => (n += v.size));
+    return n;
+  }
+
   get done(): boolean {
     return this.step >= this.config.steps;
   }

@@ -1,0 +1,217 @@
+/**
+ * `alum`: the playground's core, headless in Node, for batch runs.
+ *   alum train     fine-tune with ALUM (or standard) and write metrics.jsonl + an HF-layout model
+ *   alum trace     run one ALUM step with dropout off and dump every intermediate to safetensors
+ *   alum tokenize  text lines in, JSON arrays of ids out
+ * Bad input exits with code 2 and one line `error: ...` naming the file, line or flag (stack with --debug).
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend, NODE_CHAIN } from '../core/backend.ts';
+import { BACKENDS, CONFIG_KEYS, flagName, resolveConfig, type BackendName, type TrainConfig } from '../core/config.ts';
+import { encodeCheckpoint, toHfConfig } from '../core/model/hf.ts';
+import { findPreset, PRESETS } from '../core/presets.ts';
+import { encodeSafetensors } from '../core/io/safetensors.ts';
+import { batchTensors, disposeBatch } from '../core/train/run.ts';
+import { createRun, encodeSplit } from '../core/train/session.ts';
+import { traceStep } from '../core/train/trace.ts';
+import { makeRng, shuffled } from '../core/rng.ts';
+import { loadDataFile, loadModelDir, nodeLoaders, readVocab, type Io } from './files.ts';
+
+export class UsageError extends Error {}
+
+const USAGE = `usage:
+  alum train [--preset P] [--init DIR] [--data FILE] [--steps N] [--seed S] [--backend B] [--out DIR] [config flags]
+  alum trace --model DIR --data FILE --seed S --out FILE.safetensors [--batch-size N] [--max-length T]
+             [--method alum --k K --alpha A --eta E --epsilon X --sigma S --variant V]
+  alum tokenize --vocab FILE          (reads lines on stdin, writes one JSON array of ids per line)
+config flags: ${CONFIG_KEYS.map((k) => `--${flagName(k)}`).join(' ')}
+presets: ${PRESETS.map((p) => p.name).join(', ')}
+backends: ${BACKENDS.join(', ')} (default: wasm, falling back to cpu)`;
+
+const configOptions = Object.fromEntries(CONFIG_KEYS.map((k) => [flagName(k), { type: 'string' as const }]));
+
+function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }>) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { ...configOptions, ...extra, debug: { type: 'boolean' }, help: { type: 'boolean' } },
+      allowPositionals: false,
+      strict: true,
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    throw new UsageError((e instanceof Error ? e.message : String(e)).split('\n')[0]);
+  }
+}
+
+/** Config from a preset, then the config flags (kebab-case), validated with one-line errors. */
+function configFrom(values: Record<string, string | boolean | undefined>, base?: Partial<TrainConfig>): TrainConfig {
+  const patch: Record<string, unknown> = { ...base };
+  for (const key of CONFIG_KEYS) {
+    const v = values[flagName(key)];
+    if (typeof v === 'string') patch[key] = v;
+  }
+  try {
+    return resolveConfig(patch);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new UsageError(msg.replace(/config field '(\w+)'/, (_m, k: string) => `--${flagName(k as keyof TrainConfig)}`));
+  }
+}
+
+function backendFlag(v: unknown): BackendName | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'string' || !(BACKENDS as readonly string[]).includes(v)) {
+    throw new UsageError(`--backend must be one of ${BACKENDS.join('|')}, got ${JSON.stringify(v)}`);
+  }
+  return v as BackendName;
+}
+
+function required(values: Record<string, unknown>, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`missing --${name}`);
+  return v;
+}
+
+async function train(argv: string[], io: Io): Promise<number> {
+  const values = parse(argv, {
+    preset: { type: 'string' },
+    init: { type: 'string' },
+    data: { type: 'string' },
+    backend: { type: 'string' },
+    out: { type: 'string' },
+  });
+  const preset = typeof values['preset'] === 'string' ? findPreset(values['preset']) : findPreset('default');
+  const config = configFrom(values, preset.patch);
+  const outDir = resolve(typeof values['out'] === 'string' ? values['out'] : `runs/${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
+  io.err(`backend: ${choice.backend} (${choice.reason})`);
+
+  const init = typeof values['init'] === 'string' ? await loadModelDir(values['init'], config.seed) : null;
+  const vocabText = init ? init.vocabText : await readVocab(io.defaultVocab);
+  const task = await loadDataFile(typeof values['data'] === 'string' ? values['data'] : io.defaultData, vocabText, config.seed);
+  const run = createRun(config, task, init ?? undefined);
+  io.err(
+    `run: ${run.paramCount.toLocaleString('en')} parameters, ${task.data.train.length} train / ${task.data.dev.length} dev examples, ` +
+      `labels ${task.data.labels.join('/')}, preset ${preset.name}, ${config.steps} steps -> ${outDir}`,
+  );
+  await mkdir(join(outDir, 'model'), { recursive: true });
+  const lines: string[] = [];
+  const started = performance.now();
+  try {
+    while (!run.done) {
+      const row = await run.trainStep();
+      const every = config.evalEvery;
+      if ((every > 0 && run.step % every === 0) || run.done) row.devAccuracy = await run.evaluate();
+      lines.push(JSON.stringify(row));
+      if (row.devAccuracy !== undefined || run.step % 10 === 0) {
+        const secs = (performance.now() - started) / 1000;
+        io.err(
+          `step ${run.step}/${config.steps} task ${row.taskLoss.toFixed(4)} adv ${row.advLoss.toExponential(2)} ` +
+            `dLinf ${row.deltaLinf.toExponential(2)}` +
+            (row.devAccuracy !== undefined ? ` dev-acc ${(row.devAccuracy * 100).toFixed(2)}%` : '') +
+            ` ${(run.step / secs).toFixed(2)} steps/s`,
+        );
+      }
+    }
+  } finally {
+    // What was trained is kept even when a step fails: metrics so far and the current weights are written.
+    await writeFile(join(outDir, 'metrics.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
+    const hf = toHfConfig(run.model, task.data.labels, config.dropout);
+    await writeFile(join(outDir, 'model', 'config.json'), JSON.stringify(hf, null, 2) + '\n');
+    await writeFile(join(outDir, 'model', 'vocab.txt'), vocabText.endsWith('\n') ? vocabText : vocabText + '\n');
+    const meta = { alum_config: JSON.stringify(config), steps_trained: String(run.step) };
+    await writeFile(join(outDir, 'model', 'model.safetensors'), await encodeCheckpoint(run.params, meta));
+    await writeFile(join(outDir, 'run.json'), JSON.stringify({ config, preset: preset.name, backend: choice.backend, steps: run.step }, null, 2) + '\n');
+    run.dispose();
+  }
+  const secs = (performance.now() - started) / 1000;
+  const last = lines.length ? (JSON.parse(lines[lines.length - 1] as string) as { devAccuracy?: number }) : {};
+  io.err(`done: ${config.steps} steps in ${secs.toFixed(1)} s; dev accuracy ${((last.devAccuracy ?? NaN) * 100).toFixed(2)}%`);
+  io.out(JSON.stringify({ out: outDir, steps: config.steps, seconds: Number(secs.toFixed(1)), devAccuracy: last.devAccuracy ?? null }));
+  return 0;
+}
+
+async function trace(argv: string[], io: Io): Promise<number> {
+  const values = parse(argv, {
+    model: { type: 'string' },
+    data: { type: 'string' },
+    out: { type: 'string' },
+    backend: { type: 'string' },
+  });
+  const modelDir = required(values, 'model');
+  const dataFile = required(values, 'data');
+  const outFile = required(values, 'out');
+  if (typeof values['seed'] !== 'string') throw new UsageError('missing --seed');
+  const config = configFrom(values, { batchSize: 4, maxLength: 32 });
+  const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
+  const init = await loadModelDir(modelDir, config.seed);
+  try {
+    const task = await loadDataFile(dataFile, init.vocabText, config.seed);
+    if (config.maxLength > init.model.maxPositions) {
+      throw new UsageError(`--max-length ${config.maxLength} exceeds the model's max_position_embeddings ${init.model.maxPositions}`);
+    }
+    if (init.model.numLabels !== task.data.labels.length) {
+      throw new UsageError(`${dataFile}: ${task.data.labels.length} labels, but ${modelDir}/config.json has ${init.model.numLabels}`);
+    }
+    const examples = [...task.data.train, ...task.data.dev];
+    const picked = shuffled(examples, makeRng(config.seed)).slice(0, Math.min(config.batchSize, examples.length));
+    const split = encodeSplit(task.tokenizer, picked, config.maxLength);
+    const batch = batchTensors(split, picked.map((_, i) => i));
+    try {
+      const t = await traceStep(init.params, init.model, batch, { ...config, batchSize: picked.length });
+      const meta = { ...t.metadata, model: basename(resolve(modelDir)), data: basename(dataFile), backend: choice.backend };
+      await writeFile(outFile, encodeSafetensors(t.tensors, meta));
+      io.err(`trace: ${t.tensors.size} tensors, batch ${picked.length} x ${config.maxLength}, loss_total in ${outFile}`);
+    } finally {
+      disposeBatch(batch);
+    }
+  } finally {
+    init.params.forEach((v) => v.dispose());
+  }
+  return 0;
+}
+
+async function tokenize(argv: string[], io: Io): Promise<number> {
+  const values = parse(argv, { vocab: { type: 'string' } });
+  const vocabFile = required(values, 'vocab');
+  const { WordPieceTokenizer } = await import('../core/tokenizer/wordpiece.ts');
+  let tok;
+  try {
+    tok = WordPieceTokenizer.fromVocabText(await readVocab(vocabFile));
+  } catch (e) {
+    throw new UsageError(`${vocabFile}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const input = await io.readStdin();
+  const lines = input.split('\n');
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  for (const line of lines) io.out(JSON.stringify(tok.encode(line.replace(/\r$/, '')).inputIds));
+  return 0;
+}
+
+/** Runs the CLI; returns the exit code. Never throws. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  const debug = rest.includes('--debug');
+  try {
+    if (command === undefined || command === '--help' || command === 'help' || rest.includes('--help')) {
+      io.out(USAGE);
+      return command === undefined ? 2 : 0;
+    }
+    if (command === 'train') return await train(rest, io);
+    if (command === 'trace') return await trace(rest, io);
+    if (command === 'tokenize') return await tokenize(rest, io);
+    throw new UsageError(`unknown command '${command}' (train, trace, tokenize)`);
+  } catch (e) {
+    const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    io.err(`error: ${message}`);
+    if (debug && e instanceof Error && e.stack) io.err(e.stack);
+    return 2;
+  } finally {
+    tf.disposeVariables();
+  }
+}

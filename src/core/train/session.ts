@@ -1,0 +1,100 @@
+/**
+ * From text files to a ready TrainingRun: parse the task and vocabulary, tokenise once per max length
+ * (cached), build the model for the config's size preset. Used by the worker and the CLI alike.
+ */
+import { countParams, modelConfigFor, type ModelConfig, type TrainConfig } from '../config.ts';
+import { encodeBatch, parseTaskData, type Example, type TaskData } from '../data/dataset.ts';
+import { initParams, type Params } from '../model/params.ts';
+import { makeRng, shuffled } from '../rng.ts';
+import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
+import { TrainingRun, type EncodedSplit } from './run.ts';
+
+export interface LoadedTask {
+  data: TaskData;
+  tokenizer: WordPieceTokenizer;
+  /** Encoded splits by max length. */
+  encoded: Map<number, { train: EncodedSplit; dev: EncodedSplit }>;
+}
+
+export function loadTask(dataText: string, vocabText: string, dataOrigin: string, vocabOrigin: string): LoadedTask {
+  let json: unknown;
+  try {
+    json = JSON.parse(dataText);
+  } catch (e) {
+    throw new Error(`${dataOrigin}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  return taskFromData(parseTaskData(json, dataOrigin), vocabText, vocabOrigin);
+}
+
+export function taskFromData(data: TaskData, vocabText: string, vocabOrigin: string): LoadedTask {
+  let tokenizer: WordPieceTokenizer;
+  try {
+    tokenizer = WordPieceTokenizer.fromVocabText(vocabText);
+  } catch (e) {
+    throw new Error(`${vocabOrigin}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { data, tokenizer, encoded: new Map() };
+}
+
+/** A seeded, stratified train/dev split of user examples (`devFraction` of each label, at least 1). */
+export function splitExamples(examples: readonly Example[], labelCount: number, seed: number, devFraction = 0.1) {
+  const rng = makeRng(seed);
+  const train: Example[] = [];
+  const dev: Example[] = [];
+  for (let label = 0; label < labelCount; label++) {
+    const rows = shuffled(
+      examples.filter((e) => e.label === label),
+      rng,
+    );
+    const nDev = rows.length > 1 ? Math.max(1, Math.round(rows.length * devFraction)) : 0;
+    dev.push(...rows.slice(0, nDev));
+    train.push(...rows.slice(nDev));
+  }
+  return { train: shuffled(train, rng), dev };
+}
+
+export function encodeSplit(tokenizer: WordPieceTokenizer, examples: readonly Example[], maxLength: number): EncodedSplit {
+  const b = encodeBatch(tokenizer, examples, maxLength);
+  return {
+    inputIds: b.inputIds,
+    tokenTypeIds: b.tokenTypeIds,
+    attentionMask: b.attentionMask,
+    labels: b.labels,
+    count: b.batchSize,
+    maxLength: b.maxLength,
+  };
+}
+
+export function encodedSplits(task: LoadedTask, maxLength: number): { train: EncodedSplit; dev: EncodedSplit } {
+  let splits = task.encoded.get(maxLength);
+  if (!splits) {
+    splits = {
+      train: encodeSplit(task.tokenizer, task.data.train, maxLength),
+      dev: encodeSplit(task.tokenizer, task.data.dev, maxLength),
+    };
+    task.encoded.set(maxLength, splits);
+  }
+  return splits;
+}
+
+/**
+ * A new run on a task. `init` (from a checkpoint) replaces the seeded random initialisation; its model config
+ * must then be passed as `model`.
+ */
+export function createRun(config: TrainConfig, task: LoadedTask, init?: { model: ModelConfig; params: Params }): TrainingRun {
+  const model = init?.model ?? modelConfigFor(config.model, task.tokenizer.vocab.length, task.data.labels.length);
+  if (model.vocabSize !== task.tokenizer.vocab.length) {
+    throw new Error(`model vocab_size ${model.vocabSize} does not match the vocabulary's ${task.tokenizer.vocab.length} tokens`);
+  }
+  if (config.maxLength > model.maxPositions) {
+    throw new Error(`config field 'maxLength' (${config.maxLength}) exceeds the model's max_position_embeddings (${model.maxPositions})`);
+  }
+  if (model.numLabels !== task.data.labels.length) {
+    throw new Error(`the model has ${model.numLabels} labels but the data has ${task.data.labels.length}`);
+  }
+  const { train, dev } = encodedSplits(task, config.maxLength);
+  const params = init?.params ?? initParams(model, makeRng(config.seed));
+  return new TrainingRun(config, model, params, train, dev, task.data.labels);
+}
+
+export { countParams };

@@ -1,0 +1,233 @@
+/**
+ * The worker side of the protocol: owns the tfjs backend and any number of training runs (by id), steps
+ * them, and streams metrics back in batches. The endpoint is injected (a DedicatedWorkerGlobalScope in the
+ * browser, a MessagePort in tests), as in comlink's `expose(obj, ep)`.
+ */
+import type { BackendChoice, BackendLoaders } from '../core/backend.ts';
+import { BROWSER_CHAIN, initBackend } from '../core/backend.ts';
+import type { BackendName, TrainConfig } from '../core/config.ts';
+import type { MetricRow } from '../core/metrics.ts';
+import { createRun, loadTask, type LoadedTask } from '../core/train/session.ts';
+import type { TrainingRun } from '../core/train/run.ts';
+import {
+  assertNever,
+  PROTOCOL_VERSION,
+  type Endpoint,
+  type FromWorker,
+  type RunId,
+  type RunStatus,
+  type ToWorker,
+} from '../protocol/messages.ts';
+
+/** How long metric rows are held before being posted together. */
+const FLUSH_MS = 100;
+
+interface Session {
+  id: RunId;
+  config: TrainConfig;
+  dataUrl: string;
+  vocabUrl: string;
+  run: TrainingRun | null;
+  status: RunStatus;
+  /** Steps still owed to `step(n)` commands. */
+  owed: number;
+  /** The in-flight pump; commands that dispose the run wait for it. */
+  pump: Promise<void> | null;
+  rows: MetricRow[];
+  lastFlush: number;
+}
+
+export type TextFetcher = (url: string) => Promise<string>;
+
+export class Trainer {
+  private readonly sessions = new Map<RunId, Session>();
+  private readonly tasks = new Map<string, Promise<LoadedTask>>();
+  private backend: Promise<BackendChoice> | null = null;
+
+  constructor(
+    private readonly ep: Endpoint<ToWorker, FromWorker>,
+    private readonly loaders: BackendLoaders,
+    private readonly fetchText: TextFetcher,
+    private readonly chain: readonly BackendName[] = BROWSER_CHAIN,
+  ) {
+    ep.addEventListener('message', (ev) => {
+      this.handle(ev.data).catch((e: unknown) => this.fail(runIdOf(ev.data), e));
+    });
+  }
+
+  private post(msg: FromWorker): void {
+    this.ep.postMessage(msg);
+  }
+
+  private fail(runId: RunId | null, e: unknown): void {
+    const message = e instanceof Error ? e.message : String(e);
+    this.post({ type: 'error', runId, message: message.split('\n')[0] ?? message });
+  }
+
+  async handle(msg: ToWorker): Promise<void> {
+    switch (msg.type) {
+      case 'hello': {
+        this.backend ??= initBackend(msg.backend, this.chain, this.loaders);
+        const choice = await this.backend;
+        this.post({ type: 'ready', protocolVersion: PROTOCOL_VERSION, backend: choice.backend, backendReason: choice.reason });
+        return;
+      }
+      case 'create':
+        await this.create(msg.runId, msg.config, msg.dataUrl, msg.vocabUrl);
+        return;
+      case 'start':
+        this.start(this.session(msg.runId));
+        return;
+      case 'pause':
+        this.pause(this.session(msg.runId));
+        return;
+      case 'step': {
+        const s = this.session(msg.runId);
+        if (s.status === 'running') return;
+        s.owed += Math.max(0, Math.floor(msg.n));
+        this.ensurePump(s);
+        return;
+      }
+      case 'reset': {
+        const s = this.session(msg.runId);
+        await this.stopAndDispose(s);
+        await this.create(msg.runId, msg.config, s.dataUrl, s.vocabUrl);
+        return;
+      }
+      case 'dispose': {
+        const s = this.session(msg.runId);
+        await this.stopAndDispose(s);
+        this.sessions.delete(msg.runId);
+        return;
+      }
+      default:
+        assertNever(msg);
+    }
+  }
+
+  private session(id: RunId): Session {
+    const s = this.sessions.get(id);
+    if (!s) throw new Error(`no run '${id}'`);
+    return s;
+  }
+
+  private setStatus(s: Session, status: RunStatus): void {
+    s.status = status;
+    this.flush(s);
+    this.post({ type: 'status', runId: s.id, status, step: s.run?.step ?? 0 });
+  }
+
+  private async create(id: RunId, config: TrainConfig, dataUrl: string, vocabUrl: string): Promise<void> {
+    if (!this.backend) throw new Error('send hello before create');
+    await this.backend;
+    const s: Session = { id, config, dataUrl, vocabUrl, run: null, status: 'loading', owed: 0, pump: null, rows: [], lastFlush: 0 };
+    this.sessions.set(id, s);
+    this.setStatus(s, 'loading');
+    try {
+      const task = await this.task(dataUrl, vocabUrl);
+      if (this.sessions.get(id) !== s) return; // reset or disposed while loading
+      s.run = createRun(config, task);
+      this.post({
+        type: 'run-created',
+        info: {
+          runId: id,
+          config,
+          paramCount: s.run.paramCount,
+          trainExamples: task.data.train.length,
+          devExamples: task.data.dev.length,
+          labels: task.data.labels,
+        },
+      });
+      this.setStatus(s, 'ready');
+    } catch (e) {
+      this.setStatus(s, 'error');
+      throw e;
+    }
+  }
+
+  /** Fetched and parsed once per (data, vocab) pair; tokenised per max length inside `createRun`. */
+  private task(dataUrl: string, vocabUrl: string): Promise<LoadedTask> {
+    const key = `${dataUrl}\n${vocabUrl}`;
+    let task = this.tasks.get(key);
+    if (!task) {
+      task = Promise.all([this.fetchText(dataUrl), this.fetchText(vocabUrl)]).then(([data, vocab]) =>
+        loadTask(data, vocab, dataUrl, vocabUrl),
+      );
+      task.catch(() => this.tasks.delete(key));
+      this.tasks.set(key, task);
+    }
+    return task;
+  }
+
+  private start(s: Session): void {
+    if (!s.run) throw new Error(`run '${s.id}' is not ready (${s.status})`);
+    if (s.run.done) {
+      this.setStatus(s, 'done');
+      return;
+    }
+    if (s.status !== 'running') this.setStatus(s, 'running');
+    this.ensurePump(s);
+  }
+
+  private pause(s: Session): void {
+    s.owed = 0;
+    if (s.status === 'running') this.setStatus(s, 'paused');
+  }
+
+  private ensurePump(s: Session): void {
+    s.pump ??= this.pumpLoop(s).finally(() => {
+      s.pump = null;
+    });
+  }
+
+  private async pumpLoop(s: Session): Promise<void> {
+    const run = s.run;
+    if (!run) throw new Error(`run '${s.id}' is not ready (${s.status})`);
+    while ((s.status === 'running' || s.owed > 0) && this.sessions.get(s.id) === s && s.run === run) {
+      if (run.done) {
+        s.owed = 0;
+        this.setStatus(s, 'done');
+        return;
+      }
+      try {
+        const row: MetricRow = await run.trainStep();
+        const every = s.config.evalEvery;
+        if ((every > 0 && run.step % every === 0) || run.done) row.devAccuracy = await run.evaluate();
+        s.rows.push(row);
+      } catch (e) {
+        // The update of a failing step is not applied: the weights trained so far are kept.
+        s.owed = 0;
+        this.fail(s.id, e);
+        this.setStatus(s, 'paused');
+        return;
+      }
+      if (s.owed > 0) s.owed -= 1;
+      if (s.status !== 'running' && s.owed === 0) {
+        this.setStatus(s, run.done ? 'done' : s.status === 'ready' ? 'ready' : 'paused');
+        return;
+      }
+      if (performance.now() - s.lastFlush >= FLUSH_MS) this.flush(s);
+      await new Promise((resolve) => setTimeout(resolve, 0)); // let pause/step/reset messages in
+    }
+    this.flush(s);
+  }
+
+  private flush(s: Session): void {
+    s.lastFlush = performance.now();
+    if (s.rows.length === 0) return;
+    this.post({ type: 'metrics', runId: s.id, rows: s.rows.splice(0) });
+  }
+
+  private async stopAndDispose(s: Session): Promise<void> {
+    s.owed = 0;
+    s.status = 'paused';
+    await s.pump?.catch(() => undefined);
+    s.run?.dispose();
+    s.run = null;
+    s.rows = [];
+  }
+}
+
+function runIdOf(msg: ToWorker): RunId | null {
+  return 'runId' in msg ? msg.runId : null;
+}
