@@ -4,7 +4,10 @@ import js from '@eslint/js';
 import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
-const noTfjs = { group: ['@tensorflow/*'], message: 'The UI never imports tfjs: tensors live in the worker.' };
+const noTfjs = {
+  group: ['@tensorflow/*'],
+  message: 'The UI never imports tfjs: tensors live in the worker.',
+};
 
 export default tseslint.config(
   { ignores: ['dist', 'node_modules', 'public', 'playwright-report', 'test-results', 'runs'] },
@@ -12,13 +15,23 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        project: [
+          './tsconfig.core.json',
+          './tsconfig.worker.json',
+          './tsconfig.app.json',
+          './tsconfig.node.json',
+        ],
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       eqeqeq: 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
+      // tfjs ops return Tensor<Rank>; `as tf.Tensor3D` narrows the rank and is the idiom of tfjs' own code.
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
@@ -28,7 +41,22 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['react', 'react-dom', 'zustand', '**/protocol/**', '**/worker/**', '**/ui/**', '**/cli/**'], message: 'core is framework-free: only tfjs and core.' }] },
+        {
+          patterns: [
+            {
+              group: [
+                'react',
+                'react-dom',
+                'zustand',
+                '**/protocol/**',
+                '**/worker/**',
+                '**/ui/**',
+                '**/cli/**',
+              ],
+              message: 'core is framework-free: only tfjs and core.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -37,14 +65,31 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@tensorflow/*', 'react', 'zustand', '**/worker/**', '**/ui/**'], message: 'protocol holds wire types only.' }] },
+        {
+          patterns: [
+            {
+              group: ['@tensorflow/*', 'react', 'zustand', '**/worker/**', '**/ui/**'],
+              message: 'protocol holds wire types only.',
+            },
+          ],
+        },
       ],
     },
   },
   {
     files: ['src/worker/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['react', 'react-dom', 'zustand', '**/ui/**', '**/cli/**'], message: 'the worker knows no UI.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['react', 'react-dom', 'zustand', '**/ui/**', '**/cli/**'],
+              message: 'the worker knows no UI.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -54,12 +99,26 @@ export default tseslint.config(
       ...reactHooks.configs.recommended.rules,
       'no-restricted-imports': [
         'error',
-        { patterns: [noTfjs, { group: ['**/core/**'], allowTypeImports: true, message: 'ui may only import types from core.' }, { group: ['**/worker/**', '**/cli/**'], message: 'ui talks to the worker through protocol messages.' }] },
+        {
+          patterns: [
+            noTfjs,
+            { group: ['**/core/**'], allowTypeImports: true, message: 'ui may only import types from core.' },
+            {
+              group: ['**/worker/**', '**/cli/**'],
+              message: 'ui talks to the worker through protocol messages.',
+            },
+          ],
+        },
       ],
     },
   },
   {
     files: ['e2e/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/**'], message: 'e2e drives the page and window.alum only.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/**'], message: 'e2e drives the page and window.alum only.' }] },
+      ],
+    },
   },
 );

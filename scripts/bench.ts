@@ -67,9 +67,23 @@ for (const backend of (values.backends ?? '').split(',') as BackendName[]) {
   for (const modelName of (values.models ?? '').split(',') as ModelPresetName[]) {
     let standardMs = NaN;
     for (const v of variants) {
-      const config = resolveConfig({ ...v.patch, model: modelName, batchSize, maxLength, steps: steps + 1, evalEvery: 0 });
+      const config = resolveConfig({
+        ...v.patch,
+        model: modelName,
+        batchSize,
+        maxLength,
+        steps: steps + 1,
+        evalEvery: 0,
+      });
       const model = modelConfigFor(modelName, VOCAB, 2);
-      const run = new TrainingRun(config, model, initParams(model, makeRng(1)), randomSplit(batchSize * 2), randomSplit(8), ['a', 'b']);
+      const run = new TrainingRun(
+        config,
+        model,
+        initParams(model, makeRng(1)),
+        randomSplit(batchSize * 2),
+        randomSplit(8),
+        ['a', 'b'],
+      );
       await run.trainStep(); // warm-up: shader/kernel compilation
       const t0 = performance.now();
       for (let i = 0; i < steps; i++) await run.trainStep();
@@ -95,4 +109,7 @@ for (const backend of (values.backends ?? '').split(',') as BackendName[]) {
     }
   }
 }
-writeFileSync('bench-results.json', JSON.stringify({ date: new Date().toISOString(), steps, results }, null, 2) + '\n');
+writeFileSync(
+  'bench-results.json',
+  JSON.stringify({ date: new Date().toISOString(), steps, results }, null, 2) + '\n',
+);

@@ -51,6 +51,7 @@ CASES = [
     ("names", "Mr. O'Neil's e-mail: foo_bar@Example.COM"),
     ("cjk", "我爱北京 tokyo東京"),
     ("cjk-astral", "𠀀好x"),
+    ("cjk-astral-inside-word", "tokyo𠀀tokyo"),
     ("fullwidth-punct", "hello。world，ok"),
     ("wordpiece", "unaffable playing played plays"),
     ("unknown", "xyzzy hello qwerty"),

@@ -41,14 +41,16 @@ async function readText(file: string): Promise<string> {
 
 export async function readVocab(file: string): Promise<string> {
   const text = await readText(file);
-  if (file === DEFAULT_VOCAB && text.length === 0) throw new Error(`${file}: empty; run 'npm run data' first`);
+  if (file === DEFAULT_VOCAB && text.length === 0)
+    throw new Error(`${file}: empty; run 'npm run data' first`);
   return text;
 }
 
 /** A task from a data file: the built-in JSON task format, or a user TSV/CSV/JSONL split 90/10 (seeded). */
 export async function loadDataFile(file: string, vocabText: string, seed: number): Promise<LoadedTask> {
   const text = await readText(file).catch((e: unknown) => {
-    if (file === DEFAULT_DATA) throw new Error(`${file}: missing; run 'npm run data' to prepare the default task`);
+    if (file === DEFAULT_DATA)
+      throw new Error(`${file}: missing; run 'npm run data' to prepare the default task`);
     throw e;
   });
   if (extname(file).toLowerCase() === '.json') return loadTask(text, vocabText, file, 'vocab.txt');

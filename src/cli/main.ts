@@ -5,14 +5,21 @@
  *   alum tokenize  text lines in, JSON arrays of ids out
  * Bad input exits with code 2 and one line `error: ...` naming the file, line or flag (stack with --debug).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend, NODE_CHAIN } from '../core/backend.ts';
-import { BACKENDS, CONFIG_KEYS, flagName, resolveConfig, type BackendName, type TrainConfig } from '../core/config.ts';
+import {
+  BACKENDS,
+  CONFIG_KEYS,
+  flagName,
+  resolveConfig,
+  type BackendName,
+  type TrainConfig,
+} from '../core/config.ts';
 import { encodeCheckpoint, toHfConfig } from '../core/model/hf.ts';
 import { findPreset, PRESETS } from '../core/presets.ts';
 import { encodeSafetensors } from '../core/io/safetensors.ts';
@@ -49,7 +56,10 @@ function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean
 }
 
 /** Config from a preset, then the config flags (kebab-case), validated with one-line errors. */
-function configFrom(values: Record<string, string | boolean | undefined>, base?: Partial<TrainConfig>): TrainConfig {
+function configFrom(
+  values: Record<string, string | boolean | undefined>,
+  base?: Partial<TrainConfig>,
+): TrainConfig {
   const patch: Record<string, unknown> = { ...base };
   for (const key of CONFIG_KEYS) {
     const v = values[flagName(key)];
@@ -59,7 +69,9 @@ function configFrom(values: Record<string, string | boolean | undefined>, base?:
     return resolveConfig(patch);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new UsageError(msg.replace(/config field '(\w+)'/, (_m, k: string) => `--${flagName(k as keyof TrainConfig)}`));
+    throw new UsageError(
+      msg.replace(/config field '(\w+)'/, (_m, k: string) => `--${flagName(k as keyof TrainConfig)}`),
+    );
   }
 }
 
@@ -87,13 +99,21 @@ async function train(argv: string[], io: Io): Promise<number> {
   });
   const preset = typeof values['preset'] === 'string' ? findPreset(values['preset']) : findPreset('default');
   const config = configFrom(values, preset.patch);
-  const outDir = resolve(typeof values['out'] === 'string' ? values['out'] : `runs/${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const outDir = resolve(
+    typeof values['out'] === 'string'
+      ? values['out']
+      : `runs/${new Date().toISOString().replace(/[:.]/g, '-')}`,
+  );
   const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
   io.err(`backend: ${choice.backend} (${choice.reason})`);
 
   const init = typeof values['init'] === 'string' ? await loadModelDir(values['init'], config.seed) : null;
   const vocabText = init ? init.vocabText : await readVocab(io.defaultVocab);
-  const task = await loadDataFile(typeof values['data'] === 'string' ? values['data'] : io.defaultData, vocabText, config.seed);
+  const task = await loadDataFile(
+    typeof values['data'] === 'string' ? values['data'] : io.defaultData,
+    vocabText,
+    config.seed,
+  );
   const run = createRun(config, task, init ?? undefined);
   io.err(
     `run: ${run.paramCount.toLocaleString('en')} parameters, ${task.data.train.length} train / ${task.data.dev.length} dev examples, ` +
@@ -123,16 +143,34 @@ async function train(argv: string[], io: Io): Promise<number> {
     await writeFile(join(outDir, 'metrics.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
     const hf = toHfConfig(run.model, task.data.labels, config.dropout);
     await writeFile(join(outDir, 'model', 'config.json'), JSON.stringify(hf, null, 2) + '\n');
-    await writeFile(join(outDir, 'model', 'vocab.txt'), vocabText.endsWith('\n') ? vocabText : vocabText + '\n');
+    await writeFile(
+      join(outDir, 'model', 'vocab.txt'),
+      vocabText.endsWith('\n') ? vocabText : vocabText + '\n',
+    );
     const meta = { alum_config: JSON.stringify(config), steps_trained: String(run.step) };
     await writeFile(join(outDir, 'model', 'model.safetensors'), await encodeCheckpoint(run.params, meta));
-    await writeFile(join(outDir, 'run.json'), JSON.stringify({ config, preset: preset.name, backend: choice.backend, steps: run.step }, null, 2) + '\n');
+    await writeFile(
+      join(outDir, 'run.json'),
+      JSON.stringify({ config, preset: preset.name, backend: choice.backend, steps: run.step }, null, 2) +
+        '\n',
+    );
     run.dispose();
   }
   const secs = (performance.now() - started) / 1000;
-  const last = lines.length ? (JSON.parse(lines[lines.length - 1] as string) as { devAccuracy?: number }) : {};
-  io.err(`done: ${config.steps} steps in ${secs.toFixed(1)} s; dev accuracy ${((last.devAccuracy ?? NaN) * 100).toFixed(2)}%`);
-  io.out(JSON.stringify({ out: outDir, steps: config.steps, seconds: Number(secs.toFixed(1)), devAccuracy: last.devAccuracy ?? null }));
+  const last = lines.length
+    ? (JSON.parse(lines[lines.length - 1] as string) as { devAccuracy?: number })
+    : {};
+  io.err(
+    `done: ${config.steps} steps in ${secs.toFixed(1)} s; dev accuracy ${((last.devAccuracy ?? NaN) * 100).toFixed(2)}%`,
+  );
+  io.out(
+    JSON.stringify({
+      out: outDir,
+      steps: config.steps,
+      seconds: Number(secs.toFixed(1)),
+      devAccuracy: last.devAccuracy ?? null,
+    }),
+  );
   return 0;
 }
 
@@ -153,20 +191,37 @@ async function trace(argv: string[], io: Io): Promise<number> {
   try {
     const task = await loadDataFile(dataFile, init.vocabText, config.seed);
     if (config.maxLength > init.model.maxPositions) {
-      throw new UsageError(`--max-length ${config.maxLength} exceeds the model's max_position_embeddings ${init.model.maxPositions}`);
+      throw new UsageError(
+        `--max-length ${config.maxLength} exceeds the model's max_position_embeddings ${init.model.maxPositions}`,
+      );
     }
     if (init.model.numLabels !== task.data.labels.length) {
-      throw new UsageError(`${dataFile}: ${task.data.labels.length} labels, but ${modelDir}/config.json has ${init.model.numLabels}`);
+      throw new UsageError(
+        `${dataFile}: ${task.data.labels.length} labels, but ${modelDir}/config.json has ${init.model.numLabels}`,
+      );
     }
     const examples = [...task.data.train, ...task.data.dev];
-    const picked = shuffled(examples, makeRng(config.seed)).slice(0, Math.min(config.batchSize, examples.length));
+    const picked = shuffled(examples, makeRng(config.seed)).slice(
+      0,
+      Math.min(config.batchSize, examples.length),
+    );
     const split = encodeSplit(task.tokenizer, picked, config.maxLength);
-    const batch = batchTensors(split, picked.map((_, i) => i));
+    const batch = batchTensors(
+      split,
+      picked.map((_, i) => i),
+    );
     try {
       const t = await traceStep(init.params, init.model, batch, { ...config, batchSize: picked.length });
-      const meta = { ...t.metadata, model: basename(resolve(modelDir)), data: basename(dataFile), backend: choice.backend };
+      const meta = {
+        ...t.metadata,
+        model: basename(resolve(modelDir)),
+        data: basename(dataFile),
+        backend: choice.backend,
+      };
       await writeFile(outFile, encodeSafetensors(t.tensors, meta));
-      io.err(`trace: ${t.tensors.size} tensors, batch ${picked.length} x ${config.maxLength}, loss_total in ${outFile}`);
+      io.err(
+        `trace: ${t.tensors.size} tensors, batch ${picked.length} x ${config.maxLength}, loss_total in ${outFile}`,
+      );
     } finally {
       disposeBatch(batch);
     }

@@ -1,18 +1,34 @@
 import { describe, expect, it } from 'vitest';
 
-import { countParams, DEFAULT_CONFIG, flagName, modelConfigFor, resolveConfig, validateConfigPatch } from './config.ts';
+import {
+  countParams,
+  DEFAULT_CONFIG,
+  flagName,
+  modelConfigFor,
+  resolveConfig,
+  validateConfigPatch,
+} from './config.ts';
 
 describe('config', () => {
   it('validates with one-line errors naming the field', () => {
-    expect(() => validateConfigPatch({ alpha: -1 })).toThrow("config field 'alpha' must be in [0, 1000], got -1");
+    expect(() => validateConfigPatch({ alpha: -1 })).toThrow(
+      "config field 'alpha' must be in [0, 1000], got -1",
+    );
     expect(() => validateConfigPatch({ k: 1.5 })).toThrow("config field 'k' must be an integer, got 1.5");
-    expect(() => validateConfigPatch({ variant: 'x' })).toThrow("config field 'variant' must be one of paper|mtdnn-2020|mtdnn-head");
+    expect(() => validateConfigPatch({ variant: 'x' })).toThrow(
+      "config field 'variant' must be one of paper|mtdnn-2020|mtdnn-head",
+    );
     expect(() => validateConfigPatch({ nope: 1 })).toThrow("unknown config field 'nope'");
     expect(() => validateConfigPatch({ lr: 'abc' })).toThrow("config field 'lr' must be a finite number");
   });
 
   it('accepts numbers given as strings (URL, CLI)', () => {
-    expect(resolveConfig({ alpha: '2.5', batchSize: '8', model: 'nano' })).toEqual({ ...DEFAULT_CONFIG, alpha: 2.5, batchSize: 8, model: 'nano' });
+    expect(resolveConfig({ alpha: '2.5', batchSize: '8', model: 'nano' })).toEqual({
+      ...DEFAULT_CONFIG,
+      alpha: 2.5,
+      batchSize: 8,
+      model: 'nano',
+    });
   });
 
   it('kebab-cases flag names', () => {
@@ -25,7 +41,17 @@ describe('config', () => {
     const nano = { ...modelConfigFor('nano', 40, 2, 16), numLayers: 2 };
     expect(countParams(nano)).toBe(20130);
     // BERT-base (vocab 30522, 512 positions, 2 labels) has 109,483,778 parameters in transformers.
-    const base = { vocabSize: 30522, hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, maxPositions: 512, typeVocabSize: 2, numLabels: 2, layerNormEps: 1e-12 };
+    const base = {
+      vocabSize: 30522,
+      hiddenSize: 768,
+      numLayers: 12,
+      numHeads: 12,
+      intermediateSize: 3072,
+      maxPositions: 512,
+      typeVocabSize: 2,
+      numLabels: 2,
+      layerNormEps: 1e-12,
+    };
     expect(countParams(base)).toBe(109483778);
   });
 });

@@ -173,7 +173,8 @@ export function validateConfigPatch(patch: Record<string, unknown>): Partial<Tra
       if (typeof n !== 'number' || !Number.isFinite(n)) {
         throw new Error(`config field '${key}' must be a finite number, got ${JSON.stringify(value)}`);
       }
-      if (rule.integer && !Number.isInteger(n)) throw new Error(`config field '${key}' must be an integer, got ${n}`);
+      if (rule.integer && !Number.isInteger(n))
+        throw new Error(`config field '${key}' must be an integer, got ${n}`);
       if (n < rule.min || n > rule.max) {
         throw new Error(`config field '${key}' must be in [${rule.min}, ${rule.max}], got ${n}`);
       }
@@ -182,7 +183,9 @@ export function validateConfigPatch(patch: Record<string, unknown>): Partial<Tra
       const allowed: readonly string[] =
         key === 'method' ? METHODS : key === 'variant' ? VARIANTS : MODEL_PRESET_NAMES;
       if (typeof value !== 'string' || !allowed.includes(value)) {
-        throw new Error(`config field '${key}' must be one of ${allowed.join('|')}, got ${JSON.stringify(value)}`);
+        throw new Error(
+          `config field '${key}' must be one of ${allowed.join('|')}, got ${JSON.stringify(value)}`,
+        );
       }
       out[key] = value;
     }
@@ -191,10 +194,14 @@ export function validateConfigPatch(patch: Record<string, unknown>): Partial<Tra
 }
 
 /** A full config from defaults plus a validated patch; also checks cross-field rules. */
-export function resolveConfig(patch: Record<string, unknown> = {}, base: TrainConfig = DEFAULT_CONFIG): TrainConfig {
+export function resolveConfig(
+  patch: Record<string, unknown> = {},
+  base: TrainConfig = DEFAULT_CONFIG,
+): TrainConfig {
   const cfg: TrainConfig = { ...base, ...validateConfigPatch(patch) };
   const preset = MODEL_PRESETS[cfg.model];
-  if (preset.hiddenSize % preset.numHeads !== 0) throw new Error(`model '${cfg.model}': hidden size not divisible by heads`);
+  if (preset.hiddenSize % preset.numHeads !== 0)
+    throw new Error(`model '${cfg.model}': hidden size not divisible by heads`);
   return cfg;
 }
 

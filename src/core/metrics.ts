@@ -32,9 +32,6 @@ export interface MetricRow {
   devAccuracy?: number;
 }
 
-/** A row as the training loop produces it (dev accuracy is added by the driver when it evaluates). */
-export type MetricRowData = Omit<MetricRow, 'devAccuracy'>;
-
 /** Column order for CSV export and the metrics table. */
 export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
   'step',

@@ -69,7 +69,12 @@ export class Trainer {
       case 'hello': {
         this.backend ??= initBackend(msg.backend, this.chain, this.loaders);
         const choice = await this.backend;
-        this.post({ type: 'ready', protocolVersion: PROTOCOL_VERSION, backend: choice.backend, backendReason: choice.reason });
+        this.post({
+          type: 'ready',
+          protocolVersion: PROTOCOL_VERSION,
+          backend: choice.backend,
+          backendReason: choice.reason,
+        });
         return;
       }
       case 'create':
@@ -120,7 +125,18 @@ export class Trainer {
   private async create(id: RunId, config: TrainConfig, dataUrl: string, vocabUrl: string): Promise<void> {
     if (!this.backend) throw new Error('send hello before create');
     await this.backend;
-    const s: Session = { id, config, dataUrl, vocabUrl, run: null, status: 'loading', owed: 0, pump: null, rows: [], lastFlush: 0 };
+    const s: Session = {
+      id,
+      config,
+      dataUrl,
+      vocabUrl,
+      run: null,
+      status: 'loading',
+      owed: 0,
+      pump: null,
+      rows: [],
+      lastFlush: 0,
+    };
     this.sessions.set(id, s);
     this.setStatus(s, 'loading');
     try {

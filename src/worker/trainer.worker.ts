@@ -13,7 +13,8 @@ declare const self: DedicatedWorkerGlobalScope;
 
 const endpoint: Endpoint<ToWorker, FromWorker> = {
   postMessage: (m) => self.postMessage(m),
-  addEventListener: (type, listener) => self.addEventListener(type, (ev: MessageEvent<ToWorker>) => listener(ev)),
+  addEventListener: (type, listener) =>
+    self.addEventListener(type, (ev: MessageEvent<ToWorker>) => listener(ev)),
 };
 
 new Trainer(

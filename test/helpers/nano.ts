@@ -68,7 +68,12 @@ export function flat(x: Nested): number[] {
 }
 
 /** Largest |a - b| / (atol + rtol |b|) over all entries; <= 1 means close. */
-export function closeness(actual: ArrayLike<number>, expected: readonly number[], atol: number, rtol: number): number {
+export function closeness(
+  actual: ArrayLike<number>,
+  expected: readonly number[],
+  atol: number,
+  rtol: number,
+): number {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {

@@ -25,7 +25,10 @@ function product(shape: readonly number[]): number {
 }
 
 /** Serialises tensors (in sorted name order) and string metadata into safetensors bytes. */
-export function encodeSafetensors(tensors: Map<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array {
+export function encodeSafetensors(
+  tensors: Map<string, NamedArray>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata;
@@ -33,7 +36,9 @@ export function encodeSafetensors(tensors: Map<string, NamedArray>, metadata: Re
   for (const name of names) {
     const t = tensors.get(name) as NamedArray;
     if (product(t.shape) !== t.data.length) {
-      throw new Error(`safetensors: tensor '${name}' has ${t.data.length} values but shape [${t.shape.join(',')}]`);
+      throw new Error(
+        `safetensors: tensor '${name}' has ${t.data.length} values but shape [${t.shape.join(',')}]`,
+      );
     }
     const size = t.data.length * BYTES[t.dtype];
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
@@ -58,10 +63,12 @@ export function encodeSafetensors(tensors: Map<string, NamedArray>, metadata: Re
 
 /** Parses safetensors bytes. Throws a one-line error naming `origin` on a malformed file. */
 export function decodeSafetensors(bytes: Uint8Array, origin = 'model.safetensors'): SafetensorsFile {
-  if (bytes.length < 8) throw new Error(`${origin}: too short to be a safetensors file (${bytes.length} bytes)`);
+  if (bytes.length < 8)
+    throw new Error(`${origin}: too short to be a safetensors file (${bytes.length} bytes)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
-  if (n <= 0 || 8 + n > bytes.length) throw new Error(`${origin}: header length ${n} does not fit in ${bytes.length} bytes`);
+  if (n <= 0 || 8 + n > bytes.length)
+    throw new Error(`${origin}: header length ${n} does not fit in ${bytes.length} bytes`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
@@ -79,7 +86,9 @@ export function decodeSafetensors(bytes: Uint8Array, origin = 'model.safetensors
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const dtype = e.dtype;
     if (dtype !== 'F32' && dtype !== 'I32' && dtype !== 'I64') {
-      throw new Error(`${origin}: tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)} (F32, I32, I64 supported)`);
+      throw new Error(
+        `${origin}: tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)} (F32, I32, I64 supported)`,
+      );
     }
     const shape = e.shape;
     const offsets = e.data_offsets;
@@ -89,7 +98,9 @@ export function decodeSafetensors(bytes: Uint8Array, origin = 'model.safetensors
     const [begin, end] = offsets as [number, number];
     const count = product(shape as number[]);
     if (end - begin !== count * BYTES[dtype] || dataStart + end > bytes.length) {
-      throw new Error(`${origin}: tensor '${name}' data_offsets [${begin},${end}] do not match shape [${shape.join(',')}]`);
+      throw new Error(
+        `${origin}: tensor '${name}' data_offsets [${begin},${end}] do not match shape [${shape.join(',')}]`,
+      );
     }
     const slice = bytes.slice(dataStart + begin, dataStart + end); // copy: aligned and owned
     const data =

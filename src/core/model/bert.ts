@@ -112,16 +112,26 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 }
 
 /** Embedding-layer output: LayerNorm(word + position + token type), then dropout. -> [B, T, H] */
-export function embed(params: Params, cfg: ModelConfig, inputs: BertInputs, dropout: DropoutPass): tf.Tensor3D {
+export function embed(
+  params: Params,
+  cfg: ModelConfig,
+  inputs: BertInputs,
+  dropout: DropoutPass,
+): tf.Tensor3D {
   return tf.tidy(() => {
     const sites = new DropoutSites(dropout);
     const [, seqLen] = inputs.inputIds.shape;
-    const words = embeddingLookup(param(params, 'bert.embeddings.word_embeddings.weight') as tf.Tensor2D, inputs.inputIds);
+    const words = embeddingLookup(
+      param(params, 'bert.embeddings.word_embeddings.weight') as tf.Tensor2D,
+      inputs.inputIds,
+    );
     const positions = param(params, 'bert.embeddings.position_embeddings.weight').slice([0, 0], [seqLen, -1]); // [T, H]
     const typeTable = param(params, 'bert.embeddings.token_type_embeddings.weight') as tf.Tensor2D;
     const types = embeddingLookup(typeTable, inputs.tokenTypeIds); // [B, T, H]
     const summed = words.add(positions).add(types); // [B, T, H]
-    return sites.apply(layerNorm(params, 'bert.embeddings.LayerNorm', summed, cfg.layerNormEps)) as tf.Tensor3D;
+    return sites.apply(
+      layerNorm(params, 'bert.embeddings.LayerNorm', summed, cfg.layerNormEps),
+    ) as tf.Tensor3D;
   });
 }
 
@@ -197,6 +207,13 @@ export function classify(
 }
 
 /** Full forward pass: logits [B, C]. */
-export function forward(params: Params, cfg: ModelConfig, inputs: BertInputs, dropout: DropoutPass): tf.Tensor2D {
-  return tf.tidy(() => classify(params, cfg, embed(params, cfg, inputs, dropout), inputs.attentionMask, dropout));
+export function forward(
+  params: Params,
+  cfg: ModelConfig,
+  inputs: BertInputs,
+  dropout: DropoutPass,
+): tf.Tensor2D {
+  return tf.tidy(() =>
+    classify(params, cfg, embed(params, cfg, inputs, dropout), inputs.attentionMask, dropout),
+  );
 }

@@ -56,7 +56,10 @@ export function toHfConfig(c: ModelConfig, labels: readonly string[], dropout: n
 }
 
 /** Reads a BertConfig JSON; one-line errors name the file and field. Returns the shape and label names. */
-export function fromHfConfig(json: unknown, origin = 'config.json'): { model: ModelConfig; labels: string[] } {
+export function fromHfConfig(
+  json: unknown,
+  origin = 'config.json',
+): { model: ModelConfig; labels: string[] } {
   if (typeof json !== 'object' || json === null) throw new Error(`${origin}: expected a JSON object`);
   const o = json as Record<string, unknown>;
   const int = (field: string, fallback?: number): number => {
@@ -70,15 +73,18 @@ export function fromHfConfig(json: unknown, origin = 'config.json'): { model: Mo
     throw new Error(`${origin}: field 'model_type' must be "bert", got ${JSON.stringify(o['model_type'])}`);
   }
   const act = o['hidden_act'] ?? 'gelu';
-  if (act !== 'gelu') throw new Error(`${origin}: field 'hidden_act' must be "gelu" (erf GELU), got ${JSON.stringify(act)}`);
+  if (act !== 'gelu')
+    throw new Error(`${origin}: field 'hidden_act' must be "gelu" (erf GELU), got ${JSON.stringify(act)}`);
   let labels: string[];
   const id2label = o['id2label'];
   if (id2label !== undefined) {
-    if (typeof id2label !== 'object' || id2label === null) throw new Error(`${origin}: field 'id2label' must be an object`);
+    if (typeof id2label !== 'object' || id2label === null)
+      throw new Error(`${origin}: field 'id2label' must be an object`);
     const entries = Object.entries(id2label as Record<string, unknown>);
     labels = entries.map((_, i) => {
       const name = (id2label as Record<string, unknown>)[String(i)];
-      if (typeof name !== 'string') throw new Error(`${origin}: field 'id2label' must map 0..n-1 to names (missing ${i})`);
+      if (typeof name !== 'string')
+        throw new Error(`${origin}: field 'id2label' must map 0..n-1 to names (missing ${i})`);
       return name;
     });
   } else {
@@ -86,7 +92,8 @@ export function fromHfConfig(json: unknown, origin = 'config.json'): { model: Mo
     labels = Array.from({ length: n }, (_, i) => `LABEL_${i}`);
   }
   const eps = o['layer_norm_eps'] ?? 1e-12;
-  if (typeof eps !== 'number' || !(eps > 0)) throw new Error(`${origin}: field 'layer_norm_eps' must be a positive number`);
+  if (typeof eps !== 'number' || !(eps > 0))
+    throw new Error(`${origin}: field 'layer_norm_eps' must be a positive number`);
   const model: ModelConfig = {
     vocabSize: int('vocab_size'),
     hiddenSize: int('hidden_size'),
@@ -99,7 +106,9 @@ export function fromHfConfig(json: unknown, origin = 'config.json'): { model: Mo
     layerNormEps: eps,
   };
   if (model.hiddenSize % model.numHeads !== 0) {
-    throw new Error(`${origin}: hidden_size ${model.hiddenSize} is not divisible by num_attention_heads ${model.numHeads}`);
+    throw new Error(
+      `${origin}: hidden_size ${model.hiddenSize} is not divisible by num_attention_heads ${model.numHeads}`,
+    );
   }
   return { model, labels };
 }
@@ -113,7 +122,10 @@ export async function paramsToArrays(params: Params): Promise<Map<string, NamedA
   return out;
 }
 
-export async function encodeCheckpoint(params: Params, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+export async function encodeCheckpoint(
+  params: Params,
+  metadata: Record<string, string> = {},
+): Promise<Uint8Array> {
   return encodeSafetensors(await paramsToArrays(params), { format: 'pt', ...metadata });
 }
 
@@ -134,10 +146,13 @@ export function decodeCheckpoint(
     // Checkpoints saved from BertModel have no `bert.` prefix.
     const t = file.tensors.get(spec.name) ?? file.tensors.get(spec.name.replace(/^bert\./, ''));
     if (t) {
-      if (t.dtype !== 'F32') throw new Error(`${origin}: parameter '${spec.name}' must be F32, got ${t.dtype}`);
+      if (t.dtype !== 'F32')
+        throw new Error(`${origin}: parameter '${spec.name}' must be F32, got ${t.dtype}`);
       const shape = t.shape.join(',');
       if (shape !== spec.shape.join(',')) {
-        throw new Error(`${origin}: parameter '${spec.name}' has shape [${shape}], config says [${spec.shape.join(',')}]`);
+        throw new Error(
+          `${origin}: parameter '${spec.name}' has shape [${shape}], config says [${spec.shape.join(',')}]`,
+        );
       }
       arrays.set(spec.name, t.data as Float32Array);
     } else if (initMissing && (spec.name.startsWith('classifier.') || spec.name.startsWith('bert.pooler.'))) {

@@ -29,8 +29,16 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
     specs.push({ name: `${name}.bias`, shape: [h], init: 'zeros' });
   };
   specs.push({ name: 'bert.embeddings.word_embeddings.weight', shape: [c.vocabSize, h], init: 'normal' });
-  specs.push({ name: 'bert.embeddings.position_embeddings.weight', shape: [c.maxPositions, h], init: 'normal' });
-  specs.push({ name: 'bert.embeddings.token_type_embeddings.weight', shape: [c.typeVocabSize, h], init: 'normal' });
+  specs.push({
+    name: 'bert.embeddings.position_embeddings.weight',
+    shape: [c.maxPositions, h],
+    init: 'normal',
+  });
+  specs.push({
+    name: 'bert.embeddings.token_type_embeddings.weight',
+    shape: [c.typeVocabSize, h],
+    init: 'normal',
+  });
   layerNorm('bert.embeddings.LayerNorm');
   for (let i = 0; i < c.numLayers; i++) {
     const p = `bert.encoder.layer.${i}`;
@@ -75,7 +83,9 @@ export function paramsFromArrays(c: ModelConfig, arrays: Map<string, Float32Arra
     }
     if (values.length !== size) {
       params.forEach((v) => v.dispose());
-      throw new Error(`${origin}: parameter '${spec.name}' has ${values.length} values, expected shape [${spec.shape.join(',')}]`);
+      throw new Error(
+        `${origin}: parameter '${spec.name}' has ${values.length} values, expected shape [${spec.shape.join(',')}]`,
+      );
     }
     params.set(spec.name, variableFrom(values, spec.shape));
   }

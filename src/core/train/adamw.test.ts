@@ -12,7 +12,12 @@ interface Golden {
   eps: number;
   max_grad_norm: number;
   initial: { matrix: number[][]; bias: number[] };
-  steps: { lr: number; grads: { matrix: number[][]; bias: number[] }; clipped: boolean; params_after: { matrix: number[][]; bias: number[] } }[];
+  steps: {
+    lr: number;
+    grads: { matrix: number[][]; bias: number[] };
+    clipped: boolean;
+    params_after: { matrix: number[][]; bias: number[] };
+  }[];
 }
 
 const golden = readJson<Golden>('test/golden/adamw.json');

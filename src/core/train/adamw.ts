@@ -17,7 +17,13 @@ export interface AdamWSettings {
   maxGradNorm: number;
 }
 
-export const ADAMW_DEFAULTS: AdamWSettings = { beta1: 0.9, beta2: 0.999, eps: 1e-6, weightDecay: 0.01, maxGradNorm: 1 };
+export const ADAMW_DEFAULTS: AdamWSettings = {
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-6,
+  weightDecay: 0.01,
+  maxGradNorm: 1,
+};
 
 /** Weight decay only for tensors with 2 or more dims: not biases, not LayerNorm (nanoGPT/BERT practice). */
 export function decays(name: string, shape: readonly number[]): boolean {

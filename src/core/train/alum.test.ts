@@ -3,7 +3,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { closeness, flat, loadNano, nanoBatch, readJson, type NanoGolden } from '../../../test/helpers/nano.ts';
+import {
+  closeness,
+  flat,
+  loadNano,
+  nanoBatch,
+  readJson,
+  type NanoGolden,
+} from '../../../test/helpers/nano.ts';
 import { VARIANTS, type Variant } from '../config.ts';
 import { embed, forward, NO_DROPOUT } from '../model/bert.ts';
 import { disposeParams } from '../model/params.ts';
@@ -30,11 +37,15 @@ describe('BERT forward (HF semantics) vs PyTorch', () => {
     expect(e.shape).toEqual([3, 8, 32]);
     expect(closeness(await values(e), flat(golden.embedding_output), 1e-5, 1e-4)).toBeLessThan(1);
     expect(closeness(await values(logits), flat(golden.logits_clean), 1e-5, 1e-4)).toBeLessThan(1);
-    tf.dispose([e, logits, ...Object.values(batch)]);
+    tf.dispose([e, logits, ...(Object.values(batch) as tf.Tensor[])]);
   });
 });
 
-async function runVariant(variant: Variant, method: 'alum' | 'standard' = 'alum', alpha = golden.hyper.alpha) {
+async function runVariant(
+  variant: Variant,
+  method: 'alum' | 'standard' = 'alum',
+  alpha = golden.hyper.alpha,
+) {
   const batch = nanoBatch(golden);
   const deltaInit = tf.tensor3d(flat(golden.delta_init), [3, 8, 32]);
   const { K, eta, epsilon, sigma } = golden.hyper;
@@ -65,9 +76,14 @@ describe.each(VARIANTS)('ALUM step, variant %s, vs PyTorch float64', (variant) =
       const dWant = flat(want.delta[k] as never);
       const dScale = Math.max(...dWant.map(Math.abs));
       // Clipping and per-token max are continuous; float32 rounding moves values by ~1e-6 of the scale.
-      expect(closeness(await values(result.deltaSteps[k] as tf.Tensor), dWant, 1e-4 * dScale, 1e-3), `delta[${k}]`).toBeLessThan(1);
+      expect(
+        closeness(await values(result.deltaSteps[k] as tf.Tensor), dWant, 1e-4 * dScale, 1e-3),
+        `delta[${k}]`,
+      ).toBeLessThan(1);
     }
-    expect(closeness(await values(result.logitsAdv as tf.Tensor), flat(want.logits_adv), 1e-5, 1e-4)).toBeLessThan(1);
+    expect(
+      closeness(await values(result.logitsAdv as tf.Tensor), flat(want.logits_adv), 1e-5, 1e-4),
+    ).toBeLessThan(1);
     expect((await values(result.taskLoss))[0]).toBeCloseTo(golden.loss_task, 5);
     expect((await values(result.advLoss))[0]).toBeCloseTo(want.loss_adv, 5);
     expect((await values(result.totalLoss))[0]).toBeCloseTo(want.loss_total, 5);

@@ -33,7 +33,11 @@ export interface AlumSettings {
 }
 
 /** Guard added to the per-token max before dividing: mt-dnn's 1e-6, and a pure divide-by-zero guard for `paper`. */
-export const NORM_EPS: Readonly<Record<Variant, number>> = { paper: 1e-12, 'mtdnn-2020': 1e-6, 'mtdnn-head': 1e-6 };
+export const NORM_EPS: Readonly<Record<Variant, number>> = {
+  paper: 1e-12,
+  'mtdnn-2020': 1e-6,
+  'mtdnn-head': 1e-6,
+};
 
 export const INNER_LOSS = 'kl';
 export const INNER_REDUCTION = 'sum';
@@ -95,7 +99,8 @@ export function deltaGradient(
   dropout: DropoutPass,
 ): tf.Tensor3D {
   // tf.grad differentiates only w.r.t. its argument: e, cleanLogits and the parameters are constants here.
-  const f = (d: tf.Tensor) => innerLoss(cleanLogits, classify(params, model, e.add(d) as tf.Tensor3D, attentionMask, dropout));
+  const f = (d: tf.Tensor) =>
+    innerLoss(cleanLogits, classify(params, model, e.add(d) as tf.Tensor3D, attentionMask, dropout));
   return tf.grad(f)(delta) as tf.Tensor3D;
 }
 
@@ -142,7 +147,14 @@ export interface AlumStepOptions {
 export function disposeStepResult(r: AlumStepResult): void {
   tf.dispose([...r.grads.values()]);
   tf.dispose([r.taskLoss, r.advLoss, r.totalLoss, r.embedding, r.logitsClean]);
-  const maybe: (tf.Tensor | null)[] = [r.logitsAdv, r.deltaInit, r.deltaFinal, r.eff, ...r.deltaGrads, ...r.deltaSteps];
+  const maybe: (tf.Tensor | null)[] = [
+    r.logitsAdv,
+    r.deltaInit,
+    r.deltaFinal,
+    r.eff,
+    ...r.deltaGrads,
+    ...r.deltaSteps,
+  ];
   tf.dispose(maybe.filter((t): t is tf.Tensor => t !== null));
 }
 
@@ -210,7 +222,13 @@ export async function alumGradients(
     taskLoss = tf.keep(task.clone());
     logitsClean = tf.keep(zClean.clone());
     if (!useAdv) return task;
-    const zAdv = classify(params, model, e.add(delta as tf.Tensor3D) as tf.Tensor3D, batch.attentionMask, opts.dropout.adv);
+    const zAdv = classify(
+      params,
+      model,
+      e.add(delta as tf.Tensor3D) as tf.Tensor3D,
+      batch.attentionMask,
+      opts.dropout.adv,
+    );
     const adv = symmetricKl(zClean, zAdv);
     advLoss = tf.keep(adv.clone());
     logitsAdv = tf.keep(zAdv.clone());

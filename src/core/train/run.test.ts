@@ -32,9 +32,24 @@ function syntheticSplit(count: number, seed: number, t = 12, vocab = 40): Encode
 }
 
 function makeRun(patch: Partial<TrainConfig>): TrainingRun {
-  const config = resolveConfig({ model: 'nano', batchSize: 8, maxLength: 12, steps: 60, lr: 3e-3, dropout: 0.1, ...patch });
+  const config = resolveConfig({
+    model: 'nano',
+    batchSize: 8,
+    maxLength: 12,
+    steps: 60,
+    lr: 3e-3,
+    dropout: 0.1,
+    ...patch,
+  });
   const model = modelConfigFor('nano', 40, 2, 16);
-  return new TrainingRun(config, model, initParams(model, makeRng(config.seed)), syntheticSplit(256, 1), syntheticSplit(64, 2), ['no', 'yes']);
+  return new TrainingRun(
+    config,
+    model,
+    initParams(model, makeRng(config.seed)),
+    syntheticSplit(256, 1),
+    syntheticSplit(64, 2),
+    ['no', 'yes'],
+  );
 }
 
 beforeAll(async () => {

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig, TrainConfig } from '../config.ts';
-import type { MetricRowData } from '../metrics.ts';
+import type { MetricRow } from '../metrics.ts';
 import type { BertInputs } from '../model/bert.ts';
 import { forward, NO_DROPOUT } from '../model/bert.ts';
 import { disposeParams, type Params } from '../model/params.ts';
@@ -134,12 +134,13 @@ export class TrainingRun {
   }
 
   /** One optimizer step. Returns the step's metrics (no devAccuracy; see `evaluate`). */
-  async trainStep(): Promise<MetricRowData> {
+  async trainStep(): Promise<MetricRow> {
     const started = performanceNow();
     const cfg = this.config;
     const batch = batchTensors(this.train, this.nextIndices());
     const shape: [number, number, number] = [cfg.batchSize, this.train.maxLength, this.model.hiddenSize];
-    const deltaInit = cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
+    const deltaInit =
+      cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
     const lr = lrAt(this.step, cfg.steps, cfg.lr);
     let result: AlumStepResult | null = null;
     try {
@@ -154,7 +155,9 @@ export class TrainingRun {
       const [task, adv, total] = [values[0] ?? NaN, values[1] ?? NaN, values[2] ?? NaN];
       if (!Number.isFinite(total)) {
         // Do not apply a non-finite update: the weights trained so far are kept intact.
-        throw new Error(`step ${this.step + 1}: loss is not finite (task ${task}, adv ${adv}); update skipped`);
+        throw new Error(
+          `step ${this.step + 1}: loss is not finite (task ${task}, adv ${adv}); update skipped`,
+        );
       }
       this.optimizer.apply(result.grads, lr);
       if (result.skipped) this.skipped += 1;

@@ -16,7 +16,12 @@ export interface LoadedTask {
   encoded: Map<number, { train: EncodedSplit; dev: EncodedSplit }>;
 }
 
-export function loadTask(dataText: string, vocabText: string, dataOrigin: string, vocabOrigin: string): LoadedTask {
+export function loadTask(
+  dataText: string,
+  vocabText: string,
+  dataOrigin: string,
+  vocabOrigin: string,
+): LoadedTask {
   let json: unknown;
   try {
     json = JSON.parse(dataText);
@@ -37,7 +42,12 @@ export function taskFromData(data: TaskData, vocabText: string, vocabOrigin: str
 }
 
 /** A seeded, stratified train/dev split of user examples (`devFraction` of each label, at least 1). */
-export function splitExamples(examples: readonly Example[], labelCount: number, seed: number, devFraction = 0.1) {
+export function splitExamples(
+  examples: readonly Example[],
+  labelCount: number,
+  seed: number,
+  devFraction = 0.1,
+) {
   const rng = makeRng(seed);
   const train: Example[] = [];
   const dev: Example[] = [];
@@ -53,7 +63,11 @@ export function splitExamples(examples: readonly Example[], labelCount: number, 
   return { train: shuffled(train, rng), dev };
 }
 
-export function encodeSplit(tokenizer: WordPieceTokenizer, examples: readonly Example[], maxLength: number): EncodedSplit {
+export function encodeSplit(
+  tokenizer: WordPieceTokenizer,
+  examples: readonly Example[],
+  maxLength: number,
+): EncodedSplit {
   const b = encodeBatch(tokenizer, examples, maxLength);
   return {
     inputIds: b.inputIds,
@@ -65,7 +79,10 @@ export function encodeSplit(tokenizer: WordPieceTokenizer, examples: readonly Ex
   };
 }
 
-export function encodedSplits(task: LoadedTask, maxLength: number): { train: EncodedSplit; dev: EncodedSplit } {
+export function encodedSplits(
+  task: LoadedTask,
+  maxLength: number,
+): { train: EncodedSplit; dev: EncodedSplit } {
   let splits = task.encoded.get(maxLength);
   if (!splits) {
     splits = {
@@ -81,13 +98,22 @@ export function encodedSplits(task: LoadedTask, maxLength: number): { train: Enc
  * A new run on a task. `init` (from a checkpoint) replaces the seeded random initialisation; its model config
  * must then be passed as `model`.
  */
-export function createRun(config: TrainConfig, task: LoadedTask, init?: { model: ModelConfig; params: Params }): TrainingRun {
-  const model = init?.model ?? modelConfigFor(config.model, task.tokenizer.vocab.length, task.data.labels.length);
+export function createRun(
+  config: TrainConfig,
+  task: LoadedTask,
+  init?: { model: ModelConfig; params: Params },
+): TrainingRun {
+  const model =
+    init?.model ?? modelConfigFor(config.model, task.tokenizer.vocab.length, task.data.labels.length);
   if (model.vocabSize !== task.tokenizer.vocab.length) {
-    throw new Error(`model vocab_size ${model.vocabSize} does not match the vocabulary's ${task.tokenizer.vocab.length} tokens`);
+    throw new Error(
+      `model vocab_size ${model.vocabSize} does not match the vocabulary's ${task.tokenizer.vocab.length} tokens`,
+    );
   }
   if (config.maxLength > model.maxPositions) {
-    throw new Error(`config field 'maxLength' (${config.maxLength}) exceeds the model's max_position_embeddings (${model.maxPositions})`);
+    throw new Error(
+      `config field 'maxLength' (${config.maxLength}) exceeds the model's max_position_embeddings (${model.maxPositions})`,
+    );
   }
   if (model.numLabels !== task.data.labels.length) {
     throw new Error(`the model has ${model.numLabels} labels but the data has ${task.data.labels.length}`);

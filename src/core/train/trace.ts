@@ -11,7 +11,14 @@ import type { ModelConfig, TrainConfig } from '../config.ts';
 import type { NamedArray } from '../io/safetensors.ts';
 import { NO_DROPOUT } from '../model/bert.ts';
 import type { Params } from '../model/params.ts';
-import { alumGradients, DETACH_EMBEDDING, disposeStepResult, INNER_LOSS, INNER_REDUCTION, NORM_EPS } from './alum.ts';
+import {
+  alumGradients,
+  DETACH_EMBEDDING,
+  disposeStepResult,
+  INNER_LOSS,
+  INNER_REDUCTION,
+  NORM_EPS,
+} from './alum.ts';
 import type { Batch } from './run.ts';
 
 export interface Trace {
@@ -33,10 +40,17 @@ export type TraceSettings = Pick<
 >;
 
 /** Runs one step (no optimizer update) and collects everything. The batch stays owned by the caller. */
-export async function traceStep(params: Params, model: ModelConfig, batch: Batch, s: TraceSettings): Promise<Trace> {
+export async function traceStep(
+  params: Params,
+  model: ModelConfig,
+  batch: Batch,
+  s: TraceSettings,
+): Promise<Trace> {
   const [b, t] = batch.inputIds.shape;
   const deltaInit =
-    s.method === 'alum' ? (tf.randomNormal([b, t, model.hiddenSize], 0, s.sigma, 'float32', s.seed) as tf.Tensor3D) : null;
+    s.method === 'alum'
+      ? (tf.randomNormal([b, t, model.hiddenSize], 0, s.sigma, 'float32', s.seed) as tf.Tensor3D)
+      : null;
   const r = await alumGradients(params, model, batch, s, {
     dropout: { clean: NO_DROPOUT, inner: Array.from({ length: s.k }, () => NO_DROPOUT), adv: NO_DROPOUT },
     deltaInit,
@@ -51,8 +65,10 @@ export async function traceStep(params: Params, model: ModelConfig, batch: Batch
     out.set('embedding_output', await f32(r.embedding));
     out.set('logits_clean', await f32(r.logitsClean));
     if (r.deltaInit) out.set('delta_init', await f32(r.deltaInit));
-    for (let k = 0; k < r.deltaGrads.length; k++) out.set(`delta_grad.${k}`, await f32(r.deltaGrads[k] as tf.Tensor));
-    for (let k = 0; k < r.deltaSteps.length; k++) out.set(`delta_step.${k}`, await f32(r.deltaSteps[k] as tf.Tensor));
+    for (let k = 0; k < r.deltaGrads.length; k++)
+      out.set(`delta_grad.${k}`, await f32(r.deltaGrads[k] as tf.Tensor));
+    for (let k = 0; k < r.deltaSteps.length; k++)
+      out.set(`delta_step.${k}`, await f32(r.deltaSteps[k] as tf.Tensor));
     if (r.deltaFinal) out.set('delta_final', await f32(r.deltaFinal));
     if (r.logitsAdv) out.set('logits_adv', await f32(r.logitsAdv));
     out.set('loss_task', await f32(r.taskLoss));

@@ -1,0 +1,173 @@
+// The worker's Trainer driven over a MessageChannel in Node (no real Worker; comlink's testing idea):
+// hello -> ready, create -> run-created, step/start/pause/reset/dispose, metric batches, errors, no leaks.
+import { readFileSync } from 'node:fs';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { fixtureDir } from '../../test/helpers/nano.ts';
+import { resolveConfig, type TrainConfig } from '../core/config.ts';
+import type { Endpoint, FromWorker, MetricRow, ToWorker } from '../protocol/messages.ts';
+import { Trainer } from './trainer.ts';
+
+const vocab = readFileSync(`${fixtureDir}/vocab.txt`, 'utf8');
+const spam = [
+  'win free money now',
+  'click here you have won a prize',
+  'cash offer call me now',
+  'free cash prize',
+];
+const ham = ['the cat sat on the mat', 'see you at noon', 'meeting today at lunch', 'my dog sat on a mat'];
+const task = {
+  name: 'toy',
+  source: 'hand-written test task',
+  labels: ['ham', 'spam'],
+  train: [...spam.map((text) => ({ text, label: 1 })), ...ham.map((text) => ({ text, label: 0 }))],
+  dev: [
+    { text: 'free money', label: 1 },
+    { text: 'the cat', label: 0 },
+  ],
+};
+const files: Record<string, string> = {
+  'mem:task.json': JSON.stringify(task),
+  'mem:vocab.txt': vocab,
+  'mem:bad.json': '{"labels": 3}',
+};
+
+function port(p: MessagePort): Endpoint<ToWorker, FromWorker> {
+  return {
+    postMessage: (m) => p.postMessage(m),
+    addEventListener: (_type, listener) => p.on('message', (data: ToWorker) => listener({ data })),
+  };
+}
+
+class Client {
+  readonly received: FromWorker[] = [];
+  private waiters: (() => void)[] = [];
+  constructor(private readonly p: MessagePort) {
+    p.on('message', (m: FromWorker) => {
+      this.received.push(m);
+      this.waiters.splice(0).forEach((w) => w());
+    });
+  }
+  send(m: ToWorker): void {
+    this.p.postMessage(m);
+  }
+  async waitFor(pred: (m: FromWorker) => boolean, ms = 60_000): Promise<FromWorker> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = this.received.find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline)
+        throw new Error(`timeout; got ${JSON.stringify(this.received.map((r) => r.type))}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+  }
+  rows(runId: string): MetricRow[] {
+    return this.received.flatMap((m) => (m.type === 'metrics' && m.runId === runId ? m.rows : []));
+  }
+  statuses(runId: string): string[] {
+    return this.received.flatMap((m) => (m.type === 'status' && m.runId === runId ? [m.status] : []));
+  }
+}
+
+const channel = new MessageChannel();
+new Trainer(
+  port(channel.port1),
+  {},
+  (url) =>
+    url in files ? Promise.resolve(files[url] as string) : Promise.reject(new Error(`${url}: HTTP 404`)),
+  ['cpu'],
+);
+const client = new Client(channel.port2);
+const config: TrainConfig = resolveConfig({
+  model: 'nano',
+  batchSize: 4,
+  maxLength: 16,
+  steps: 6,
+  evalEvery: 3,
+  lr: 1e-3,
+});
+
+afterAll(() => {
+  channel.port1.close();
+  channel.port2.close();
+});
+
+describe('Trainer over a MessageChannel', () => {
+  it('answers hello with the backend and why', async () => {
+    client.send({ type: 'hello', protocolVersion: 1, backend: null });
+    const ready = await client.waitFor((m) => m.type === 'ready');
+    expect(ready).toMatchObject({ type: 'ready', backend: 'cpu', backendReason: 'cpu is the first choice' });
+  });
+
+  it('creates a run, steps exactly n, streams metric rows, evaluates on schedule', async () => {
+    client.send({ type: 'create', runId: 'r1', config, dataUrl: 'mem:task.json', vocabUrl: 'mem:vocab.txt' });
+    const created = await client.waitFor((m) => m.type === 'run-created');
+    expect(created).toMatchObject({
+      info: { runId: 'r1', trainExamples: 8, devExamples: 2, labels: ['ham', 'spam'] },
+    });
+    client.send({ type: 'step', runId: 'r1', n: 3 });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'r1' && m.step === 3);
+    const rows = client.rows('r1');
+    expect(rows.map((r) => r.step)).toEqual([1, 2, 3]);
+    expect(rows[2]?.devAccuracy).toBeGreaterThanOrEqual(0);
+    expect(rows[0]?.devAccuracy).toBeUndefined();
+    expect(rows.every((r) => Number.isFinite(r.taskLoss) && r.advLoss > 0)).toBe(true);
+  });
+
+  it('runs to the end on start and reports done', async () => {
+    client.send({ type: 'start', runId: 'r1' });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'r1' && m.status === 'done');
+    expect(client.rows('r1').map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('reset rebuilds from step 0 and frees the old run; dispose frees everything', async () => {
+    const tensorsBefore = tf.memory().numTensors;
+    client.send({ type: 'reset', runId: 'r1', config: { ...config, method: 'standard' } });
+    await client.waitFor(
+      (m) =>
+        m.type === 'status' &&
+        m.runId === 'r1' &&
+        m.status === 'ready' &&
+        client.statuses('r1').filter((s) => s === 'ready').length === 2,
+    );
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    client.send({ type: 'dispose', runId: 'r1' });
+    client.send({ type: 'step', runId: 'r1', n: 1 });
+    const err = await client.waitFor((m) => m.type === 'error');
+    expect(err).toEqual({ type: 'error', runId: 'r1', message: "no run 'r1'" });
+    expect(tf.memory().numTensors).toBeLessThan(tensorsBefore);
+  });
+
+  it('pause holds a running run', async () => {
+    client.send({
+      type: 'create',
+      runId: 'r2',
+      config: { ...config, steps: 1000 },
+      dataUrl: 'mem:task.json',
+      vocabUrl: 'mem:vocab.txt',
+    });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'r2' && m.status === 'ready');
+    client.send({ type: 'start', runId: 'r2' });
+    await client.waitFor(() => client.rows('r2').length >= 2);
+    client.send({ type: 'pause', runId: 'r2' });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'r2' && m.status === 'paused');
+    await new Promise((r) => setTimeout(r, 500));
+    const n = client.rows('r2').length;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(client.rows('r2').length).toBe(n);
+    client.send({ type: 'dispose', runId: 'r2' });
+  });
+
+  it('reports bad data as a one-line error naming the file', async () => {
+    client.send({ type: 'create', runId: 'r3', config, dataUrl: 'mem:bad.json', vocabUrl: 'mem:vocab.txt' });
+    const err = await client.waitFor((m) => m.type === 'error' && m.runId === 'r3');
+    expect(err.type === 'error' && err.message).toMatch(/^mem:bad\.json: /);
+    expect(client.statuses('r3')).toContain('error');
+  });
+});
