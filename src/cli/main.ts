@@ -46,6 +46,7 @@ function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean
   try {
     return parseArgs({
       args: argv,
+      // `extra` last: `trace --model DIR` takes a directory, not the size preset of the config field `model`.
       options: { ...configOptions, ...extra, debug: { type: 'boolean' }, help: { type: 'boolean' } },
       allowPositionals: false,
       strict: true,
@@ -59,9 +60,11 @@ function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean
 function configFrom(
   values: Record<string, string | boolean | undefined>,
   base?: Partial<TrainConfig>,
+  skip: readonly (keyof TrainConfig)[] = [],
 ): TrainConfig {
   const patch: Record<string, unknown> = { ...base };
   for (const key of CONFIG_KEYS) {
+    if (skip.includes(key)) continue;
     const v = values[flagName(key)];
     if (typeof v === 'string') patch[key] = v;
   }
@@ -185,7 +188,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
   const dataFile = required(values, 'data');
   const outFile = required(values, 'out');
   if (typeof values['seed'] !== 'string') throw new UsageError('missing --seed');
-  const config = configFrom(values, { batchSize: 4, maxLength: 32 });
+  const config = configFrom(values, { batchSize: 4, maxLength: 32 }, ['model']);
   const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
   const init = await loadModelDir(modelDir, config.seed);
   try {

@@ -89,7 +89,7 @@ export async function traceStep(
       dropout: '0',
       inner_loss: INNER_LOSS,
       inner_reduction: INNER_REDUCTION,
-      norm_eps: String(NORM_EPS[s.variant]),
+      norm_eps: NORM_EPS[s.variant].toExponential(),
       detach_embedding: String(DETACH_EMBEDDING),
       outer_loss: 'symmetric KL, batch mean, stop-gradient on the target distribution of each KL',
       skipped: String(r.skipped),

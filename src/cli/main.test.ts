@@ -1,0 +1,254 @@
+// The CLI in-process (same code path as bin/alum.mjs): tokenize, train from an HF-layout checkpoint and
+// reload what it wrote, trace names/metadata/consistency, and one-line errors with exit code 2.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { fixtureDir } from '../../test/helpers/nano.ts';
+import { decodeSafetensors } from '../core/io/safetensors.ts';
+import { paramSpecs } from '../core/model/params.ts';
+import { fromHfConfig } from '../core/model/hf.ts';
+import { type Io } from './files.ts';
+import { main } from './main.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'alum-cli-'));
+const rows = [
+  ...[
+    'win free money now',
+    'click here you have won a prize',
+    'cash offer call me now',
+    'free cash prize now',
+  ].map((t) => ({ text: t, label: 'spam' })),
+  ...['the cat sat on the mat', 'see you at noon', 'meeting today at lunch', 'my dog sat on a mat'].map(
+    (t) => ({ text: t, label: 'ham' }),
+  ),
+];
+// Labels in first-appearance order: spam = 0, ham = 1 (the fixture's id2label names do not matter here).
+const dataFile = join(dir, 'toy.jsonl');
+writeFileSync(dataFile, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+
+function io(stdin = ''): Io & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    out: (l) => stdout.push(l),
+    err: (l) => stderr.push(l),
+    readStdin: () => Promise.resolve(stdin),
+    defaultData: join(dir, 'missing.json'),
+    defaultVocab: `${fixtureDir}/vocab.txt`,
+  };
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('alum tokenize', () => {
+  it('prints one JSON array of ids per input line, with [CLS]/[SEP]', async () => {
+    const t = io('The cats sat!\nmeeting at noon.\n');
+    expect(await main(['tokenize', '--vocab', `${fixtureDir}/vocab.txt`], t)).toBe(0);
+    // Hand-derived from the fixture vocab: [CLS]=2 the=5 cat=7 ##s=35 sat=9 !=38 [SEP]=3 meeting=24 at=25 noon=26 .=39
+    expect(t.stdout).toEqual(['[2,5,7,35,9,38,3]', '[2,24,25,26,39,3]']);
+  });
+});
+
+describe('alum train', () => {
+  it('trains from an HF checkpoint and writes metrics.jsonl and a reloadable HF-layout model', async () => {
+    const out = join(dir, 'run');
+    const t = io();
+    const args = [
+      'train',
+      '--init',
+      fixtureDir,
+      '--data',
+      dataFile,
+      '--steps',
+      '3',
+      '--batch-size',
+      '4',
+      '--max-length',
+      '16',
+      '--eval-every',
+      '2',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+    ];
+    expect(await main(args, t), t.stderr.join('\n')).toBe(0);
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    expect(metrics.map((m) => m['step'])).toEqual([1, 2, 3]);
+    expect(metrics[1]?.['devAccuracy']).toBeTypeOf('number');
+    expect(Object.keys(metrics[0] ?? {})).toEqual(
+      expect.arrayContaining([
+        'taskLoss',
+        'advLoss',
+        'totalLoss',
+        'innerGradNorm',
+        'deltaLinf',
+        'deltaL2',
+        'embedAbsMean',
+        'effPerturb',
+        'skipped',
+        'ms',
+      ]),
+    );
+    const { model, labels } = fromHfConfig(JSON.parse(readFileSync(join(out, 'model/config.json'), 'utf8')));
+    expect(labels).toEqual(['spam', 'ham']);
+    const file = decodeSafetensors(new Uint8Array(readFileSync(join(out, 'model/model.safetensors'))));
+    expect([...file.tensors.keys()].sort()).toEqual(
+      paramSpecs(model)
+        .map((s) => s.name)
+        .sort(),
+    );
+    expect(file.tensors.get('bert.encoder.layer.0.attention.self.query.weight')?.shape).toEqual([32, 32]);
+    expect(readFileSync(join(out, 'model/vocab.txt'), 'utf8')).toBe(
+      readFileSync(`${fixtureDir}/vocab.txt`, 'utf8'),
+    );
+    // The written model is a valid --init for another run.
+    expect(
+      await main(
+        [
+          'train',
+          '--init',
+          join(out, 'model'),
+          '--data',
+          dataFile,
+          '--steps',
+          '1',
+          '--batch-size',
+          '2',
+          '--max-length',
+          '16',
+          '--backend',
+          'cpu',
+          '--out',
+          join(dir, 'run2'),
+        ],
+        io(),
+      ),
+    ).toBe(0);
+  });
+});
+
+describe('alum trace', () => {
+  it('writes every intermediate of one step, consistent with itself', async () => {
+    const out = join(dir, 'trace.safetensors');
+    const t = io();
+    const args = [
+      'trace',
+      '--model',
+      fixtureDir,
+      '--data',
+      dataFile,
+      '--seed',
+      '3',
+      '--out',
+      out,
+      '--batch-size',
+      '3',
+      '--max-length',
+      '12',
+      '--k',
+      '2',
+      '--alpha',
+      '2',
+      '--variant',
+      'mtdnn-head',
+      '--backend',
+      'cpu',
+    ];
+    expect(await main(args, t), t.stderr.join('\n')).toBe(0);
+    const file = decodeSafetensors(new Uint8Array(readFileSync(out)));
+    const names = [...file.tensors.keys()];
+    for (const n of [
+      'input_ids',
+      'attention_mask',
+      'token_type_ids',
+      'labels',
+      'embedding_output',
+      'delta_init',
+      'delta_grad.0',
+      'delta_grad.1',
+      'delta_final',
+      'logits_clean',
+      'logits_adv',
+      'loss_task',
+      'loss_adv',
+      'loss_total',
+      'grad.classifier.weight',
+      'grad.bert.embeddings.word_embeddings.weight',
+    ]) {
+      expect(names).toContain(n);
+    }
+    expect(file.tensors.get('embedding_output')?.shape).toEqual([3, 12, 32]);
+    expect(file.metadata).toMatchObject({
+      method: 'alum',
+      k: '2',
+      alpha: '2',
+      variant: 'mtdnn-head',
+      seed: '3',
+      inner_loss: 'kl',
+      inner_reduction: 'sum',
+      norm_eps: '1e-6',
+      detach_embedding: 'false',
+    });
+    const v = (n: string) => file.tensors.get(n)?.data[0] as number;
+    expect(v('loss_total')).toBeCloseTo(v('loss_task') + 2 * v('loss_adv'), 5);
+    // mtdnn-head: every real token of delta_final has unit L-inf norm (up to norm_eps).
+    const d = file.tensors.get('delta_final')?.data as Float32Array;
+    const mask = file.tensors.get('attention_mask')?.data as Int32Array;
+    mask.forEach((m, tok) => {
+      const maxAbs = Math.max(...Array.from(d.subarray(tok * 32, tok * 32 + 32), Math.abs));
+      if (m === 1) expect(maxAbs).toBeCloseTo(1, 4);
+      else expect(maxAbs).toBe(0);
+    });
+  });
+});
+
+describe('errors: one line, exit code 2', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['bad config value', ['train', '--alpha', '5000'], /^error: --alpha must be in \[0, 1000\], got 5000$/],
+    ['negative value', ['train', '--alpha=-3'], /^error: --alpha must be in \[0, 1000\], got -3$/],
+    ['unknown flag', ['train', '--alhpa', '1'], /^error: Unknown option '--alhpa'/],
+    ['unknown command', ['fly'], /^error: unknown command 'fly'/],
+    [
+      'missing data file',
+      ['train', '--init', fixtureDir, '--data', '/nope.csv', '--backend', 'cpu'],
+      /^error: \/nope\.csv: no such file$/,
+    ],
+    [
+      'missing model dir',
+      ['trace', '--model', '/nope', '--data', 'x.csv', '--seed', '1', '--out', 'o', '--backend', 'cpu'],
+      /^error: \/nope\/config\.json: no such file$/,
+    ],
+    [
+      'trace without seed',
+      ['trace', '--model', fixtureDir, '--data', 'x.csv', '--out', 'o'],
+      /^error: missing --seed$/,
+    ],
+  ];
+  it.each(cases)('%s', async (_name, argv, pattern) => {
+    const t = io();
+    expect(await main(argv, t)).toBe(2);
+    // Progress lines (e.g. the backend) may precede it; the error itself is one line, the last one.
+    expect(t.stderr.filter((l) => l.startsWith('error:'))).toHaveLength(1);
+    expect(t.stderr.at(-1)).toMatch(pattern);
+  });
+
+  it('a malformed data line names file and line', async () => {
+    const bad = join(dir, 'bad.csv');
+    writeFileSync(bad, 'sentence,label\nhello,1\n"unterminated,0\n');
+    const t = io();
+    expect(await main(['train', '--init', fixtureDir, '--data', bad, '--backend', 'cpu'], t)).toBe(2);
+    expect(t.stderr.at(-1)).toMatch(/^error: .*bad\.csv:3: /);
+  });
+});
