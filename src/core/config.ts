@@ -69,10 +69,10 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   maxLength: 64,
   model: 'tiny',
   seed: 1,
-  steps: 300,
+  steps: 150,
   dropout: 0.1,
   weightDecay: 0.01,
-  evalEvery: 50,
+  evalEvery: 25,
 };
 
 /** BERT architecture, with the Hugging Face `BertConfig` meanings (see `model/hf.ts` for the JSON names). */

@@ -14,7 +14,7 @@ export interface Preset {
 export const PRESETS: readonly Preset[] = [
   {
     name: 'default',
-    description: 'The playground default: ALUM, paper variant, tiny model, 300 steps.',
+    description: 'The playground default: ALUM, paper variant, tiny model, 150 steps.',
     source:
       'Playground choice; alpha 1 for fine-tuning (ALUM paper via mt-dnn issue #176), K 1, eta 1e-3, sigma 1e-5 (fairseq ALUM defaults).',
     patch: {},
