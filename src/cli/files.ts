@@ -12,7 +12,8 @@ import { parseDataFile } from '../core/data/parse.ts';
 import { decodeCheckpoint, fromHfConfig } from '../core/model/hf.ts';
 import type { Params } from '../core/model/params.ts';
 import { makeRng } from '../core/rng.ts';
-import { loadTask, splitExamples, taskFromData, type LoadedTask } from '../core/train/session.ts';
+import { stratifiedSplit } from '../core/data/dataset.ts';
+import { loadTask, taskFromData, type LoadedTask } from '../core/train/session.ts';
 
 export interface Io {
   out(line: string): void;
@@ -55,7 +56,7 @@ export async function loadDataFile(file: string, vocabText: string, seed: number
   });
   if (extname(file).toLowerCase() === '.json') return loadTask(text, vocabText, file, 'vocab.txt');
   const { labels, examples } = parseDataFile(file, text);
-  const { train, dev } = splitExamples(examples, labels.length, seed);
+  const { train, dev } = stratifiedSplit(examples, 0.1, seed);
   return taskFromData({ name: file, source: file, labels, train, dev }, vocabText, 'vocab.txt');
 }
 

@@ -148,7 +148,9 @@ export function stratifiedSplit(
   const dev: Example[] = [];
   for (const label of [...byLabel.keys()].sort((a, b) => a - b)) {
     const group = shuffled(byLabel.get(label) as Example[], rng);
-    const nDev = Math.round(group.length * devFraction);
+    // At least one dev example per label when there are two or more (tiny user files still get a dev set).
+    const nDev =
+      devFraction > 0 && group.length > 1 ? Math.max(1, Math.round(group.length * devFraction)) : 0;
     dev.push(...group.slice(0, nDev));
     train.push(...group.slice(nDev));
   }

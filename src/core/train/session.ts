@@ -5,7 +5,7 @@
 import { countParams, modelConfigFor, type ModelConfig, type TrainConfig } from '../config.ts';
 import { encodeBatch, parseTaskData, type Example, type TaskData } from '../data/dataset.ts';
 import { initParams, type Params } from '../model/params.ts';
-import { makeRng, shuffled } from '../rng.ts';
+import { makeRng } from '../rng.ts';
 import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 import { TrainingRun, type EncodedSplit } from './run.ts';
 
@@ -39,28 +39,6 @@ export function taskFromData(data: TaskData, vocabText: string, vocabOrigin: str
     throw new Error(`${vocabOrigin}: ${e instanceof Error ? e.message : String(e)}`);
   }
   return { data, tokenizer, encoded: new Map() };
-}
-
-/** A seeded, stratified train/dev split of user examples (`devFraction` of each label, at least 1). */
-export function splitExamples(
-  examples: readonly Example[],
-  labelCount: number,
-  seed: number,
-  devFraction = 0.1,
-) {
-  const rng = makeRng(seed);
-  const train: Example[] = [];
-  const dev: Example[] = [];
-  for (let label = 0; label < labelCount; label++) {
-    const rows = shuffled(
-      examples.filter((e) => e.label === label),
-      rng,
-    );
-    const nDev = rows.length > 1 ? Math.max(1, Math.round(rows.length * devFraction)) : 0;
-    dev.push(...rows.slice(0, nDev));
-    train.push(...rows.slice(nDev));
-  }
-  return { train: shuffled(train, rng), dev };
 }
 
 export function encodeSplit(
