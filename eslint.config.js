@@ -102,7 +102,11 @@ export default tseslint.config(
         {
           patterns: [
             noTfjs,
-            { group: ['**/core/**'], allowTypeImports: true, message: 'ui may only import types from core.' },
+            {
+              group: ['**/core/**', '!**/core/config.ts'],
+              allowTypeImports: true,
+              message: 'ui may import values only from core/config.ts (pure data); types from the rest.',
+            },
             {
               group: ['**/worker/**', '**/cli/**'],
               message: 'ui talks to the worker through protocol messages.',

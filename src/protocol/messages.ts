@@ -17,6 +17,8 @@ export interface RunInfo {
   runId: RunId;
   config: TrainConfig;
   paramCount: number;
+  /** Vocabulary size of the run's model (the UI computes other presets' parameter counts from it). */
+  vocabSize: number;
   trainExamples: number;
   devExamples: number;
   labels: string[];

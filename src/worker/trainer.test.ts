@@ -156,7 +156,12 @@ describe('Trainer over a MessageChannel', () => {
     client.send({ type: 'start', runId: 'r2' });
     await client.waitFor(() => client.rows('r2').length >= 2);
     client.send({ type: 'pause', runId: 'r2' });
-    await client.waitFor((m) => m.type === 'status' && m.runId === 'r2' && m.status === 'paused');
+    const paused = await client.waitFor(
+      (m) => m.type === 'status' && m.runId === 'r2' && m.status === 'paused',
+    );
+    // 'paused' comes after the row of the step that was in flight: no row ever exceeds the paused step.
+    const pausedAt = paused.type === 'status' ? paused.step : -1;
+    expect(client.rows('r2').at(-1)?.step).toBe(pausedAt);
     await new Promise((r) => setTimeout(r, 500));
     const n = client.rows('r2').length;
     await new Promise((r) => setTimeout(r, 500));

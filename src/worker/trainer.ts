@@ -35,6 +35,8 @@ interface Session {
   pump: Promise<void> | null;
   rows: MetricRow[];
   lastFlush: number;
+  /** Set while reset/dispose waits for the pump: the pump then posts nothing more. */
+  disposing: boolean;
 }
 
 export type TextFetcher = (url: string) => Promise<string>;
@@ -136,6 +138,7 @@ export class Trainer {
       pump: null,
       rows: [],
       lastFlush: 0,
+      disposing: false,
     };
     this.sessions.set(id, s);
     this.setStatus(s, 'loading');
@@ -149,6 +152,7 @@ export class Trainer {
           runId: id,
           config,
           paramCount: s.run.paramCount,
+          vocabSize: s.run.model.vocabSize,
           trainExamples: task.data.train.length,
           devExamples: task.data.dev.length,
           labels: task.data.labels,
@@ -187,7 +191,11 @@ export class Trainer {
 
   private pause(s: Session): void {
     s.owed = 0;
-    if (s.status === 'running') this.setStatus(s, 'paused');
+    if (s.status !== 'running') return;
+    // With a step in flight, 'paused' is posted by the pump after that step's row, so the UI never sees
+    // the step count move after it was told the run is paused.
+    if (s.pump) s.status = 'paused';
+    else this.setStatus(s, 'paused');
   }
 
   private ensurePump(s: Session): void {
@@ -225,7 +233,9 @@ export class Trainer {
       if (performance.now() - s.lastFlush >= FLUSH_MS) this.flush(s);
       await new Promise((resolve) => setTimeout(resolve, 0)); // let pause/step/reset messages in
     }
-    this.flush(s);
+    // Paused between two steps: post the status now, after the last row.
+    if (!s.disposing && this.sessions.get(s.id) === s) this.setStatus(s, s.status);
+    else this.flush(s);
   }
 
   private flush(s: Session): void {
@@ -237,6 +247,7 @@ export class Trainer {
   private async stopAndDispose(s: Session): Promise<void> {
     s.owed = 0;
     s.status = 'paused';
+    s.disposing = true;
     await s.pump?.catch(() => undefined);
     s.run?.dispose();
     s.run = null;

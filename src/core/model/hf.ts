@@ -5,8 +5,6 @@
  *   vocab.txt          WordPiece vocabulary
  * Pure: JSON/bytes in and out. File and network access belong to the CLI and the worker.
  */
-import * as tf from '@tensorflow/tfjs';
-
 import type { ModelConfig } from '../config.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../io/safetensors.ts';
 import { paramsFromArrays, paramSpecs, type Params } from './params.ts';
@@ -160,9 +158,4 @@ export function decodeCheckpoint(
     }
   }
   return paramsFromArrays(model, arrays, origin);
-}
-
-/** Sum of squares of all parameters (a cheap fingerprint used by tests). */
-export function paramsSquaredNorm(params: Params): tf.Scalar {
-  return tf.tidy(() => tf.addN([...params.values()].map((v) => v.square().sum())) as tf.Scalar);
 }

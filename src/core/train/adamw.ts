@@ -30,6 +30,11 @@ export function decays(name: string, shape: readonly number[]): boolean {
   return shape.length >= 2 && !name.includes('LayerNorm');
 }
 
+/** Sum of scalars by repeated `add` (backend-safe for any count). */
+export function sumScalars(xs: tf.Tensor[]): tf.Scalar {
+  return xs.reduce((acc: tf.Tensor, x) => acc.add(x), tf.scalar(0)) as tf.Scalar;
+}
+
 function zeroVariable(like: tf.Tensor): tf.Variable {
   const zeros = tf.zerosLike(like);
   const v = tf.variable(zeros, false);
@@ -62,8 +67,9 @@ export class AdamW {
     tf.tidy(() => {
       let scale: tf.Scalar = tf.scalar(1);
       if (maxGradNorm > 0) {
-        const sq = [...grads.values()].map((g) => g.square().sum());
-        const total = tf.addN(sq).sqrt();
+        // Pairwise adds, not tf.addN: WebGPU's AddN binds every input as a storage buffer and fails past the
+        // device's per-stage limit (8 on SwiftShader), silently yielding NaN.
+        const total = sumScalars([...grads.values()].map((g) => g.square().sum())).sqrt();
         scale = tf.minimum(tf.scalar(1), tf.scalar(maxGradNorm).div(total.add(1e-6))); // torch's clip_coef
       }
       for (const [name, p] of this.params) {

@@ -1,0 +1,54 @@
+/**
+ * The main path on real WebGPU (SwiftShader here): Start trains, the charts draw, Pause holds, Step advances
+ * by exactly one, Reset clears.
+ */
+import { allFinite, expect, test } from './fixtures.ts';
+
+/** A nano model on short inputs: seconds per step even on CPU-emulated WebGPU. */
+const QUERY = '?model=nano&batchSize=4&maxLength=16&steps=40&evalEvery=10';
+
+test('trains with ALUM on webgpu: charts, pause, step, reset', async ({ page, alum, controls, charts }) => {
+  await alum.open(QUERY);
+  await expect.poll(async () => (await alum.state()).backend).toBe('webgpu');
+  expect((await alum.state()).config).toMatchObject({ method: 'alum', model: 'nano', steps: 40 });
+
+  await controls.start.click();
+  const s = await alum.waitForStep(10);
+  expect(s.error).toBeNull();
+  expect(s.paramCount).toBeGreaterThan(0);
+
+  await expect.poll(async () => (await alum.metrics()).length).toBeGreaterThanOrEqual(10);
+  const rows = await alum.metrics();
+  expect(allFinite(rows.map((r) => r.taskLoss))).toBe(true);
+  expect(allFinite(rows.map((r) => r.advLoss))).toBe(true);
+  // ALUM: the adversarial term is positive on every row, unless that row's batch was skipped (non-finite gradient).
+  const skippedAt = rows.map((r, i) => r.skipped > (rows[i - 1]?.skipped ?? 0));
+  expect(rows.filter((r, i) => !(r.advLoss > 0) && !skippedAt[i])).toEqual([]);
+
+  for (const name of ['loss', 'delta'] as const) {
+    await expect(charts.canvas(name).first()).toBeVisible();
+    await expect.poll(() => charts.points(name)).toBeGreaterThanOrEqual(10);
+  }
+  await expect(page.getByTestId('metrics.latest.taskLoss')).not.toContainText('—');
+
+  // Pause holds: no step for 2 s once the worker reports paused.
+  await controls.pause.click();
+  await expect.poll(async () => (await alum.state()).status).toBe('paused');
+  const paused = (await alum.state()).step;
+  await page.waitForTimeout(2000);
+  expect((await alum.state()).step).toBe(paused);
+
+  // Step advances by exactly one, then pauses again.
+  await controls.step.click();
+  await alum.waitForStep(paused + 1);
+  await expect.poll(async () => (await alum.state()).status).toBe('paused');
+  expect((await alum.state()).step).toBe(paused + 1);
+  expect((await alum.metrics()).at(-1)?.step).toBe(paused + 1);
+
+  // Reset clears the run and the charts.
+  await controls.reset.click();
+  await expect.poll(async () => (await alum.state()).step).toBe(0);
+  await expect.poll(async () => (await alum.metrics()).length).toBe(0);
+  await expect.poll(() => charts.points('loss')).toBe(0);
+  await expect.poll(async () => (await alum.state()).status).toBe('ready');
+});

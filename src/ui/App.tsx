@@ -1,0 +1,32 @@
+/** The page: header and status, errors, controls and config on the left, charts and metrics on the right. */
+import { Charts } from './components/Charts.tsx';
+import { ConfigForm } from './components/ConfigForm.tsx';
+import { Controls } from './components/Controls.tsx';
+import { ErrorBanner } from './components/ErrorBanner.tsx';
+import { LatestMetrics } from './components/LatestMetrics.tsx';
+import { StatusBar } from './components/StatusBar.tsx';
+
+export function App() {
+  return (
+    <>
+      <header>
+        <h1>ALUM Playground</h1>
+        <p className="muted">
+          Fine-tune a small BERT with ALUM adversarial training (Liu et al. 2020), in your browser.
+        </p>
+        <StatusBar />
+      </header>
+      <ErrorBanner />
+      <main>
+        <aside>
+          <Controls />
+          <ConfigForm />
+        </aside>
+        <div className="results">
+          <Charts />
+          <LatestMetrics />
+        </div>
+      </main>
+    </>
+  );
+}

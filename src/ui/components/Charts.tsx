@@ -1,0 +1,56 @@
+/**
+ * The three live charts (ALUM.md §5.1): losses, perturbation size against the embedding scale, and dev
+ * accuracy. Series specs are module constants so each chart is built once.
+ */
+import type { MetricRow } from '../../protocol/messages.ts';
+import { MetricChart, type SeriesSpec } from './MetricChart.tsx';
+
+const LOSS_SERIES: readonly SeriesSpec[] = [
+  { label: 'task loss (clean CE)', color: '#1f77b4', value: (r) => r.taskLoss },
+  { label: 'adv loss (sym-KL)', color: '#d62728', value: (r) => r.advLoss },
+  { label: 'total loss', color: '#2ca02c', dash: [6, 4], value: (r) => r.totalLoss },
+];
+
+const DELTA_SERIES: readonly SeriesSpec[] = [
+  { label: '‖δ‖∞ per token', color: '#9467bd', value: (r) => r.deltaLinf },
+  { label: '‖δ‖₂ per token', color: '#ff7f0e', value: (r) => r.deltaL2 },
+  { label: 'mean |embedding|', color: '#7f7f7f', value: (r) => r.embedAbsMean },
+];
+
+const DEV_SERIES: readonly SeriesSpec[] = [
+  { label: 'dev accuracy', color: '#17becf', value: (r) => r.devAccuracy },
+];
+
+const hasDev = (r: MetricRow) => r.devAccuracy !== undefined;
+const ACCURACY_RANGE: [number, number] = [0, 1];
+
+export function Charts() {
+  return (
+    <section className="charts" aria-label="Training charts">
+      <MetricChart
+        testId="chart.loss"
+        title="Losses per step"
+        description="clean task cross-entropy, adversarial symmetric KL and their weighted total against step"
+        series={LOSS_SERIES}
+        yLabel="loss"
+      />
+      <MetricChart
+        testId="chart.delta"
+        title="Perturbation size vs embedding scale (log y)"
+        description="mean per-token L-inf and L2 norms of the adversarial perturbation and the mean absolute embedding, log scale, against step"
+        series={DELTA_SERIES}
+        log
+      />
+      <MetricChart
+        testId="chart.dev"
+        title="Dev accuracy"
+        description="dev-set accuracy at each evaluation against step"
+        series={DEV_SERIES}
+        include={hasDev}
+        yLabel="accuracy"
+        yRange={ACCURACY_RANGE}
+        points
+      />
+    </section>
+  );
+}

@@ -1,0 +1,44 @@
+/** One line of what is going on: backend and why, run status, step / steps, speed, model size, data size. */
+import { formatNumber } from '../help.ts';
+import { useFrameStore } from '../hooks/useFrameStore.ts';
+import { activeRun, useAppStore, type AppState } from '../store/store.ts';
+
+/** Rows whose `ms` the speed is averaged over. */
+const SPEED_WINDOW = 20;
+
+function stepsPerSecond(s: AppState): number | null {
+  const rows = activeRun(s)?.metrics ?? [];
+  const recent = rows.slice(-SPEED_WINDOW);
+  const ms = recent.reduce((sum, r) => sum + r.ms, 0);
+  return recent.length === 0 || ms <= 0 ? null : (1000 * recent.length) / ms;
+}
+
+const selectRun = (s: AppState) => activeRun(s);
+
+export function StatusBar() {
+  const worker = useAppStore((s) => s.worker);
+  const stagedSteps = useAppStore((s) => s.staged.steps);
+  const run = useFrameStore(selectRun);
+  const speed = useFrameStore(stepsPerSecond);
+  const info = run?.info ?? null;
+  return (
+    <section className="status" aria-label="Run status" data-testid="status">
+      <span data-testid="status.backend" title={worker.backendReason ?? undefined}>
+        Backend: <b>{worker.backend ?? (worker.requested ? `${worker.requested}…` : 'starting…')}</b>
+        {worker.backendReason !== null && <span className="muted"> ({worker.backendReason})</span>}
+      </span>
+      <span data-testid="status.run">
+        Run: <b>{run?.status ?? 'idle'}</b>
+      </span>
+      <span data-testid="status.step">
+        Step <b>{run?.step ?? 0}</b> / {run?.config.steps ?? stagedSteps}
+      </span>
+      <span data-testid="status.speed">{speed === null ? '— steps/s' : `${speed.toFixed(2)} steps/s`}</span>
+      <span data-testid="status.params">Params {info ? formatNumber(info.paramCount) : '—'}</span>
+      <span data-testid="status.data">
+        Train {info ? formatNumber(info.trainExamples) : '—'} / dev{' '}
+        {info ? formatNumber(info.devExamples) : '—'}
+      </span>
+    </section>
+  );
+}

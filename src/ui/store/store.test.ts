@@ -1,0 +1,153 @@
+/**
+ * The store's worker reducer, driven by replaying recorded FromWorker sequences: no worker, no tfjs, no DOM.
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, type TrainConfig } from '../coreConfig.ts';
+import { PROTOCOL_VERSION, type FromWorker, type MetricRow, type RunInfo } from '../../protocol/messages.ts';
+import {
+  activeRun,
+  initialState,
+  reduceFromWorker,
+  reduceResetRequested,
+  reduceRunCreated,
+  reduceRunDisposed,
+  type AppState,
+} from './store.ts';
+
+const config: TrainConfig = { ...DEFAULT_CONFIG, model: 'nano', batchSize: 4, maxLength: 16, steps: 40 };
+
+function row(step: number, extra: Partial<MetricRow> = {}): MetricRow {
+  return {
+    step,
+    taskLoss: 0.7 - step * 0.01,
+    advLoss: 0.02,
+    totalLoss: 0.72 - step * 0.01,
+    innerGradNorm: 0.5,
+    deltaLinf: 1e-3,
+    deltaL2: 5e-3,
+    embedAbsMean: 0.8,
+    effPerturb: 0.9,
+    skipped: 0,
+    ms: 250,
+    lr: 1e-4,
+    ...extra,
+  };
+}
+
+const info: RunInfo = {
+  runId: 'r1',
+  config,
+  paramCount: 275_042,
+  vocabSize: 8000,
+  trainExamples: 4836,
+  devExamples: 1210,
+  labels: ['ham', 'spam'],
+};
+
+/** A session as the worker reports it: ready, a run loads, trains 3 steps, pauses. */
+const session: FromWorker[] = [
+  {
+    type: 'ready',
+    protocolVersion: PROTOCOL_VERSION,
+    backend: 'webgpu',
+    backendReason: 'first in webgpu > webgl',
+  },
+  { type: 'status', runId: 'r1', status: 'loading', step: 0 },
+  { type: 'run-created', info },
+  { type: 'status', runId: 'r1', status: 'ready', step: 0 },
+  { type: 'status', runId: 'r1', status: 'running', step: 0 },
+  { type: 'metrics', runId: 'r1', rows: [row(1), row(2)] },
+  { type: 'metrics', runId: 'r1', rows: [row(3, { devAccuracy: 0.5 })] },
+  { type: 'status', runId: 'r1', status: 'paused', step: 3 },
+];
+
+const replay = (state: AppState, msgs: readonly FromWorker[]): AppState =>
+  msgs.reduce(reduceFromWorker, state);
+
+function trained(): AppState {
+  return replay(reduceRunCreated(initialState(), 'r1', config), session);
+}
+
+describe('reduceFromWorker', () => {
+  it('records the backend, the run info, the status, the step and every row in order', () => {
+    const s = trained();
+    expect(s.worker).toMatchObject({
+      ready: true,
+      backend: 'webgpu',
+      backendReason: 'first in webgpu > webgl',
+    });
+    expect(s.activeRunId).toBe('r1');
+    const run = activeRun(s);
+    expect(run?.info).toEqual(info);
+    expect(run?.status).toBe('paused');
+    expect(run?.step).toBe(3);
+    expect(run?.metrics.map((r) => r.step)).toEqual([1, 2, 3]);
+    expect(run?.metrics[2]?.devAccuracy).toBe(0.5);
+    expect(s.workerError).toBeNull();
+  });
+
+  it('advances the step from metric rows alone, between status messages', () => {
+    const s = replay(reduceRunCreated(initialState(), 'r1', config), session.slice(0, 6));
+    expect(activeRun(s)?.step).toBe(2);
+    expect(activeRun(s)?.status).toBe('running');
+  });
+
+  it('never mutates the state it is given', () => {
+    const before = trained();
+    const frozen = JSON.stringify(before);
+    reduceFromWorker(before, { type: 'metrics', runId: 'r1', rows: [row(4)] });
+    expect(JSON.stringify(before)).toBe(frozen);
+  });
+
+  it('ignores messages for runs it does not know', () => {
+    const s = trained();
+    expect(reduceFromWorker(s, { type: 'metrics', runId: 'other', rows: [row(9)] })).toBe(s);
+    expect(reduceFromWorker(s, { type: 'status', runId: 'other', status: 'done', step: 9 })).toBe(s);
+  });
+
+  it('keeps a run error on the run and a run-less error on the page', () => {
+    let s = reduceFromWorker(trained(), { type: 'error', runId: 'r1', message: 'taskLoss is NaN at step 4' });
+    expect(activeRun(s)).toMatchObject({ status: 'error', error: 'taskLoss is NaN at step 4' });
+    expect(s.workerError).toBeNull();
+    s = reduceFromWorker(s, { type: 'error', runId: null, message: 'webgpu: no adapter' });
+    expect(s.workerError).toBe('webgpu: no adapter');
+  });
+
+  it('refuses a worker that speaks another protocol version', () => {
+    const s = reduceFromWorker(initialState(), {
+      type: 'ready',
+      protocolVersion: PROTOCOL_VERSION + 1,
+      backend: 'cpu',
+      backendReason: 'forced by ?backend=cpu',
+    });
+    expect(s.worker.ready).toBe(false);
+    expect(s.workerError).toMatch(/protocol/);
+  });
+});
+
+describe('reset', () => {
+  it('clears the history at once and drops rows still in flight from before the reset', () => {
+    const nextConfig: TrainConfig = { ...config, seed: 7 };
+    let s = reduceResetRequested(trained(), 'r1', nextConfig);
+    expect(activeRun(s)).toMatchObject({ step: 0, metrics: [], config: nextConfig, epoch: 1 });
+    s = replay(s, [
+      { type: 'metrics', runId: 'r1', rows: [row(4)] }, // posted before the worker saw the reset
+      { type: 'status', runId: 'r1', status: 'paused', step: 4 },
+      { type: 'status', runId: 'r1', status: 'loading', step: 0 },
+      { type: 'status', runId: 'r1', status: 'ready', step: 0 },
+    ]);
+    expect(activeRun(s)).toMatchObject({ status: 'ready', step: 0, metrics: [], resetPending: false });
+    s = replay(s, [{ type: 'metrics', runId: 'r1', rows: [row(1)] }]);
+    expect(activeRun(s)?.metrics.map((r) => r.step)).toEqual([1]);
+  });
+});
+
+describe('local run bookkeeping', () => {
+  it('creates an active loading run and forgets it on dispose', () => {
+    let s = reduceRunCreated(initialState(), 'r2', config);
+    expect(activeRun(s)).toMatchObject({ runId: 'r2', status: 'loading', step: 0, info: null });
+    s = reduceRunDisposed(s, 'r2');
+    expect(s.runs).toEqual({});
+    expect(s.activeRunId).toBeNull();
+  });
+});

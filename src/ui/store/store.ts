@@ -1,0 +1,168 @@
+/**
+ * The UI state: a zustand vanilla store (no React needed to read or change it) plus a thin hook.
+ * Slices: `worker` (which backend the worker runs, and why), `runs` (by id: info, status, step, metric rows,
+ * error), `staged` (the config in the form, applied on Reset or on the first Start), and page-level errors.
+ *
+ * Everything the worker says goes through `reduceFromWorker`, a pure function of (state, message), so the
+ * store can be tested by replaying a recorded `FromWorker[]` (store.test.ts). No tensors here, ever.
+ * (Shape after pmndrs/zustand `vanilla.ts` + `react.ts` and its slices / no-store-actions guides.)
+ */
+import { useStore } from 'zustand';
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import type { BackendName, TrainConfig } from '../../core/config.ts';
+import {
+  PROTOCOL_VERSION,
+  type FromWorker,
+  type MetricRow,
+  type RunId,
+  type RunInfo,
+  type RunStatus,
+} from '../../protocol/messages.ts';
+import { DEFAULT_CONFIG } from '../coreConfig.ts';
+
+export interface WorkerSlice {
+  /** The backend asked for with `?backend=`; null lets the worker choose (WebGPU first). */
+  requested: BackendName | null;
+  /** True once the worker answered `ready` with our protocol version. */
+  ready: boolean;
+  backend: BackendName | null;
+  backendReason: string | null;
+}
+
+export interface RunState {
+  runId: RunId;
+  /** The config the run was created or last reset with. */
+  config: TrainConfig;
+  /** From `run-created`; null while the worker loads the data and builds the model. */
+  info: RunInfo | null;
+  status: RunStatus;
+  step: number;
+  /** Every recorded row, in step order. Replaced (never mutated) when rows arrive. */
+  metrics: MetricRow[];
+  error: string | null;
+  /** Bumped whenever `metrics` restarts (reset), so incremental readers (charts) know to rebuild. */
+  epoch: number;
+  /**
+   * Set when the UI posts `reset`; until the worker reports step 0, rows and steps that were already on
+   * their way from before the reset are dropped.
+   */
+  resetPending: boolean;
+}
+
+export interface AppState {
+  worker: WorkerSlice;
+  runs: Record<RunId, RunState>;
+  activeRunId: RunId | null;
+  /** The form's config: what the next Reset (or the first Start) applies. */
+  staged: TrainConfig;
+  /** Problems with the page's URL query, one line each (the named fields fell back to defaults). */
+  urlErrors: string[];
+  /** A worker error that belongs to no run (startup, protocol mismatch, a crashed worker). */
+  workerError: string | null;
+}
+
+export function initialState(overrides: Partial<AppState> = {}): AppState {
+  return {
+    worker: { requested: null, ready: false, backend: null, backendReason: null },
+    runs: {},
+    activeRunId: null,
+    staged: { ...DEFAULT_CONFIG },
+    urlErrors: [],
+    workerError: null,
+    ...overrides,
+  };
+}
+
+function updateRun(state: AppState, runId: RunId, f: (run: RunState) => RunState): AppState {
+  const run = state.runs[runId];
+  if (run === undefined) return state; // a message for a run we never created or already disposed
+  return { ...state, runs: { ...state.runs, [runId]: f(run) } };
+}
+
+/** The UI posted `create`: the run exists (loading) from now on and becomes the active one. */
+export function reduceRunCreated(state: AppState, runId: RunId, config: TrainConfig): AppState {
+  const run: RunState = {
+    runId,
+    config,
+    info: null,
+    status: 'loading',
+    step: 0,
+    metrics: [],
+    error: null,
+    epoch: 0,
+    resetPending: false,
+  };
+  return { ...state, runs: { ...state.runs, [runId]: run }, activeRunId: runId };
+}
+
+/** The UI posted `reset`: clear the run's history now, and ignore stale rows until the worker is at step 0. */
+export function reduceResetRequested(state: AppState, runId: RunId, config: TrainConfig): AppState {
+  return updateRun(state, runId, (run) => ({
+    ...run,
+    config,
+    step: 0,
+    metrics: [],
+    error: null,
+    epoch: run.epoch + 1,
+    resetPending: true,
+  }));
+}
+
+/** The UI posted `dispose`: forget the run. */
+export function reduceRunDisposed(state: AppState, runId: RunId): AppState {
+  const { [runId]: _gone, ...runs } = state.runs;
+  return { ...state, runs, activeRunId: state.activeRunId === runId ? null : state.activeRunId };
+}
+
+/** Applies one worker message. Pure: returns a new state (or the same one when nothing changed). */
+export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
+  switch (msg.type) {
+    case 'ready': {
+      if (msg.protocolVersion !== PROTOCOL_VERSION) {
+        return {
+          ...state,
+          workerError: `worker speaks protocol ${msg.protocolVersion}, the page speaks ${PROTOCOL_VERSION}: reload the page`,
+        };
+      }
+      return {
+        ...state,
+        worker: { ...state.worker, ready: true, backend: msg.backend, backendReason: msg.backendReason },
+      };
+    }
+    case 'run-created':
+      return updateRun(state, msg.info.runId, (run) => ({ ...run, info: msg.info, config: msg.info.config }));
+    case 'status':
+      return updateRun(state, msg.runId, (run) => {
+        if (run.resetPending && msg.step !== 0) return run; // from before the reset
+        return { ...run, status: msg.status, step: msg.step, resetPending: false };
+      });
+    case 'metrics':
+      return updateRun(state, msg.runId, (run) => {
+        if (run.resetPending || msg.rows.length === 0) return run;
+        const last = msg.rows[msg.rows.length - 1];
+        const step = last === undefined ? run.step : Math.max(run.step, last.step);
+        return { ...run, metrics: run.metrics.concat(msg.rows), step };
+      });
+    case 'error':
+      if (msg.runId === null) return { ...state, workerError: msg.message };
+      return updateRun(state, msg.runId, (run) => ({ ...run, error: msg.message, status: 'error' }));
+  }
+}
+
+export type AppStore = StoreApi<AppState>;
+
+export function createAppStore(state: AppState = initialState()): AppStore {
+  return createStore<AppState>()(() => state);
+}
+
+/** The page's one store. main.tsx fills in the URL's config before the first render. */
+export const appStore: AppStore = createAppStore();
+
+/** React hook over `appStore` (re-renders when the selected value changes by `Object.is`). */
+export function useAppStore<T>(selector: (s: AppState) => T): T {
+  return useStore(appStore, selector);
+}
+
+export function activeRun(state: AppState): RunState | null {
+  return state.activeRunId === null ? null : (state.runs[state.activeRunId] ?? null);
+}
