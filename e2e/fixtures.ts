@@ -1,52 +1,16 @@
 /**
  * Page objects over the dotted `data-testid`s and a typed `alum` fixture over `window.alum`
- * (shape after tldraw's e2e fixtures). e2e imports nothing from src: the few types it needs are copied here
- * from src/protocol/messages.ts and src/ui/automation.ts.
+ * (shape after tldraw's e2e fixtures). e2e imports nothing from src at runtime, only types (erased), so the
+ * tests drive the built page exactly as a user's script would.
  */
 import { test as base, expect, type Locator, type Page } from '@playwright/test';
 
-/** Copy of MetricRow (src/protocol/messages.ts). */
-export interface MetricRow {
-  step: number;
-  taskLoss: number;
-  advLoss: number;
-  totalLoss: number;
-  innerGradNorm: number;
-  deltaLinf: number;
-  deltaL2: number;
-  embedAbsMean: number;
-  effPerturb: number;
-  skipped: number;
-  ms: number;
-  lr: number;
-  devAccuracy?: number;
-}
+import type { MetricRow } from '../src/protocol/messages.ts';
+import type { AlumAutomationApi, AlumState } from '../src/ui/automation.ts';
 
-/** Copy of AlumState (src/ui/automation.ts); config is left loose on purpose. */
-export interface AlumState {
-  status: 'idle' | 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
-  backend: 'webgpu' | 'webgl' | 'wasm' | 'cpu' | null;
-  backendReason: string | null;
-  step: number;
-  config: Record<string, string | number>;
-  latest: MetricRow | null;
-  error: string | null;
-  runId: string | null;
-  paramCount: number | null;
-}
+export type { AlumState, MetricRow };
 
-interface AlumPageApi {
-  state(): AlumState;
-  start(): Promise<void>;
-  pause(): Promise<void>;
-  step(n?: number): Promise<void>;
-  reset(): Promise<void>;
-  setConfig(partial: Record<string, string | number>): Promise<void>;
-  metrics(): MetricRow[];
-  waitForStep(n: number, timeoutMs?: number): Promise<AlumState>;
-}
-
-type AlumWindow = Window & { alum: AlumPageApi };
+type AlumWindow = Window & { alum: AlumAutomationApi };
 
 /** `window.alum`, called from the test through page.evaluate. */
 export class Alum {

@@ -29,10 +29,11 @@ export function Charts() {
     <section className="charts" aria-label="Training charts">
       <MetricChart
         testId="chart.loss"
-        title="Losses per step"
-        description="clean task cross-entropy, adversarial symmetric KL and their weighted total against step"
+        title="Losses per step (log y)"
+        description="clean task cross-entropy, adversarial symmetric KL and their weighted total against step, log scale (the sym-KL is often orders of magnitude below the task loss)"
         series={LOSS_SERIES}
         yLabel="loss"
+        log
       />
       <MetricChart
         testId="chart.delta"
