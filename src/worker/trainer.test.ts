@@ -176,3 +176,20 @@ describe('Trainer over a MessageChannel', () => {
     expect(client.statuses('r3')).toContain('error');
   });
 });
+
+describe('protocol version', () => {
+  it('refuses a page that speaks another protocol version, with a one-line error', async () => {
+    const ch = new MessageChannel();
+    new Trainer(port(ch.port1), {}, () => Promise.reject(new Error('unused')), ['cpu']);
+    const c = new Client(ch.port2);
+    c.send({ type: 'hello', protocolVersion: 999, backend: null });
+    const err = await c.waitFor((m) => m.type === 'error');
+    expect(err).toEqual({
+      type: 'error',
+      runId: null,
+      message: 'protocol version mismatch: page speaks 999, worker 1; reload the page',
+    });
+    ch.port1.close();
+    ch.port2.close();
+  });
+});

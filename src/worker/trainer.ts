@@ -69,6 +69,11 @@ export class Trainer {
   async handle(msg: ToWorker): Promise<void> {
     switch (msg.type) {
       case 'hello': {
+        if (msg.protocolVersion !== PROTOCOL_VERSION) {
+          throw new Error(
+            `protocol version mismatch: page speaks ${msg.protocolVersion}, worker ${PROTOCOL_VERSION}; reload the page`,
+          );
+        }
         this.backend ??= initBackend(msg.backend, this.chain, this.loaders);
         const choice = await this.backend;
         this.post({
