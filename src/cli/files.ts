@@ -15,10 +15,15 @@ import { makeRng } from '../core/rng.ts';
 import { stratifiedSplit } from '../core/data/dataset.ts';
 import { loadTask, taskFromData, type LoadedTask } from '../core/train/session.ts';
 
+/** A problem with a file the user gave (missing, unreadable, malformed): exit code 2. */
+export class InputError extends Error {}
+
 export interface Io {
   out(line: string): void;
   err(line: string): void;
   readStdin(): Promise<string>;
+  /** True once the user asked to stop (Ctrl-C): training ends after the current step and saves. */
+  stopRequested(): boolean;
   /** The built-in task and vocabulary (prepared by `npm run data`). */
   defaultData: string;
   defaultVocab: string;
@@ -40,7 +45,7 @@ async function readText(file: string): Promise<string> {
   }
 }
 
-export async function readVocab(file: string): Promise<string> {
+async function readVocabText(file: string): Promise<string> {
   const text = await readText(file);
   if (file === DEFAULT_VOCAB && text.length === 0)
     throw new Error(`${file}: empty; run 'npm run data' first`);
@@ -48,7 +53,7 @@ export async function readVocab(file: string): Promise<string> {
 }
 
 /** A task from a data file: the built-in JSON task format, or a user TSV/CSV/JSONL split 90/10 (seeded). */
-export async function loadDataFile(file: string, vocabText: string, seed: number): Promise<LoadedTask> {
+async function loadDataFileUnchecked(file: string, vocabText: string, seed: number): Promise<LoadedTask> {
   const text = await readText(file).catch((e: unknown) => {
     if (file === DEFAULT_DATA)
       throw new Error(`${file}: missing; run 'npm run data' to prepare the default task`);
@@ -61,7 +66,7 @@ export async function loadDataFile(file: string, vocabText: string, seed: number
 }
 
 /** An HF-layout model directory: config.json, model.safetensors, vocab.txt. */
-export async function loadModelDir(
+async function loadModelDirUnchecked(
   dir: string,
   seed: number,
 ): Promise<{ model: ModelConfig; labels: string[]; params: Params; vocabText: string }> {
@@ -92,6 +97,24 @@ export async function loadModelDir(
   });
   return { model, labels, params, vocabText };
 }
+
+/** Runs `f`, turning any failure into an InputError (a problem with the user's files, exit code 2). */
+async function asInput<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw e instanceof InputError ? e : new InputError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+export const readVocab = (file: string): Promise<string> => asInput(() => readVocabText(file));
+
+/** A task from a data file: the built-in JSON task format, or a user TSV/CSV/JSONL split 90/10 (seeded). */
+export const loadDataFile = (file: string, vocabText: string, seed: number): Promise<LoadedTask> =>
+  asInput(() => loadDataFileUnchecked(file, vocabText, seed));
+
+/** An HF-layout model directory: config.json, model.safetensors, vocab.txt. */
+export const loadModelDir = (dir: string, seed: number) => asInput(() => loadModelDirUnchecked(dir, seed));
 
 export const nodeLoaders: BackendLoaders = {
   wasm: async () => {

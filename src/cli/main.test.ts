@@ -40,6 +40,7 @@ function io(stdin = ''): Io & { stdout: string[]; stderr: string[] } {
     out: (l) => stdout.push(l),
     err: (l) => stderr.push(l),
     readStdin: () => Promise.resolve(stdin),
+    stopRequested: () => false,
     defaultData: join(dir, 'missing.json'),
     defaultVocab: `${fixtureDir}/vocab.txt`,
   };
@@ -125,6 +126,36 @@ describe('alum train', () => {
         io(),
       ),
     ).toBe(0);
+  });
+});
+
+describe('alum train, interrupted', () => {
+  it('stops after the current step when asked, saves what was trained, exits 130', async () => {
+    const out = join(dir, 'stopped');
+    let steps = 0;
+    const t = { ...io(), stopRequested: () => ++steps > 2 };
+    const args = [
+      'train',
+      '--init',
+      fixtureDir,
+      '--data',
+      dataFile,
+      '--steps',
+      '50',
+      '--batch-size',
+      '4',
+      '--max-length',
+      '16',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+    ];
+    expect(await main(args, t)).toBe(130);
+    expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+    const file = decodeSafetensors(new Uint8Array(readFileSync(join(out, 'model/model.safetensors'))));
+    expect(file.metadata['steps_trained']).toBe('2');
+    expect(t.stderr.at(-1)).toMatch(/^stopped: 2 steps in /);
   });
 });
 
@@ -218,6 +249,11 @@ describe('errors: one line, exit code 2', () => {
       'missing model dir',
       ['trace', '--model', '/nope', '--data', 'x.csv', '--seed', '1', '--out', 'o', '--backend', 'cpu'],
       /^error: \/nope\/config\.json: no such file$/,
+    ],
+    [
+      '--model with --init',
+      ['train', '--init', fixtureDir, '--model', 'mini'],
+      /^error: --model cannot be combined with --init/,
     ],
     [
       'trace without seed',

@@ -5,7 +5,7 @@
  *   alum tokenize  text lines in, JSON arrays of ids out
  * Bad input exits with code 2 and one line `error: ...` naming the file, line or flag (stack with --debug).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -21,13 +21,14 @@ import {
   type TrainConfig,
 } from '../core/config.ts';
 import { encodeCheckpoint, toHfConfig } from '../core/model/hf.ts';
+import type { MetricRow } from '../core/metrics.ts';
 import { findPreset, PRESETS } from '../core/presets.ts';
 import { encodeSafetensors } from '../core/io/safetensors.ts';
 import { batchTensors, disposeBatch } from '../core/train/run.ts';
 import { createRun, encodeSplit } from '../core/train/session.ts';
 import { traceStep } from '../core/train/trace.ts';
 import { makeRng, shuffled } from '../core/rng.ts';
-import { loadDataFile, loadModelDir, nodeLoaders, readVocab, type Io } from './files.ts';
+import { InputError, loadDataFile, loadModelDir, nodeLoaders, readVocab, type Io } from './files.ts';
 
 export class UsageError extends Error {}
 
@@ -92,6 +93,13 @@ function required(values: Record<string, unknown>, name: string): string {
   return v;
 }
 
+/** Writes a file through a temporary name and a rename, so a kill never leaves a half-written file. */
+async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}
+
 async function train(argv: string[], io: Io): Promise<number> {
   const values = parse(argv, {
     preset: { type: 'string' },
@@ -102,6 +110,11 @@ async function train(argv: string[], io: Io): Promise<number> {
   });
   const preset = typeof values['preset'] === 'string' ? findPreset(values['preset']) : findPreset('default');
   const config = configFrom(values, preset.patch);
+  if (typeof values['init'] === 'string' && typeof values['model'] === 'string') {
+    throw new UsageError(
+      "--model cannot be combined with --init: the checkpoint's config.json sets the model size",
+    );
+  }
   const outDir = resolve(
     typeof values['out'] === 'string'
       ? values['out']
@@ -117,20 +130,35 @@ async function train(argv: string[], io: Io): Promise<number> {
     vocabText,
     config.seed,
   );
-  const run = createRun(config, task, init ?? undefined);
+  let run;
+  try {
+    run = createRun(config, task, init ?? undefined);
+  } catch (e) {
+    init?.params.forEach((v) => v.dispose());
+    throw new InputError(e instanceof Error ? e.message : String(e));
+  }
   io.err(
     `run: ${run.paramCount.toLocaleString('en')} parameters, ${task.data.train.length} train / ${task.data.dev.length} dev examples, ` +
       `labels ${task.data.labels.join('/')}, preset ${preset.name}, ${config.steps} steps -> ${outDir}`,
   );
   await mkdir(join(outDir, 'model'), { recursive: true });
-  const lines: string[] = [];
+  // Rows are appended as they are produced, so an interrupted run keeps its metrics.
+  const metricsFile = join(outDir, 'metrics.jsonl');
+  await writeFile(metricsFile, '');
+  let last: MetricRow | null = null;
+  let lastDev: number | null = null;
   const started = performance.now();
   try {
-    while (!run.done) {
+    while (!run.done && !io.stopRequested()) {
       const row = await run.trainStep();
+      last = row;
       const every = config.evalEvery;
-      if ((every > 0 && run.step % every === 0) || run.done) row.devAccuracy = await run.evaluate();
-      lines.push(JSON.stringify(row));
+      try {
+        if ((every > 0 && run.step % every === 0) || run.done) row.devAccuracy = await run.evaluate();
+      } finally {
+        await appendFile(metricsFile, JSON.stringify(row) + '\n');
+      }
+      if (row.devAccuracy !== undefined) lastDev = row.devAccuracy;
       if (row.devAccuracy !== undefined || run.step % 10 === 0) {
         const secs = (performance.now() - started) / 1000;
         io.err(
@@ -142,39 +170,40 @@ async function train(argv: string[], io: Io): Promise<number> {
       }
     }
   } finally {
-    // What was trained is kept even when a step fails: metrics so far and the current weights are written.
-    await writeFile(join(outDir, 'metrics.jsonl'), lines.join('\n') + (lines.length ? '\n' : ''));
+    // What was trained is kept even when a step fails or the run is interrupted: the current weights are written.
     const hf = toHfConfig(run.model, task.data.labels, config.dropout);
-    await writeFile(join(outDir, 'model', 'config.json'), JSON.stringify(hf, null, 2) + '\n');
-    await writeFile(
+    await writeAtomic(join(outDir, 'model', 'config.json'), JSON.stringify(hf, null, 2) + '\n');
+    await writeAtomic(
       join(outDir, 'model', 'vocab.txt'),
       vocabText.endsWith('\n') ? vocabText : vocabText + '\n',
     );
     const meta = { alum_config: JSON.stringify(config), steps_trained: String(run.step) };
-    await writeFile(join(outDir, 'model', 'model.safetensors'), await encodeCheckpoint(run.params, meta));
-    await writeFile(
-      join(outDir, 'run.json'),
-      JSON.stringify({ config, preset: preset.name, backend: choice.backend, steps: run.step }, null, 2) +
-        '\n',
-    );
+    await writeAtomic(join(outDir, 'model', 'model.safetensors'), await encodeCheckpoint(run.params, meta));
+    const summary = {
+      config,
+      model: run.model,
+      preset: preset.name,
+      backend: choice.backend,
+      steps: run.step,
+    };
+    await writeAtomic(join(outDir, 'run.json'), JSON.stringify(summary, null, 2) + '\n');
     run.dispose();
   }
   const secs = (performance.now() - started) / 1000;
-  const last = lines.length
-    ? (JSON.parse(lines[lines.length - 1] as string) as { devAccuracy?: number })
-    : {};
+  const stopped = !run.done;
   io.err(
-    `done: ${config.steps} steps in ${secs.toFixed(1)} s; dev accuracy ${((last.devAccuracy ?? NaN) * 100).toFixed(2)}%`,
+    `${stopped ? 'stopped' : 'done'}: ${last?.step ?? 0} steps in ${secs.toFixed(1)} s; ` +
+      `dev accuracy ${lastDev === null ? 'not evaluated' : `${(lastDev * 100).toFixed(2)}%`}; saved to ${outDir}`,
   );
   io.out(
     JSON.stringify({
       out: outDir,
-      steps: config.steps,
+      steps: last?.step ?? 0,
       seconds: Number(secs.toFixed(1)),
-      devAccuracy: last.devAccuracy ?? null,
+      devAccuracy: lastDev,
     }),
   );
-  return 0;
+  return stopped ? 130 : 0;
 }
 
 async function trace(argv: string[], io: Io): Promise<number> {
@@ -268,7 +297,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
     io.err(`error: ${message}`);
     if (debug && e instanceof Error && e.stack) io.err(e.stack);
-    return 2;
+    // 2: the input (flags, files) is wrong; 1: anything else (a non-finite loss, no backend, a full disk).
+    return e instanceof UsageError || e instanceof InputError ? 2 : 1;
   } finally {
     tf.disposeVariables();
   }

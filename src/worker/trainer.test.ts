@@ -169,6 +169,48 @@ describe('Trainer over a MessageChannel', () => {
     client.send({ type: 'dispose', runId: 'r2' });
   });
 
+  it('reset then start sent together: the old run stops, the new one starts from step 1', async () => {
+    const long = { ...config, steps: 100_000 };
+    client.send({
+      type: 'create',
+      runId: 'r4',
+      config: long,
+      dataUrl: 'mem:task.json',
+      vocabUrl: 'mem:vocab.txt',
+    });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'r4' && m.status === 'ready');
+    client.send({ type: 'start', runId: 'r4' });
+    await client.waitFor(() => client.rows('r4').length >= 2);
+    const mark = client.received.length;
+    client.send({ type: 'reset', runId: 'r4', config: long });
+    client.send({ type: 'start', runId: 'r4' });
+    const after = () => client.received.slice(mark);
+    await client.waitFor(() =>
+      after().some(
+        (m) =>
+          m.type === 'metrics' &&
+          m.runId === 'r4' &&
+          m.rows.some((r) => r.step === 2) &&
+          after().some((x) => x.type === 'status' && x.status === 'loading'),
+      ),
+    );
+    const seq = after().flatMap((m) =>
+      !('runId' in m) || m.runId !== 'r4'
+        ? []
+        : m.type === 'status'
+          ? [`${m.status}@${m.step}`]
+          : m.type === 'metrics'
+            ? m.rows.map((r) => `row${r.step}`)
+            : [],
+    );
+    const loading = seq.indexOf('loading@0');
+    expect(loading).toBeGreaterThanOrEqual(0);
+    // After the reset began: ready at 0, running, then rows 1, 2, ... of the new run only.
+    expect(seq.slice(loading, loading + 5)).toEqual(['loading@0', 'ready@0', 'running@0', 'row1', 'row2']);
+    client.send({ type: 'pause', runId: 'r4' });
+    client.send({ type: 'dispose', runId: 'r4' });
+  });
+
   it('reports bad data as a one-line error naming the file', async () => {
     client.send({ type: 'create', runId: 'r3', config, dataUrl: 'mem:bad.json', vocabUrl: 'mem:vocab.txt' });
     const err = await client.waitFor((m) => m.type === 'error' && m.runId === 'r3');

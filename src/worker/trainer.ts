@@ -52,10 +52,17 @@ export class Trainer {
     private readonly fetchText: TextFetcher,
     private readonly chain: readonly BackendName[] = BROWSER_CHAIN,
   ) {
+    // Commands are handled one after another: a `start` sent right after `reset` waits for the reset to
+    // finish instead of reviving the run being disposed. Training itself runs outside this queue (the pump),
+    // so `pause` is handled while a run trains.
     ep.addEventListener('message', (ev) => {
-      this.handle(ev.data).catch((e: unknown) => this.fail(runIdOf(ev.data), e));
+      this.queue = this.queue
+        .then(() => this.handle(ev.data))
+        .catch((e: unknown) => this.fail(runIdOf(ev.data), e));
     });
   }
+
+  private queue: Promise<void> = Promise.resolve();
 
   private post(msg: FromWorker): void {
     this.ep.postMessage(msg);
@@ -95,6 +102,7 @@ export class Trainer {
         return;
       case 'step': {
         const s = this.session(msg.runId);
+        if (!s.run) throw new Error(`run '${s.id}' is not ready (${s.status})`);
         if (s.status === 'running') return;
         s.owed += Math.max(0, Math.floor(msg.n));
         this.ensurePump(s);
@@ -132,6 +140,8 @@ export class Trainer {
   private async create(id: RunId, config: TrainConfig, dataUrl: string, vocabUrl: string): Promise<void> {
     if (!this.backend) throw new Error('send hello before create');
     await this.backend;
+    const previous = this.sessions.get(id);
+    if (previous) await this.stopAndDispose(previous); // a re-used id replaces its run, freeing the old one
     const s: Session = {
       id,
       config,
@@ -204,9 +214,14 @@ export class Trainer {
   }
 
   private ensurePump(s: Session): void {
-    s.pump ??= this.pumpLoop(s).finally(() => {
-      s.pump = null;
-    });
+    s.pump ??= this.pumpLoop(s)
+      .catch((e: unknown) => {
+        s.owed = 0;
+        this.fail(s.id, e);
+      })
+      .finally(() => {
+        s.pump = null;
+      });
   }
 
   private async pumpLoop(s: Session): Promise<void> {
@@ -218,11 +233,13 @@ export class Trainer {
         this.setStatus(s, 'done');
         return;
       }
+      // A step counts against `step(n)` only when it was started for it (not while free-running).
+      const forOwed = s.status !== 'running' && s.owed > 0;
       try {
         const row: MetricRow = await run.trainStep();
+        s.rows.push(row); // recorded before evaluating: a failed evaluation does not lose the step
         const every = s.config.evalEvery;
         if ((every > 0 && run.step % every === 0) || run.done) row.devAccuracy = await run.evaluate();
-        s.rows.push(row);
       } catch (e) {
         // The update of a failing step is not applied: the weights trained so far are kept.
         s.owed = 0;
@@ -230,7 +247,7 @@ export class Trainer {
         this.setStatus(s, 'paused');
         return;
       }
-      if (s.owed > 0) s.owed -= 1;
+      if (forOwed && s.owed > 0) s.owed -= 1;
       if (s.status !== 'running' && s.owed === 0) {
         this.setStatus(s, run.done ? 'done' : s.status === 'ready' ? 'ready' : 'paused');
         return;

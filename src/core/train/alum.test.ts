@@ -15,6 +15,7 @@ import { VARIANTS, type Variant } from '../config.ts';
 import { embed, forward, NO_DROPOUT } from '../model/bert.ts';
 import { disposeParams } from '../model/params.ts';
 import { alumGradients, disposeStepResult, type AlumDropout } from './alum.ts';
+import { stepScalars } from './run.ts';
 
 const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
 const noDropout: AlumDropout = { clean: NO_DROPOUT, inner: [NO_DROPOUT, NO_DROPOUT], adv: NO_DROPOUT };
@@ -97,6 +98,26 @@ describe.each(VARIANTS)('ALUM step, variant %s, vs PyTorch float64', (variant) =
     tf.dispose(Object.values(batch));
   });
 
+  it('the charted step metrics match the reference (stepScalars)', async () => {
+    const { batch, result } = await runVariant(variant);
+    const got = Array.from(await stepScalars(result, batch.attentionMask).data());
+    const expected: [string, number][] = [
+      ['loss_task', golden.loss_task],
+      ['loss_adv', want.loss_adv],
+      ['loss_total', want.loss_total],
+      ['inner_grad_norm', want.inner_grad_norm],
+      ['delta_linf_mean', want.delta_linf_mean],
+      ['delta_l2_mean', want.delta_l2_mean],
+      ['embed_abs_mean', golden.embed_abs_mean],
+      ['eff_perturb', want.eff_perturb],
+    ];
+    expected.forEach(([name, value], i) => {
+      expect(closeness([got[i] as number], [value], 1e-7, 1e-4), name).toBeLessThan(1);
+    });
+    disposeStepResult(result);
+    tf.dispose(Object.values(batch) as tf.Tensor[]);
+  });
+
   it('keeps padding positions of delta exactly zero', async () => {
     const { batch, result } = await runVariant(variant);
     const d = await values(result.deltaFinal as tf.Tensor);
@@ -110,6 +131,47 @@ describe.each(VARIANTS)('ALUM step, variant %s, vs PyTorch float64', (variant) =
 });
 
 describe('ALUM invariants', () => {
+  it('replays the clean pass with its own dropout mask inside the gradient, and fresh masks elsewhere', async () => {
+    const batch = nanoBatch(golden);
+    const clean = { rate: 0.3, seed: 11 };
+    const dropout: AlumDropout = { clean, inner: [{ rate: 0.3, seed: 22 }], adv: { rate: 0.3, seed: 33 } };
+    const { eta, epsilon, sigma } = golden.hyper;
+    const r = await alumGradients(
+      nano.params,
+      nano.model,
+      batch,
+      { method: 'alum', alpha: 1, k: 1, eta, epsilon, sigma, variant: 'paper' },
+      { dropout, deltaInit: tf.tensor3d(flat(golden.delta_init), [3, 8, 32]), record: false },
+    );
+    const replay = forward(nano.params, nano.model, batch, clean);
+    const other = forward(nano.params, nano.model, batch, dropout.adv);
+    const got = await r.logitsClean.data();
+    expect(Array.from(got)).toEqual(Array.from(await replay.data()));
+    expect(closeness(got, Array.from(await other.data()), 1e-6, 0)).toBeGreaterThan(1); // masks do differ
+    disposeStepResult(r);
+    tf.dispose([replay, other, ...(Object.values(batch) as tf.Tensor[])]);
+  });
+
+  it('frees everything it made when a step throws', async () => {
+    const batch = nanoBatch(golden);
+    // An attention mask of the wrong length makes the clean pass throw after the step allocated its inputs.
+    const badMask = tf.ones([3, 7], 'int32') as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    const deltaInit = tf.zeros([3, 8, 32]) as tf.Tensor3D;
+    const { eta, epsilon, sigma } = golden.hyper;
+    await expect(
+      alumGradients(
+        nano.params,
+        nano.model,
+        { ...batch, attentionMask: badMask },
+        { method: 'alum', alpha: 1, k: 2, eta, epsilon, sigma, variant: 'paper' },
+        { dropout: noDropout, deltaInit, record: true },
+      ),
+    ).rejects.toThrow();
+    expect(tf.memory().numTensors).toBe(before); // deltaInit (taken over by the step) included
+    tf.dispose([badMask, ...(Object.values(batch) as tf.Tensor[])]);
+  });
+
   it('paper variant stays inside the epsilon ball', async () => {
     const { batch, result } = await runVariant('paper');
     const maxAbs = Math.max(...(await values(result.deltaFinal as tf.Tensor)).map(Math.abs));

@@ -170,70 +170,97 @@ export async function alumGradients(
   opts: AlumStepOptions,
 ): Promise<AlumStepResult> {
   const adversarial = s.method === 'alum' && opts.deltaInit !== null;
-  const mask3 = tf.tidy(() => batch.attentionMask.toFloat().expandDims(-1) as tf.Tensor3D); // [B, T, 1]
   const deltaGrads: tf.Tensor3D[] = [];
   const deltaSteps: tf.Tensor3D[] = [];
   let delta: tf.Tensor3D | null = null;
   let eff: tf.Tensor3D | null = null;
   let skipped = false;
   let deltaInit: tf.Tensor3D | null = null;
-
-  // 1) Inner loop on a constant snapshot of the embedding output and clean logits (no parameter grads).
-  const embedding = embed(params, model, batch, opts.dropout.clean); // [B, T, H]
-  const cleanConst = classify(params, model, embedding, batch.attentionMask, opts.dropout.clean); // [B, C]
-  if (adversarial && opts.deltaInit) {
-    deltaInit = tf.tidy(() => (opts.deltaInit as tf.Tensor3D).mul(mask3) as tf.Tensor3D);
-    opts.deltaInit.dispose();
-    delta = deltaInit.clone();
-    for (let k = 0; k < s.k; k++) {
-      const pass = opts.dropout.inner[k] ?? opts.dropout.adv;
-      const g = deltaGradient(params, model, embedding, cleanConst, batch.attentionMask, delta, pass);
-      const upd = updateDelta(delta, g, mask3, s.variant, s.eta, s.epsilon);
-      if (opts.record) deltaSteps.push(upd.delta.clone());
-      delta.dispose();
-      eff?.dispose();
-      delta = upd.delta;
-      eff = upd.eff;
-      if (!opts.record) tf.dispose(deltaGrads.splice(0));
-      deltaGrads.push(g);
-    }
-    // One readback per step: a NaN/Inf anywhere in the ascent shows up in the last gradient or in delta.
-    const check = tf.tidy(() => {
-      const last = deltaGrads[deltaGrads.length - 1];
-      const gSum = last ? last.abs().sum() : tf.scalar(0);
-      return tf.stack([gSum, (delta as tf.Tensor3D).abs().sum()]);
-    });
-    const [gSum, dSum] = await check.data();
-    check.dispose();
-    skipped = !Number.isFinite(gSum) || !Number.isFinite(dSum);
-  }
-  const useAdv = adversarial && !skipped && delta !== null;
-
-  // 2) Gradient of task loss + alpha * symKL w.r.t. all parameters; the clean pass replays the same dropout.
+  let mask3: tf.Tensor3D | null = null;
+  let embedding: tf.Tensor3D | null = null;
+  let cleanConst: tf.Tensor2D | null = null;
   let taskLoss: tf.Scalar | null = null;
   let advLoss: tf.Scalar | null = null;
   let logitsClean: tf.Tensor2D | null = null;
   let logitsAdv: tf.Tensor2D | null = null;
-  const varList = [...params.values()];
-  const { value, grads } = tf.variableGrads(() => {
-    const e = embed(params, model, batch, opts.dropout.clean);
-    const zClean = classify(params, model, e, batch.attentionMask, opts.dropout.clean);
-    const task = crossEntropy(zClean, batch.labels);
-    taskLoss = tf.keep(task.clone());
-    logitsClean = tf.keep(zClean.clone());
-    if (!useAdv) return task;
-    const zAdv = classify(
-      params,
-      model,
-      e.add(delta as tf.Tensor3D) as tf.Tensor3D,
-      batch.attentionMask,
-      opts.dropout.adv,
-    );
-    const adv = symmetricKl(zClean, zAdv);
-    advLoss = tf.keep(adv.clone());
-    logitsAdv = tf.keep(zAdv.clone());
-    return task.add(adv.mul(s.alpha)) as tf.Scalar;
-  }, varList);
+  let value: tf.Scalar;
+  let grads: tf.NamedTensorMap;
+  try {
+    mask3 = tf.tidy(() => batch.attentionMask.toFloat().expandDims(-1) as tf.Tensor3D); // [B, T, 1]
+    const m3 = mask3;
+
+    // 1) Inner loop on a constant snapshot of the embedding output and clean logits (no parameter grads).
+    embedding = embed(params, model, batch, opts.dropout.clean); // [B, T, H]
+    const e0 = embedding;
+    cleanConst = classify(params, model, e0, batch.attentionMask, opts.dropout.clean); // [B, C]
+    const zc = cleanConst;
+    if (adversarial && opts.deltaInit) {
+      deltaInit = tf.tidy(() => (opts.deltaInit as tf.Tensor3D).mul(m3) as tf.Tensor3D);
+      opts.deltaInit.dispose();
+      delta = deltaInit.clone();
+      for (let k = 0; k < s.k; k++) {
+        const pass = opts.dropout.inner[k] ?? opts.dropout.adv;
+        const g: tf.Tensor3D = deltaGradient(params, model, e0, zc, batch.attentionMask, delta, pass);
+        deltaGrads.push(g);
+        const upd = updateDelta(delta, g, m3, s.variant, s.eta, s.epsilon);
+        delta.dispose();
+        eff?.dispose();
+        delta = upd.delta;
+        eff = upd.eff;
+        if (opts.record) deltaSteps.push(upd.delta.clone());
+        else tf.dispose(deltaGrads.splice(0, deltaGrads.length - 1)); // keep only the last gradient
+      }
+      // One readback per step: a NaN/Inf anywhere in the ascent shows up in the last gradient or in delta.
+      const check = tf.tidy(() => {
+        const last = deltaGrads[deltaGrads.length - 1];
+        const gSum = last ? last.abs().sum() : tf.scalar(0);
+        return tf.stack([gSum, (delta as tf.Tensor3D).abs().sum()]);
+      });
+      const [gSum, dSum] = await check.data();
+      check.dispose();
+      skipped = !Number.isFinite(gSum) || !Number.isFinite(dSum);
+    }
+    const useAdv = adversarial && !skipped && delta !== null;
+    const dFinal = delta;
+
+    // 2) Gradient of task loss + alpha * symKL w.r.t. all parameters; the clean pass replays its dropout.
+    const varList = [...params.values()];
+    ({ value, grads } = tf.variableGrads(() => {
+      const e = embed(params, model, batch, opts.dropout.clean);
+      const zClean = classify(params, model, e, batch.attentionMask, opts.dropout.clean);
+      const task = crossEntropy(zClean, batch.labels);
+      taskLoss = tf.keep(task.clone());
+      logitsClean = tf.keep(zClean.clone());
+      if (!useAdv || !dFinal) return task;
+      const zAdv = classify(
+        params,
+        model,
+        e.add(dFinal) as tf.Tensor3D,
+        batch.attentionMask,
+        opts.dropout.adv,
+      );
+      const adv = symmetricKl(zClean, zAdv);
+      advLoss = tf.keep(adv.clone());
+      logitsAdv = tf.keep(zAdv.clone());
+      return task.add(adv.mul(s.alpha)) as tf.Scalar;
+    }, varList));
+  } catch (e) {
+    // A failing step (out of memory, a lost device, a kernel error) frees everything it made.
+    const made: (tf.Tensor | null)[] = [
+      mask3,
+      embedding,
+      cleanConst,
+      deltaInit,
+      delta,
+      eff,
+      taskLoss,
+      advLoss,
+    ];
+    made.push(logitsClean, logitsAdv, ...deltaGrads, ...deltaSteps);
+    if (opts.deltaInit && !opts.deltaInit.isDisposed) opts.deltaInit.dispose();
+    tf.dispose(made.filter((t): t is tf.Tensor => t !== null && !t.isDisposed));
+    throw e;
+  }
   cleanConst.dispose();
   mask3.dispose();
 
@@ -242,15 +269,13 @@ export async function alumGradients(
     const g = grads[v.name];
     byName.set(name, g ?? tf.zerosLike(v));
   }
-  if (!useAdv) {
+  if (skipped) {
     // A skipped batch reports no perturbation: its delta was not finite and was not used.
-    if (skipped) {
-      tf.dispose([delta, eff, ...deltaGrads, ...deltaSteps].filter((t): t is tf.Tensor3D => t !== null));
-      deltaGrads.length = 0;
-      deltaSteps.length = 0;
-      delta = null;
-      eff = null;
-    }
+    tf.dispose([delta, eff, ...deltaGrads, ...deltaSteps].filter((t): t is tf.Tensor3D => t !== null));
+    deltaGrads.length = 0;
+    deltaSteps.length = 0;
+    delta = null;
+    eff = null;
   }
   return {
     grads: byName,

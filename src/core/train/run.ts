@@ -11,7 +11,7 @@ import type { BertInputs } from '../model/bert.ts';
 import { forward, NO_DROPOUT } from '../model/bert.ts';
 import { disposeParams, type Params } from '../model/params.ts';
 import { makeRng, shuffled, type Rng } from '../rng.ts';
-import { AdamW, ADAMW_DEFAULTS } from './adamw.ts';
+import { AdamW, ADAMW_DEFAULTS, sumScalars } from './adamw.ts';
 import { alumGradients, disposeStepResult, type AlumDropout, type AlumStepResult } from './alum.ts';
 import { lrAt } from './schedule.ts';
 
@@ -61,7 +61,7 @@ export function dropoutPlan(rng: Rng, rate: number, k: number): AlumDropout {
 
 /**
  * The scalar metrics of a step as one tensor (one readback):
- * [task, adv, total, innerGradNorm, deltaLinf, deltaL2, embedAbsMean, effPerturb]
+ * [task, adv, total, innerGradNorm, deltaLinf, deltaL2, embedAbsMean, effPerturb, parameterGradNorm]
  */
 export function stepScalars(r: AlumStepResult, attentionMask: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
@@ -81,6 +81,7 @@ export function stepScalars(r: AlumStepResult, attentionMask: tf.Tensor2D): tf.T
       d ? perToken(d.square().sum(-1).sqrt() as tf.Tensor2D) : zero,
       perToken(r.embedding.abs().sum(-1) as tf.Tensor2D).div(hidden),
       r.eff ? r.eff.sum().div(tokens.mul(hidden)) : zero,
+      sumScalars([...r.grads.values()].map((g) => g.square().sum())).sqrt(),
     ]) as tf.Tensor1D;
   });
 }
@@ -139,11 +140,11 @@ export class TrainingRun {
     const cfg = this.config;
     const batch = batchTensors(this.train, this.nextIndices());
     const shape: [number, number, number] = [cfg.batchSize, this.train.maxLength, this.model.hiddenSize];
-    const deltaInit =
-      cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
     const lr = lrAt(this.step, cfg.steps, cfg.lr);
     let result: AlumStepResult | null = null;
     try {
+      const deltaInit =
+        cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
       result = await alumGradients(this.params, this.model, batch, cfg, {
         dropout: dropoutPlan(this.rng, cfg.dropout, cfg.k),
         deltaInit: deltaInit as tf.Tensor3D | null,
@@ -153,10 +154,16 @@ export class TrainingRun {
       const values = await scalars.data();
       scalars.dispose();
       const [task, adv, total] = [values[0] ?? NaN, values[1] ?? NaN, values[2] ?? NaN];
+      const gradNorm = values[8] ?? NaN;
+      // Do not apply a non-finite update: the weights trained so far are kept intact.
       if (!Number.isFinite(total)) {
-        // Do not apply a non-finite update: the weights trained so far are kept intact.
         throw new Error(
           `step ${this.step + 1}: loss is not finite (task ${task}, adv ${adv}); update skipped`,
+        );
+      }
+      if (!Number.isFinite(gradNorm)) {
+        throw new Error(
+          `step ${this.step + 1}: parameter gradient norm is not finite (${gradNorm}); update skipped`,
         );
       }
       this.optimizer.apply(result.grads, lr);
@@ -189,12 +196,18 @@ export class TrainingRun {
     for (let start = 0; start < split.count; start += batchSize) {
       const rows = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);
       const batch = batchTensors(split, rows);
-      const hits = tf.tidy(() =>
-        forward(this.params, this.model, batch, NO_DROPOUT).argMax(-1).equal(batch.labels).toInt().sum(),
-      );
-      correct += (await hits.data())[0] ?? 0;
-      hits.dispose();
-      disposeBatch(batch);
+      try {
+        const hits = tf.tidy(() =>
+          forward(this.params, this.model, batch, NO_DROPOUT).argMax(-1).equal(batch.labels).toInt().sum(),
+        );
+        try {
+          correct += (await hits.data())[0] ?? 0;
+        } finally {
+          hits.dispose();
+        }
+      } finally {
+        disposeBatch(batch);
+      }
     }
     return correct / split.count;
   }

@@ -1,7 +1,8 @@
 /**
- * Learning-rate schedule: linear warm-up over the first `warmupFraction` of the run, then linear decay to 0
- * at the last step (BERT fine-tuning practice; the shape of nanoGPT's `get_lr`). Plain numbers, no tensors.
- * `step` counts from 0 (the first update uses lrAt(0)).
+ * Learning-rate schedule: linear warm-up over the first `warmupFraction` of the run (the first update uses
+ * peak / warmup, never 0), then linear decay towards 0 at `totalSteps` (the last update, step totalSteps - 1,
+ * uses peak / (totalSteps - warmup)). BERT fine-tuning practice; the shape of nanoGPT's `get_lr`.
+ * Plain numbers, no tensors. `step` counts from 0.
  */
 export function lrAt(step: number, totalSteps: number, peak: number, warmupFraction = 0.1): number {
   const warmup = Math.max(1, Math.round(totalSteps * warmupFraction));

@@ -100,6 +100,7 @@ export function reduceResetRequested(state: AppState, runId: RunId, config: Trai
   return updateRun(state, runId, (run) => ({
     ...run,
     config,
+    status: 'loading',
     step: 0,
     metrics: [],
     error: null,
