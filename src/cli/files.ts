@@ -13,6 +13,7 @@ import { decodeCheckpoint, fromHfConfig } from '../core/model/hf.ts';
 import type { Params } from '../core/model/params.ts';
 import { makeRng } from '../core/rng.ts';
 import { stratifiedSplit } from '../core/data/dataset.ts';
+import { errorMessage } from '../core/errors.ts';
 import { loadTask, taskFromData, type LoadedTask } from '../core/train/session.ts';
 
 /** A problem with a file the user gave (missing, unreadable, malformed): exit code 2. */
@@ -103,7 +104,7 @@ async function asInput<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
-    throw e instanceof InputError ? e : new InputError(e instanceof Error ? e.message : String(e));
+    throw e instanceof InputError ? e : new InputError(errorMessage(e));
   }
 }
 

@@ -20,12 +20,14 @@ import {
   type BackendName,
   type TrainConfig,
 } from '../core/config.ts';
+import { encodeBatch } from '../core/data/dataset.ts';
+import { errorMessage } from '../core/errors.ts';
 import { encodeCheckpoint, toHfConfig } from '../core/model/hf.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import { findPreset, PRESETS } from '../core/presets.ts';
 import { encodeSafetensors } from '../core/io/safetensors.ts';
 import { batchTensors, disposeBatch } from '../core/train/run.ts';
-import { createRun, encodeSplit } from '../core/train/session.ts';
+import { createRun } from '../core/train/session.ts';
 import { traceStep } from '../core/train/trace.ts';
 import { makeRng, shuffled } from '../core/rng.ts';
 import { InputError, loadDataFile, loadModelDir, nodeLoaders, readVocab, type Io } from './files.ts';
@@ -53,7 +55,7 @@ function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean
       strict: true,
     }).values as Record<string, string | boolean | undefined>;
   } catch (e) {
-    throw new UsageError((e instanceof Error ? e.message : String(e)).split('\n')[0]);
+    throw new UsageError(errorMessage(e));
   }
 }
 
@@ -72,7 +74,7 @@ function configFrom(
   try {
     return resolveConfig(patch);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = errorMessage(e);
     throw new UsageError(
       msg.replace(/config field '(\w+)'/, (_m, k: string) => `--${flagName(k as keyof TrainConfig)}`),
     );
@@ -135,7 +137,7 @@ async function train(argv: string[], io: Io): Promise<number> {
     run = createRun(config, task, init ?? undefined);
   } catch (e) {
     init?.params.forEach((v) => v.dispose());
-    throw new InputError(e instanceof Error ? e.message : String(e));
+    throw new InputError(errorMessage(e));
   }
   io.err(
     `run: ${run.paramCount.toLocaleString('en')} parameters, ${task.data.train.length} train / ${task.data.dev.length} dev examples, ` +
@@ -237,7 +239,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
       0,
       Math.min(config.batchSize, examples.length),
     );
-    const split = encodeSplit(task.tokenizer, picked, config.maxLength);
+    const split = encodeBatch(task.tokenizer, picked, config.maxLength);
     const batch = batchTensors(
       split,
       picked.map((_, i) => i),
@@ -271,7 +273,7 @@ async function tokenize(argv: string[], io: Io): Promise<number> {
   try {
     tok = WordPieceTokenizer.fromVocabText(await readVocab(vocabFile));
   } catch (e) {
-    throw new UsageError(`${vocabFile}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new UsageError(`${vocabFile}: ${errorMessage(e)}`);
   }
   const input = await io.readStdin();
   const lines = input.split('\n');
@@ -294,7 +296,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (command === 'tokenize') return await tokenize(rest, io);
     throw new UsageError(`unknown command '${command}' (train, trace, tokenize)`);
   } catch (e) {
-    const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    const message = errorMessage(e);
     io.err(`error: ${message}`);
     if (debug && e instanceof Error && e.stack) io.err(e.stack);
     // 2: the input (flags, files) is wrong; 1: anything else (a non-finite loss, no backend, a full disk).

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { BackendName } from './config.ts';
+import { errorMessage } from './errors.ts';
 
 export interface BackendChoice {
   backend: BackendName;
@@ -31,10 +32,6 @@ async function smokeTest(): Promise<void> {
   if (Math.abs((v[0] ?? 0) - 20) > 1e-3 || Math.abs((v[3] ?? 0) - 40) > 1e-3) {
     throw new Error(`smoke test gave [${Array.from(v).join(', ')}]`);
   }
-}
-
-function oneLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? 'unknown error';
 }
 
 /**
@@ -62,7 +59,7 @@ export async function initBackend(
           : `fell back to ${name}: ${failures.join('; ')}`;
       return { backend: name, reason: why };
     } catch (e) {
-      failures.push(`${name} failed (${oneLine(e)})`);
+      failures.push(`${name} failed (${errorMessage(e)})`);
     }
   }
   throw new Error(`no usable tfjs backend: ${failures.join('; ')}`);

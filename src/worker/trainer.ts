@@ -6,6 +6,7 @@
 import type { BackendChoice, BackendLoaders } from '../core/backend.ts';
 import { BROWSER_CHAIN, initBackend } from '../core/backend.ts';
 import type { BackendName, TrainConfig } from '../core/config.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import { createRun, loadTask, type LoadedTask } from '../core/train/session.ts';
 import type { TrainingRun } from '../core/train/run.ts';
@@ -69,8 +70,7 @@ export class Trainer {
   }
 
   private fail(runId: RunId | null, e: unknown): void {
-    const message = e instanceof Error ? e.message : String(e);
-    this.post({ type: 'error', runId, message: message.split('\n')[0] ?? message });
+    this.post({ type: 'error', runId, message: errorMessage(e) });
   }
 
   async handle(msg: ToWorker): Promise<void> {

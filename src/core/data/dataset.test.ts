@@ -64,7 +64,7 @@ describe('encodeBatch', () => {
       { text: 'hello hello hello hello hello hello', label: 0 },
     ];
     const b = encodeBatch(tok, examples, 6);
-    expect(b.batchSize).toBe(3);
+    expect(b.count).toBe(3);
     expect(b.maxLength).toBe(6);
     expect([...b.inputIds]).toEqual([2, 5, 6, 3, 0, 0, 2, 7, 8, 3, 9, 3, 2, 5, 5, 5, 5, 3]);
     expect([...b.tokenTypeIds]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0]);
@@ -76,7 +76,7 @@ describe('encodeBatch', () => {
   it('handles an empty batch', () => {
     const b = encodeBatch(tok, [], 8);
     expect(b.inputIds.length).toBe(0);
-    expect(b.batchSize).toBe(0);
+    expect(b.count).toBe(0);
   });
 });
 

@@ -23,15 +23,15 @@ export interface TaskData {
   dev: Example[];
 }
 
-/** Padded model inputs for one batch, all row-major [batchSize, maxLength]. */
+/** Padded model inputs for `count` examples (a batch or a whole split), row-major [count, maxLength]. */
 export interface EncodedBatch {
   inputIds: Int32Array;
   tokenTypeIds: Int32Array;
   /** 1 for real tokens (including [CLS]/[SEP]), 0 for padding. */
   attentionMask: Int32Array;
-  /** [batchSize] */
+  /** [count] */
   labels: Int32Array;
-  batchSize: number;
+  count: number;
   maxLength: number;
 }
 
@@ -117,7 +117,7 @@ export function encodeBatch(
     attentionMask.fill(1, row, row + enc.inputIds.length);
     labels[b] = ex.label;
   });
-  return { inputIds, tokenTypeIds, attentionMask, labels, batchSize, maxLength };
+  return { inputIds, tokenTypeIds, attentionMask, labels, count: batchSize, maxLength };
 }
 
 /** A seeded Fisher-Yates shuffle of a copy (same seed, same order). */

@@ -30,9 +30,16 @@ export function decays(name: string, shape: readonly number[]): boolean {
   return shape.length >= 2 && !name.includes('LayerNorm');
 }
 
-/** Sum of scalars by repeated `add` (backend-safe for any count). */
-export function sumScalars(xs: tf.Tensor[]): tf.Scalar {
-  return xs.reduce((acc: tf.Tensor, x) => acc.add(x), tf.scalar(0)) as tf.Scalar;
+/**
+ * Global L2 norm of all gradients. Pairwise adds, not tf.addN: WebGPU's AddN binds every input as a storage
+ * buffer and fails past the device's per-stage limit (8 on SwiftShader), silently yielding NaN. -> scalar
+ */
+export function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => {
+    let total: tf.Tensor = tf.scalar(0);
+    for (const g of grads) total = total.add(g.square().sum());
+    return total.sqrt() as tf.Scalar;
+  });
 }
 
 function zeroVariable(like: tf.Tensor): tf.Variable {
@@ -58,8 +65,11 @@ export class AdamW {
     }
   }
 
-  /** Applies one update with learning rate `lr`. Gradients are not disposed (the caller owns them). */
-  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+  /**
+   * Applies one update with learning rate `lr`. Gradients are not disposed (the caller owns them).
+   * `norm`: their global norm when the caller already computed it (`globalNorm`), so it is not done twice.
+   */
+  apply(grads: Map<string, tf.Tensor>, lr: number, norm?: tf.Scalar): void {
     this.t += 1;
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.settings;
     const bc1 = 1 - beta1 ** this.t;
@@ -67,9 +77,7 @@ export class AdamW {
     tf.tidy(() => {
       let scale: tf.Scalar = tf.scalar(1);
       if (maxGradNorm > 0) {
-        // Pairwise adds, not tf.addN: WebGPU's AddN binds every input as a storage buffer and fails past the
-        // device's per-stage limit (8 on SwiftShader), silently yielding NaN.
-        const total = sumScalars([...grads.values()].map((g) => g.square().sum())).sqrt();
+        const total = norm ?? globalNorm(grads.values());
         scale = tf.minimum(tf.scalar(1), tf.scalar(maxGradNorm).div(total.add(1e-6))); // torch's clip_coef
       }
       for (const [name, p] of this.params) {

@@ -6,24 +6,18 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig, TrainConfig } from '../config.ts';
+import type { EncodedBatch } from '../data/dataset.ts';
 import type { MetricRow } from '../metrics.ts';
 import type { BertInputs } from '../model/bert.ts';
 import { forward, NO_DROPOUT } from '../model/bert.ts';
 import { disposeParams, type Params } from '../model/params.ts';
 import { makeRng, shuffled, type Rng } from '../rng.ts';
-import { AdamW, ADAMW_DEFAULTS, sumScalars } from './adamw.ts';
+import { AdamW, ADAMW_DEFAULTS, globalNorm } from './adamw.ts';
 import { alumGradients, disposeStepResult, type AlumDropout, type AlumStepResult } from './alum.ts';
 import { lrAt } from './schedule.ts';
 
-/** Token ids of a data split, row-major [count, maxLength]. */
-export interface EncodedSplit {
-  inputIds: Int32Array;
-  tokenTypeIds: Int32Array;
-  attentionMask: Int32Array;
-  labels: Int32Array;
-  count: number;
-  maxLength: number;
-}
+/** Token ids of a data split, row-major [count, maxLength] (what `encodeBatch` produces). */
+export type EncodedSplit = EncodedBatch;
 
 export type Batch = BertInputs & { labels: tf.Tensor1D };
 
@@ -61,9 +55,13 @@ export function dropoutPlan(rng: Rng, rate: number, k: number): AlumDropout {
 
 /**
  * The scalar metrics of a step as one tensor (one readback):
- * [task, adv, total, innerGradNorm, deltaLinf, deltaL2, embedAbsMean, effPerturb, parameterGradNorm]
+ * [task, adv, total, innerGradNorm, deltaLinf, deltaL2, embedAbsMean, effPerturb(, gradNorm when given)]
  */
-export function stepScalars(r: AlumStepResult, attentionMask: tf.Tensor2D): tf.Tensor1D {
+export function stepScalars(
+  r: AlumStepResult,
+  attentionMask: tf.Tensor2D,
+  gradNorm?: tf.Scalar,
+): tf.Tensor1D {
   return tf.tidy(() => {
     const mask = attentionMask.toFloat(); // [B, T]
     const tokens = mask.sum();
@@ -81,7 +79,7 @@ export function stepScalars(r: AlumStepResult, attentionMask: tf.Tensor2D): tf.T
       d ? perToken(d.square().sum(-1).sqrt() as tf.Tensor2D) : zero,
       perToken(r.embedding.abs().sum(-1) as tf.Tensor2D).div(hidden),
       r.eff ? r.eff.sum().div(tokens.mul(hidden)) : zero,
-      sumScalars([...r.grads.values()].map((g) => g.square().sum())).sqrt(),
+      ...(gradNorm ? [gradNorm] : []),
     ]) as tf.Tensor1D;
   });
 }
@@ -142,6 +140,7 @@ export class TrainingRun {
     const shape: [number, number, number] = [cfg.batchSize, this.train.maxLength, this.model.hiddenSize];
     const lr = lrAt(this.step, cfg.steps, cfg.lr);
     let result: AlumStepResult | null = null;
+    let gradNorm: tf.Scalar | null = null;
     try {
       const deltaInit =
         cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
@@ -150,23 +149,24 @@ export class TrainingRun {
         deltaInit: deltaInit as tf.Tensor3D | null,
         record: false,
       });
-      const scalars = stepScalars(result, batch.attentionMask);
+      gradNorm = globalNorm(result.grads.values()); // read back for the finiteness check, reused for clipping
+      const scalars = stepScalars(result, batch.attentionMask, gradNorm);
       const values = await scalars.data();
       scalars.dispose();
       const [task, adv, total] = [values[0] ?? NaN, values[1] ?? NaN, values[2] ?? NaN];
-      const gradNorm = values[8] ?? NaN;
+      const gradNormValue = values[8] ?? NaN;
       // Do not apply a non-finite update: the weights trained so far are kept intact.
       if (!Number.isFinite(total)) {
         throw new Error(
           `step ${this.step + 1}: loss is not finite (task ${task}, adv ${adv}); update skipped`,
         );
       }
-      if (!Number.isFinite(gradNorm)) {
+      if (!Number.isFinite(gradNormValue)) {
         throw new Error(
-          `step ${this.step + 1}: parameter gradient norm is not finite (${gradNorm}); update skipped`,
+          `step ${this.step + 1}: parameter gradient norm is not finite (${gradNormValue}); update skipped`,
         );
       }
-      this.optimizer.apply(result.grads, lr);
+      this.optimizer.apply(result.grads, lr, gradNorm);
       if (result.skipped) this.skipped += 1;
       this.step += 1;
       return {
@@ -184,6 +184,7 @@ export class TrainingRun {
         ms: performanceNow() - started,
       };
     } finally {
+      gradNorm?.dispose();
       if (result) disposeStepResult(result);
       disposeBatch(batch);
     }

@@ -2,8 +2,9 @@
  * From text files to a ready TrainingRun: parse the task and vocabulary, tokenise once per max length
  * (cached), build the model for the config's size preset. Used by the worker and the CLI alike.
  */
-import { countParams, modelConfigFor, type ModelConfig, type TrainConfig } from '../config.ts';
-import { encodeBatch, parseTaskData, type Example, type TaskData } from '../data/dataset.ts';
+import { modelConfigFor, type ModelConfig, type TrainConfig } from '../config.ts';
+import { encodeBatch, parseTaskData, type TaskData } from '../data/dataset.ts';
+import { errorMessage } from '../errors.ts';
 import { initParams, type Params } from '../model/params.ts';
 import { makeRng } from '../rng.ts';
 import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
@@ -26,7 +27,7 @@ export function loadTask(
   try {
     json = JSON.parse(dataText);
   } catch (e) {
-    throw new Error(`${dataOrigin}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    throw new Error(`${dataOrigin}: not valid JSON (${errorMessage(e)})`);
   }
   return taskFromData(parseTaskData(json, dataOrigin), vocabText, vocabOrigin);
 }
@@ -36,25 +37,9 @@ export function taskFromData(data: TaskData, vocabText: string, vocabOrigin: str
   try {
     tokenizer = WordPieceTokenizer.fromVocabText(vocabText);
   } catch (e) {
-    throw new Error(`${vocabOrigin}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`${vocabOrigin}: ${errorMessage(e)}`);
   }
   return { data, tokenizer, encoded: new Map() };
-}
-
-export function encodeSplit(
-  tokenizer: WordPieceTokenizer,
-  examples: readonly Example[],
-  maxLength: number,
-): EncodedSplit {
-  const b = encodeBatch(tokenizer, examples, maxLength);
-  return {
-    inputIds: b.inputIds,
-    tokenTypeIds: b.tokenTypeIds,
-    attentionMask: b.attentionMask,
-    labels: b.labels,
-    count: b.batchSize,
-    maxLength: b.maxLength,
-  };
 }
 
 export function encodedSplits(
@@ -64,8 +49,8 @@ export function encodedSplits(
   let splits = task.encoded.get(maxLength);
   if (!splits) {
     splits = {
-      train: encodeSplit(task.tokenizer, task.data.train, maxLength),
-      dev: encodeSplit(task.tokenizer, task.data.dev, maxLength),
+      train: encodeBatch(task.tokenizer, task.data.train, maxLength),
+      dev: encodeBatch(task.tokenizer, task.data.dev, maxLength),
     };
     task.encoded.set(maxLength, splits);
   }
@@ -100,5 +85,3 @@ export function createRun(
   const params = init?.params ?? initParams(model, makeRng(config.seed));
   return new TrainingRun(config, model, params, train, dev, task.data.labels);
 }
-
-export { countParams };
