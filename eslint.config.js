@@ -1,5 +1,7 @@
 // One linter for the whole repo. Folder rules keep the layers apart (see README "Layout"):
-// core -> only tfjs; protocol -> nothing at runtime; worker -> core + protocol; ui -> protocol + types of core.
+// core -> only tfjs; protocol -> nothing at runtime; worker -> core + protocol;
+// ui -> protocol + types of core + values of the pure core/config.ts and core/errors.ts;
+// only src/ui/store/bridge.ts creates a Worker.
 import js from '@eslint/js';
 import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
@@ -103,15 +105,33 @@ export default tseslint.config(
           patterns: [
             noTfjs,
             {
-              group: ['**/core/**', '!**/core/config.ts'],
+              group: ['**/core/**', '!**/core/config.ts', '!**/core/errors.ts'],
               allowTypeImports: true,
-              message: 'ui may import values only from core/config.ts (pure data); types from the rest.',
+              message:
+                'ui may import values only from core/config.ts and core/errors.ts (pure, no tfjs); types from the rest.',
             },
             {
               group: ['**/worker/**', '**/cli/**'],
               message: 'ui talks to the worker through protocol messages.',
             },
           ],
+        },
+      ],
+    },
+  },
+  {
+    // The page has one worker, and one module that owns it (README "Layout").
+    files: ['src/ui/**/*.{ts,tsx}'],
+    ignores: ['src/ui/store/bridge.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          // `new Worker(...)`, `new SharedWorker(...)`, and the same through `window.` / `globalThis.`.
+          selector:
+            'NewExpression[callee.name=/^(Shared)?Worker$/], NewExpression[callee.property.name=/^(Shared)?Worker$/]',
+          message:
+            'only src/ui/store/bridge.ts creates the worker: go through the store bridge (connectWorker).',
         },
       ],
     },

@@ -19,6 +19,31 @@ test('a field edit updates the URL and a reload restores it', async ({ page, alu
   await expect(page.getByTestId('error')).toHaveCount(0);
 });
 
+test('the adversarial options round-trip through the form and the URL, booleans as true/false', async ({
+  page,
+  alum,
+  configForm,
+}) => {
+  await alum.open('?advDropout=fresh&innerLoss=stable-kl');
+  await expect(configForm.field('advDropout')).toHaveValue('fresh');
+  await configForm.field('detachEmbedding').selectOption('true');
+  await expect(page).toHaveURL(/[?&]detachEmbedding=true(&|$)/);
+  await configForm.field('variant').selectOption('paper-raw');
+  await configForm.field('norm').selectOption('l2');
+  await configForm.field('innerReduction').selectOption('elementmean');
+  await page.reload();
+  await page.waitForFunction(() => 'alum' in window);
+  expect((await alum.state()).config).toMatchObject({
+    advDropout: 'fresh',
+    innerLoss: 'stable-kl',
+    detachEmbedding: true,
+    variant: 'paper-raw',
+    norm: 'l2',
+    innerReduction: 'elementmean',
+  });
+  await expect(page.getByTestId('error')).toHaveCount(0);
+});
+
 test('an invalid edit shows the error next to the field and stages nothing', async ({
   page,
   alum,

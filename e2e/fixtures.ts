@@ -65,7 +65,7 @@ export class Controls {
   }
 }
 
-export type ChartName = 'loss' | 'delta' | 'dev';
+export type ChartName = 'loss' | 'ascent' | 'delta' | 'dev';
 
 export class Charts {
   constructor(private readonly page: Page) {}

@@ -25,7 +25,11 @@ test('trains with ALUM on webgpu: charts, pause, step, reset', async ({ page, al
   const skippedAt = rows.map((r, i) => r.skipped > (rows[i - 1]?.skipped ?? 0));
   expect(rows.filter((r, i) => !(r.advLoss > 0) && !skippedAt[i])).toEqual([]);
 
-  for (const name of ['loss', 'delta'] as const) {
+  // advDropout `same` (the default): the masks alone give nothing; what the term shows is the perturbation's.
+  expect(rows.every((r) => r.dropoutKl === 0)).toBe(true);
+  // The perturbation moves the prediction: the inner loss after the ascent is above the one at delta_0.
+  expect(rows.filter((r) => !(r.klAdv > r.klInit))).toEqual([]);
+  for (const name of ['loss', 'ascent', 'delta'] as const) {
     await expect(charts.canvas(name).first()).toBeVisible();
     await expect.poll(() => charts.points(name)).toBeGreaterThanOrEqual(10);
   }

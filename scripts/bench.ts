@@ -16,7 +16,8 @@ import { initBackend } from '../src/core/backend.ts';
 import { modelConfigFor, resolveConfig, type BackendName, type ModelPresetName } from '../src/core/config.ts';
 import { initParams } from '../src/core/model/params.ts';
 import { makeRng } from '../src/core/rng.ts';
-import { TrainingRun, type EncodedSplit } from '../src/core/train/run.ts';
+import type { EncodedSplit } from '../src/core/data/dataset.ts';
+import { TrainingRun } from '../src/core/train/run.ts';
 
 const { values } = parseArgs({
   options: {

@@ -3,7 +3,9 @@
 
 Writes (paths relative to the repository root):
   test/fixtures/nano-bert/{config.json,vocab.txt,model.safetensors}   tiny random BERT checkpoint
-  test/golden/nano-bert.json   forward pass, ALUM inner loop (3 variants), losses and parameter gradients
+  test/golden/nano-bert.json   forward pass, ALUM step for 3 variants (one hyper-parameter set), losses, gradients
+  test/golden/alum-cases.json  12 ALUM steps covering every option (variant, K, innerLoss, innerReduction,
+                               detachEmbedding, norm) on the same batch, delta_init and fixture
   test/golden/symkl.json       symmetric-KL values and gradients on hand-picked logits
   test/golden/adamw.json       torch.optim.AdamW + clip_grad_norm_ reference trajectory
 
@@ -16,27 +18,39 @@ those exact float32 weights. Deterministic: all randomness comes from explicitly
 
 ALUM step specification (this is what the TypeScript implementation must match)
 -------------------------------------------------------------------------------
-Notation: e0 = embedding_output [B,T,H] (word + position + token_type embeddings, LayerNorm eps 1e-12);
-f_enc(h) = encoder + pooler + classifier (logits [B,C]); m[b,t] = attention_mask; KL(p||q) = sum_i p_i (log p_i - log q_i).
+The specification is docs/alum-step.md; `alum_step_reference` below implements it for one case dict
+{variant, K, eta, epsilon, alpha, inner_loss, inner_reduction, detach_embedding, norm}. Summary (dropout off, so
+the passes C, I_k and A of the doc are the same deterministic function f):
+Notation: e = embedding_output [B,T,H] (word + position + token_type embeddings, LayerNorm eps 1e-12);
+f(h) = encoder + pooler + classifier (logits [B,C]); m = attention_mask as [B,T,1]; sg = stop-gradient.
 
-  * clean logits z_c = f_enc(e0) computed once; p_c = softmax(z_c) is a CONSTANT inside the inner loop.
-  * inner loss L_in(d) = SUM over the batch (not mean) of KL(p_c,b || p_adv,b), p_adv = softmax(f_enc(e0 + d)).
-  * delta_0 = delta_init (fixed, stored in the JSON; N(0, 1e-2) * m, i.e. exactly zero at pad positions).
-  * for k = 1..K:  g_k = dL_in/d delta at the current delta  [B,T,H];  tokmax(x)[b,t] = max_j |x[b,t,j]|
-        paper      : delta <- clip(delta + eta * g / (tokmax(g) + 1e-12), -epsilon, +epsilon)
-        mtdnn-2020 : delta <- eta * g / (tokmax(g) + 1e-6)
-        mtdnn-head : r = delta + eta * g;  delta <- r / (tokmax(r) + 1e-6)
-        then        delta <- delta * m[b,t]   (pads stay exactly zero)
-  * eff_perturb (last inner step) = mean over real tokens (m=1) and all hidden units of |eta * g / den|, with
-        den = tokmax(g) + eps_num (paper: 1e-12, mtdnn-2020: 1e-6) or tokmax(r) + 1e-6 (mtdnn-head).
-  * outer (delta_final constant, embedding NOT detached, gradients reach the embedding tables through both passes):
-        e = embed(ids, token_type_ids);  z_c = f_enc(e);  z_adv = f_enc(e + delta_final)
-        loss_task = mean_b CE(z_c, y)
-        loss_adv  = (1/B) sum_b [ KL(sg p_adv,b || p_c,b) + KL(sg p_c,b || p_adv,b) ]    (sg = stop-gradient of the
-                    TARGET distribution, i.e. the first argument only)
+  * per-token norm n(x) [B,T,1]: max_j |x_j| (norm 'inf') or sqrt(sum_j x_j^2) (norm 'l2');
+    projection Pi_eps(x): clip(x, -eps, eps) ('inf') or x * eps / max(eps, n(x)) ('l2').
+  * clean logits z_c = f(e); inside the inner loop z_c is a constant and so are e and the parameters.
+  * inner loss = reduction of elementwise terms t[b,c] of z_a = f(e + x) against z_c:
+        kl        : t = p_c (log p_c - log p_a)                       (KL(p_clean || p_adv))
+        stable-kl : t = 2 p_a (sg r(p_a) - sg r(p_c)),  r(u) = -log(1/(u + 1e-6) - 1 + 1e-6)   (mt-dnn stable_kl)
+    reduction: sum = sum_{b,c} t;  batchmean = sum / B;  elementmean = sum / (B C).
+  * delta_0 = delta_init (fixed, stored in nano-bert.json: N(0, 1e-2^2) * m, exactly zero at pad positions).
+  * for k = 1..K: g_k = d innerLoss / d x at the point x_k, then (every update is multiplied by m afterwards):
+        paper      : x_k = delta_{k-1};          delta_k = Pi_eps(delta_{k-1} + eta g_k / (n(g_k) + 1e-12))
+        paper-raw  : x_k = delta_{k-1};          delta_k = Pi_eps(delta_{k-1} + eta g_k)
+        mtdnn-2020 : x_k = a_{k-1} + delta_0;    a_k = a_{k-1} + eta g_k / (n(g_k) + 1e-6),  a_0 = 0
+        mtdnn-head : x_k = delta_{k-1};          r = delta_{k-1} + eta g_k;  delta_k = r / (n(r) + 1e-6)
+    final perturbation: delta_K (a_K for mtdnn-2020: the noise is not in it). K = 0: delta_0 (a_0 = 0 for
+    mtdnn-2020).
+  * eff_perturb = mean over real tokens (m=1) and all hidden units of |eta g_K / den|, den = n(g_K) + guard
+    (paper 1e-12, mtdnn-2020 1e-6), n(r) + 1e-6 (mtdnn-head), 1 (paper-raw).
+  * outer (delta_final is a constant):
+        e_adv = (detach_embedding ? sg(e) : e) + delta_final;  z_a = f(e_adv)
+        loss_task  = mean_b CE(z_c, y)
+        loss_adv   = (1/B) sum_b [ KL(sg p_a,b || p_c,b) + KL(sg p_c,b || p_a,b) ]   (sg on each KL's target only)
         loss_total = loss_task + alpha * loss_adv
-    `grads` are d loss_total / d theta for every HF-named parameter.
-  * `standard`: gradients of loss_task alone (what alpha = 0 must reproduce).
+    `grads` are d loss_total / d theta for every HF-named parameter. With detach_embedding the adversarial PASS
+    does not reach the embedding tables, but loss_adv still reaches them through z_c (KL(sg p_a || p_c)).
+  * kl_init = the inner loss at x_1 (= inner_loss[0]); kl_adv = innerLoss(z_a, z_c) with the configured loss and
+    reduction.
+  * `standard` (nano-bert.json): gradients of loss_task alone (what alpha = 0 must reproduce).
 """
 
 import json
@@ -230,10 +244,6 @@ def sym_kl_batchmean(z_clean, z_adv):
     return (kl_rows(z_adv.detach(), z_clean).sum() + kl_rows(z_clean.detach(), z_adv).sum()) / B
 
 
-def tokmax(x):
-    return x.abs().amax(-1, keepdim=True)
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # safetensors (numpy only)
 # ----------------------------------------------------------------------------------------------------------------------
@@ -369,44 +379,268 @@ def make_batch():
     return input_ids, attention_mask, token_type_ids, labels
 
 
-K_STEPS = 2
-ETA = 1e-1
-EPSILON = 5e-2
-ALPHA = 1.5
-SIGMA = 1e-2
-EPS_NUM = {"paper": 1e-12, "mtdnn-2020": 1e-6, "mtdnn-head": 1e-6}
-VARIANTS = ["paper", "mtdnn-2020", "mtdnn-head"]
+SIGMA = 1e-2  # std of delta_init
+# The hyper-parameters of nano-bert.json (its `hyper` section): one set, three variants.
+NANO_HYPER = dict(K=2, eta=1e-1, epsilon=5e-2, alpha=1.5, inner_loss="kl", inner_reduction="sum",
+                  detach_embedding=False, norm="inf")  # fmt: skip
+NANO_VARIANTS = ["paper", "mtdnn-2020", "mtdnn-head"]
+h_fd = 1e-6  # central finite-difference step (float64)
 
 
-def make_nano_bert_golden(P32):
+# ----------------------------------------------------------------------------------------------------------------------
+# The ALUM step, exactly as docs/alum-step.md: one reference function for every option
+# ----------------------------------------------------------------------------------------------------------------------
+ALUM_VARIANTS = ("paper", "paper-raw", "mtdnn-2020", "mtdnn-head")
+INNER_LOSSES = ("kl", "stable-kl")
+INNER_REDUCTIONS = ("sum", "batchmean", "elementmean")
+NORMS = ("inf", "l2")
+# The guard added to the divisor of each variant's update (None: paper-raw does not normalise).
+GUARD = {"paper": 1e-12, "paper-raw": None, "mtdnn-2020": 1e-6, "mtdnn-head": 1e-6}
+STABLE_KL_EPS = 1e-6  # the `epsilon=1e-6` of mt-dnn's stable_kl
+
+
+def per_token_norm(x, norm):
+    """n(x): [B,T,H] -> [B,T,1]; max_j |x_j| for 'inf', sqrt(sum_j x_j^2) for 'l2' (the hidden axis)."""
+    if norm == "inf":
+        return x.abs().amax(-1, keepdim=True)
+    if norm == "l2":
+        return x.norm(dim=-1, keepdim=True)
+    raise ValueError(f"norm {norm!r}")
+
+
+def project(x, epsilon, norm):
+    """Pi_eps, per token onto the ball of radius epsilon: clip for 'inf', x * eps / max(eps, n(x)) for 'l2'."""
+    if norm == "inf":
+        return torch.clamp(x, -epsilon, epsilon)
+    if norm == "l2":
+        return x * epsilon / torch.clamp(per_token_norm(x, "l2"), min=epsilon)
+    raise ValueError(f"norm {norm!r}")
+
+
+def stable_kl_logodds(u):
+    """r(u) = -log(1/(u + 1e-6) - 1 + 1e-6): the `rp`/`ry` of mt-dnn's stable_kl (before its .detach())."""
+    return -torch.log(1.0 / (u + STABLE_KL_EPS) - 1.0 + STABLE_KL_EPS)
+
+
+def inner_terms(z_adv, z_clean, inner_loss):
+    """Elementwise terms t[b, c] of the inner loss ([B, C]); z_clean is a constant (detached here)."""
+    z_clean = z_clean.detach()
+    if inner_loss == "kl":
+        # KL(p_clean || p_adv) = p_c (log p_c - log p_a), the direction of VAT and of fairseq ALUM
+        # (https://github.com/namisan/mt-dnn/blob/a1b63fb/alum/adv_masked_lm.py line 87).
+        lc = torch.log_softmax(z_clean, -1)
+        la = torch.log_softmax(z_adv, -1)
+        return lc.exp() * (lc - la)
+    if inner_loss == "stable-kl":
+        # mt-dnn stable_kl(adv_logits, clean_logits): p = softmax(adv), y = softmax(clean),
+        # rp = -(1/(p + eps) - 1 + eps).detach().log(), ry likewise, terms p * (rp - ry) * 2
+        # (https://github.com/namisan/mt-dnn/blob/3228e7c/mt_dnn/loss.py lines 11-22). The log-odds are detached,
+        # so the gradient flows only through the weights p_a.
+        pa = torch.softmax(z_adv, -1)
+        pc = torch.softmax(z_clean, -1)
+        c = (stable_kl_logodds(pa) - stable_kl_logodds(pc)).detach()
+        return 2.0 * pa * c
+    raise ValueError(f"inner_loss {inner_loss!r}")
+
+
+def reduction_factor(reduction, B, C):
+    """sum: 1 (mt-dnn HEAD stable_kl(..., reduce=False)); batchmean: 1/B (fairseq ALUM F.kl_div 'batchmean');
+    elementmean: 1/(B C) (mt-dnn f9a3804 stable_kl's .mean() over the [B, C] terms)."""
+    if reduction == "sum":
+        return 1.0
+    if reduction == "batchmean":
+        return 1.0 / B
+    if reduction == "elementmean":
+        return 1.0 / (B * C)
+    raise ValueError(f"inner_reduction {reduction!r}")
+
+
+def inner_loss_value(z_adv, z_clean, inner_loss, reduction):
+    t = inner_terms(z_adv, z_clean, inner_loss)
+    s = t.sum(-1).sum()  # row sums first, then the batch (the summation order of the original golden)
+    B, C = t.shape
+    if reduction == "sum":
+        return s
+    if reduction == "batchmean":
+        return s / B
+    if reduction == "elementmean":
+        return s / (B * C)
+    raise ValueError(f"inner_reduction {reduction!r}")
+
+
+def make_context(P32):
+    """Everything a case shares: float64 parameters, the batch, e, z_c, delta_init (fixed seeds)."""
     names = list(param_shapes())
     P = {k: v.to(F64) for k, v in P32.items()}  # exact float32 values, computed in float64
     input_ids, attention_mask, token_type_ids, labels = make_batch()
     B, T = input_ids.shape
     m3 = attention_mask.to(F64)[:, :, None]  # [B,T,1]
     n_real = attention_mask.sum().item()
-
     with torch.no_grad():
         e0 = embed(P, input_ids, token_type_ids)
         z_c = f_enc(P, e0, attention_mask)
-        p_c_logits = z_c.clone()  # constant target for the inner loop
         loss_task = F.cross_entropy(z_c, labels)
-    crosscheck_with_torch_layer(P, e0, attention_mask)
+    g_delta = torch.Generator().manual_seed(1234)
+    delta_init = torch.randn(B, T, H, generator=g_delta, dtype=F64) * SIGMA * m3
 
-    def real_mean(x):  # mean over real tokens and all hidden units; x [B,T,H]
+    def real_mean(x):  # mean over real tokens and all hidden units of |x|; x [B,T,H]
         return ((x.abs() * m3).sum() / (n_real * H)).item()
 
     def real_token_mean(x):  # mean over real tokens; x [B,T,1] or [B,T]
         x = x.reshape(B, T)
         return ((x * attention_mask.to(F64)).sum() / n_real).item()
 
-    embed_abs_mean = real_mean(e0)
+    def param_leaves():
+        return {k: P[k].clone().requires_grad_(True) for k in names}
 
-    g_delta = torch.Generator().manual_seed(1234)
-    delta_init = torch.randn(B, T, H, generator=g_delta, dtype=F64) * SIGMA * m3
+    return dict(names=names, P=P, input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                labels=labels, B=B, T=T, m3=m3, n_real=n_real, e0=e0, z_c=z_c, loss_task=loss_task,
+                delta_init=delta_init, real_mean=real_mean, real_token_mean=real_token_mean,
+                param_leaves=param_leaves)  # fmt: skip
 
-    def inner_loss(d):
-        return kl_rows(p_c_logits, f_enc(P, e0 + d, attention_mask)).sum()  # SUM over the batch
+
+def alum_step_reference(ctx, case):
+    """One full ALUM step (docs/alum-step.md), dropout off, for a case dict with keys variant, K, eta, epsilon,
+    alpha, inner_loss, inner_reduction, detach_embedding, norm. Returns tensors and floats; list entries are per
+    inner step k = 1..K. Keys starting with '_' are internal (for the self-checks), not written."""
+    variant, K, eta, epsilon, alpha = (case[k] for k in ("variant", "K", "eta", "epsilon", "alpha"))
+    loss_kind, reduction, detach, norm = (case[k] for k in ("inner_loss", "inner_reduction", "detach_embedding",
+                                                            "norm"))  # fmt: skip
+    assert variant in ALUM_VARIANTS and loss_kind in INNER_LOSSES and reduction in INNER_REDUCTIONS
+    assert norm in NORMS and isinstance(detach, bool) and K in (0, 1, 2, 3)
+    P, names, m3, mask = ctx["P"], ctx["names"], ctx["m3"], ctx["attention_mask"]
+    e0, z_c, delta0 = ctx["e0"], ctx["z_c"], ctx["delta_init"]
+    guard = GUARD[variant]
+
+    def inner_loss(x):
+        """The inner loss at the point x: e, the parameters and z_c are constants."""
+        return inner_loss_value(f_enc(P, e0 + x, mask), z_c, loss_kind, reduction)
+
+    def inner_grad(x):
+        x = x.detach().clone().requires_grad_(True)
+        L = inner_loss(x)
+        (g,) = torch.autograd.grad(L, x)
+        return L.detach(), g
+
+    # mtdnn-2020 (https://github.com/namisan/mt-dnn/blob/f9a3804/mt_dnn/perturbation.py lines 80-104): the noise
+    # delta_0 is drawn once and stays the leaf the gradient is taken for; the ascent accumulates into the
+    # embedding (`embed = embed + delta_grad * self.step_size`), so the point of step k is e + a_{k-1} + delta_0,
+    # a_k = a_{k-1} + eta * g_k / (n(g_k) + epsilon=1e-6) (its _norm_grad), and the final adversarial pass runs at
+    # the accumulated embedding e + a_K, without the noise. a_0 = 0.
+    # The other variants start from delta_0 and carry delta itself.
+    cur = torch.zeros_like(delta0) if variant == "mtdnn-2020" else delta0.clone()
+    points, delta_grads, deltas, inner_losses = [], [], [], []
+    eff_perturb, inner_grad_norm = 0.0, 0.0  # K = 0: no step
+    for _k in range(K):
+        x = cur + delta0 if variant == "mtdnn-2020" else cur
+        L, g = inner_grad(x)
+        with torch.no_grad():
+            if variant == "paper":
+                # normalised ascent (SMART's rule in the paper's symbols), then the projection Pi_eps
+                den = per_token_norm(g, norm) + guard
+                new = project(cur + eta * g / den, epsilon, norm)
+            elif variant == "paper-raw":
+                # arXiv:2004.08994v2 Algorithm 1 line 6 as printed: no normalisation, then Pi_eps
+                den = 1.0
+                new = project(cur + eta * g, epsilon, norm)
+            elif variant == "mtdnn-2020":
+                den = per_token_norm(g, norm) + guard
+                new = cur + eta * g / den
+            else:
+                # mtdnn-head (https://github.com/namisan/mt-dnn/blob/3228e7c/mt_dnn/perturbation.py forward lines
+                # 76-152): `delta_grad = noise + delta_grad * self.step_size` then `noise = _norm_grad(delta_grad)`,
+                # and _norm_grad (lines 52-74) divides by n(.) + self.epsilon (1e-6): a rescaling of r onto the
+                # unit sphere of the norm, not a projection. eff_perturb is its `eff_delta_grad / (n(r) + eps)`.
+                r = cur + eta * g
+                den = per_token_norm(r, norm) + guard
+                new = r / den
+            new = new * m3  # every update is masked afterwards: padding stays exactly zero
+            eff_perturb = ctx["real_mean"](eta * g / den)
+            inner_grad_norm = g.norm().item()
+        assert torch.all(g * (1 - m3) == 0) and torch.all(new * (1 - m3) == 0)
+        points.append(x.detach())
+        inner_losses.append(L.item())
+        delta_grads.append(g)
+        deltas.append(new)
+        cur = new
+    delta_final = cur.detach()  # delta_K, a_K for mtdnn-2020; K = 0: delta_0 (a_0 = 0 for mtdnn-2020)
+    with torch.no_grad():
+        # kl_init: the inner loss at x_1 (for K = 0: at the point x_1 would have been, delta_0 = a_0 + delta_0)
+        kl_init = inner_losses[0] if K > 0 else inner_loss(delta0).item()
+        inner_loss_final = inner_loss(delta_final).item()
+
+    # Outer loss: the clean pass and the adversarial pass share e (unless detached); delta_final is a constant.
+    Q = ctx["param_leaves"]()
+    e = embed(Q, ctx["input_ids"], ctx["token_type_ids"])
+    zc = f_enc(Q, e, mask)
+    za = f_enc(Q, (e.detach() if detach else e) + delta_final, mask)
+    l_task = F.cross_entropy(zc, ctx["labels"])
+    l_adv = sym_kl_batchmean(zc, za)  # mt-dnn SymKlCriterion (3228e7c loss.py lines 133-155), batch mean
+    l_total = l_task + alpha * l_adv
+    gs = torch.autograd.grad(l_total, [Q[k] for k in names])
+    with torch.no_grad():
+        kl_adv = inner_loss_value(za, zc, loss_kind, reduction).item()
+
+    # Independent construction of the same gradient via the stop-gradient identity:
+    # d loss_adv / d z_c = (p_c - p_adv)/B, d loss_adv / d z_adv = (p_adv - p_c)/B.
+    Q2 = ctx["param_leaves"]()
+    e2 = embed(Q2, ctx["input_ids"], ctx["token_type_ids"])
+    zc2 = f_enc(Q2, e2, mask)
+    za2 = f_enc(Q2, (e2.detach() if detach else e2) + delta_final, mask)
+    with torch.no_grad():
+        pc, pa = torch.softmax(zc2, -1), torch.softmax(za2, -1)
+    B = ctx["B"]
+    sur = F.cross_entropy(zc2, ctx["labels"]) + alpha * ((zc2 * (pc - pa)).sum() + (za2 * (pa - pc)).sum()) / B
+    gs2 = torch.autograd.grad(sur, [Q2[k] for k in names])
+    worst = max((a - b).abs().max().item() for a, b in zip(gs, gs2))
+    assert worst < 1e-12, f"{case}: grads differ from the surrogate construction by {worst}"
+    assert abs(l_task.item() - ctx["loss_task"].item()) < 1e-14
+
+    with torch.no_grad():
+        d_linf = ctx["real_token_mean"](per_token_norm(delta_final, "inf"))
+        d_l2 = ctx["real_token_mean"](per_token_norm(delta_final, "l2"))
+    return {
+        "inner_loss": inner_losses,
+        "delta_grad": delta_grads,
+        "delta": deltas,
+        "delta_final": delta_final,
+        "inner_loss_final": inner_loss_final,
+        "logits_adv": za.detach(),
+        "loss_task": l_task.item(),
+        "loss_adv": l_adv.item(),
+        "loss_total": l_total.item(),
+        "kl_init": kl_init,
+        "kl_adv": kl_adv,
+        "eff_perturb": eff_perturb,
+        "inner_grad_norm": inner_grad_norm,
+        "delta_linf_mean": d_linf,
+        "delta_l2_mean": d_l2,
+        "grads": dict(zip(names, gs)),
+        "_points": points,
+        "_logits_clean": zc.detach(),
+    }
+
+
+def print_step(tag, r):
+    print(f"  {tag:15s} loss_adv={r['loss_adv']:.6e} loss_total={r['loss_total']:.6f} "
+          f"eff_perturb={r['eff_perturb']:.4e} |g|={r['inner_grad_norm']:.3e} delta_linf={r['delta_linf_mean']:.4e} "
+          f"delta_l2={r['delta_l2_mean']:.4e} L_in: {r['kl_init']:.3e} -> {r['kl_adv']:.3e}")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# nano-bert.json
+# ----------------------------------------------------------------------------------------------------------------------
+def make_nano_bert_golden(ctx):
+    names, P = ctx["names"], ctx["P"]
+    input_ids, attention_mask, token_type_ids, labels = (ctx[k] for k in ("input_ids", "attention_mask",
+                                                                          "token_type_ids", "labels"))  # fmt: skip
+    m3, e0, z_c, delta_init = ctx["m3"], ctx["e0"], ctx["z_c"], ctx["delta_init"]
+    loss_task = ctx["loss_task"]
+    crosscheck_with_torch_layer(P, e0, attention_mask)
+    embed_abs_mean = ctx["real_mean"](e0)
+
+    def inner_loss(d):  # kl, summed over the batch: the inner loss of NANO_HYPER
+        return inner_loss_value(f_enc(P, e0 + d, attention_mask), z_c, "kl", "sum")
 
     def inner_grad(d):
         d = d.detach().clone().requires_grad_(True)
@@ -417,13 +651,7 @@ def make_nano_bert_golden(P32):
     # --- finite-difference check of the inner gradient (float64, central differences) -----------------------------
     _, g0 = inner_grad(delta_init)
     assert torch.all(g0 * (1 - m3) == 0), "inner gradient must be exactly zero at pad positions"
-    h_fd = 1e-6
-    for (b, t, j) in [(0, 0, 0), (0, 3, 5), (1, 4, 17), (2, 5, 31)]:
-        with torch.no_grad():
-            dp = delta_init.clone(); dp[b, t, j] += h_fd  # noqa: E702
-            dm = delta_init.clone(); dm[b, t, j] -= h_fd  # noqa: E702
-            fd = (inner_loss(dp) - inner_loss(dm)).item() / (2 * h_fd)
-        check_close(g0[b, t, j].item(), fd, rtol=1e-5, atol=1e-11, what=f"inner grad FD at {(b, t, j)}")
+    check_inner_grad_fd(inner_loss, delta_init, g0, "nano-bert kl/sum at delta_init")
     # and the whole-tensor check with torch.autograd.gradcheck on a small slice of delta
     sel = (1, slice(0, 3), slice(0, 4))
 
@@ -437,10 +665,7 @@ def make_nano_bert_golden(P32):
     print("  check: inner delta-gradient matches central finite differences and gradcheck")
 
     # --- standard (alpha = 0) gradients ------------------------------------------------------------------------------
-    def param_leaves():
-        return {k: P[k].clone().requires_grad_(True) for k in names}
-
-    Q = param_leaves()
+    Q = ctx["param_leaves"]()
     z = f_enc(Q, embed(Q, input_ids, token_type_ids), attention_mask)
     lt = F.cross_entropy(z, labels)
     gs = torch.autograd.grad(lt, [Q[k] for k in names])
@@ -462,83 +687,31 @@ def make_nano_bert_golden(P32):
     print("  check: loss_task parameter gradients match central finite differences")
 
     variants = {}
-    for var in VARIANTS:
-        eps_num = EPS_NUM[var]
-        delta = delta_init.clone()
-        delta_grads, deltas, inner_losses = [], [], []
-        eff_perturb = inner_norm = None
-        for _k in range(K_STEPS):
-            L, g = inner_grad(delta)
-            inner_losses.append(L.item())
-            with torch.no_grad():
-                if var == "paper":
-                    den = tokmax(g) + eps_num
-                    new = torch.clamp(delta + ETA * g / den, -EPSILON, EPSILON)
-                elif var == "mtdnn-2020":
-                    den = tokmax(g) + eps_num
-                    new = ETA * g / den
-                else:  # mtdnn-head
-                    r = delta + ETA * g
-                    den = tokmax(r) + eps_num
-                    new = r / den
-                new = new * m3
-                eff_perturb = real_mean(ETA * g / den)
-                inner_norm = g.norm().item()
-            delta_grads.append(tl(g))
-            deltas.append(tl(new))
-            delta = new
-            assert torch.all(delta * (1 - m3) == 0)
-        delta_final = delta
-        with torch.no_grad():
-            inner_loss_final = inner_loss(delta_final).item()
-
-        Q = param_leaves()
-        e = embed(Q, input_ids, token_type_ids)  # NOT detached: adversarial term reaches the embedding tables
-        zc = f_enc(Q, e, attention_mask)
-        za = f_enc(Q, e + delta_final, attention_mask)
-        l_task = F.cross_entropy(zc, labels)
-        l_adv = sym_kl_batchmean(zc, za)
-        l_total = l_task + ALPHA * l_adv
-        gs = torch.autograd.grad(l_total, [Q[k] for k in names])
-
-        # Independent construction of the same gradient via the stop-gradient identity:
-        # d loss_adv / d z_c = (p_c - p_adv)/B, d loss_adv / d z_adv = (p_adv - p_c)/B.
-        Q2 = param_leaves()
-        e2 = embed(Q2, input_ids, token_type_ids)
-        zc2 = f_enc(Q2, e2, attention_mask)
-        za2 = f_enc(Q2, e2 + delta_final, attention_mask)
-        with torch.no_grad():
-            pc, pa = torch.softmax(zc2, -1), torch.softmax(za2, -1)
-        sur = F.cross_entropy(zc2, labels) + ALPHA * ((zc2 * (pc - pa)).sum() + (za2 * (pa - pc)).sum()) / B
-        gs2 = torch.autograd.grad(sur, [Q2[k] for k in names])
-        worst = max((a - b).abs().max().item() for a, b in zip(gs, gs2))
-        assert worst < 1e-12, f"{var}: grads differ from surrogate construction by {worst}"
-        assert abs(l_task.item() - loss_task.item()) < 1e-14
-
-        with torch.no_grad():
-            d_linf = real_token_mean(tokmax(delta_final))
-            d_l2 = real_token_mean(delta_final.norm(dim=-1))
+    for var in NANO_VARIANTS:
+        r = alum_step_reference(ctx, dict(NANO_HYPER, variant=var))
         variants[var] = {
-            "eps_num": eps_num,
-            "delta_grad": delta_grads,
-            "delta": deltas,
-            "delta_final": tl(delta_final),
-            "inner_loss": inner_losses,
-            "inner_loss_final": inner_loss_final,
-            "logits_adv": tl(za),
-            "loss_task": l_task.item(),
-            "loss_adv": l_adv.item(),
-            "loss_total": l_total.item(),
-            "eff_perturb": eff_perturb,
-            "inner_grad_norm": inner_norm,
-            "delta_linf_mean": d_linf,
-            "delta_l2_mean": d_l2,
+            "eps_num": GUARD[var],
+            "delta_grad": [tl(g) for g in r["delta_grad"]],
+            "delta": [tl(d) for d in r["delta"]],
+            "delta_final": tl(r["delta_final"]),
+            "inner_loss": r["inner_loss"],
+            "inner_loss_final": r["inner_loss_final"],
+            "logits_adv": tl(r["logits_adv"]),
+            "loss_task": r["loss_task"],
+            "loss_adv": r["loss_adv"],
+            "loss_total": r["loss_total"],
+            "eff_perturb": r["eff_perturb"],
+            "inner_grad_norm": r["inner_grad_norm"],
+            "delta_linf_mean": r["delta_linf_mean"],
+            "delta_l2_mean": r["delta_l2_mean"],
             "embed_abs_mean": embed_abs_mean,
-            "grads": {k: tl(g) for k, g in zip(names, gs)},
+            "grads": {k: tl(g) for k, g in r["grads"].items()},
+            "kl_init": r["kl_init"],
+            "kl_adv": r["kl_adv"],
         }
-        print(f"  {var:11s} loss_adv={l_adv.item():.6e} loss_total={l_total.item():.6f} eff_perturb={eff_perturb:.4e} "
-              f"|g|={inner_norm:.3e} delta_linf={d_linf:.4e} delta_l2={d_l2:.4e} "
-              f"L_in: {inner_losses[0]:.3e} -> {inner_loss_final:.3e}")  # fmt: skip
+        assert r["kl_init"] == r["inner_loss"][0]
+        assert abs(r["kl_adv"] - r["inner_loss_final"]) <= 1e-12 * abs(r["kl_adv"])  # dropout off: same pass
+        print_step(var, r)
     print("  check: ALUM grads match the stop-gradient-identity construction")
 
     out = {
@@ -550,16 +723,16 @@ def make_nano_bert_golden(P32):
             "dropout": "off everywhere",
             "attention_mask_additive": -10000.0,
             "param_names": names,
-            "spec": "see the module docstring of scripts/golden/make_golden.py",
+            "spec": "docs/alum-step.md (summarised in the module docstring of scripts/golden/make_golden.py)",
         },
         "config": {k: CFG[k] for k in CFG},
         "hyper": {
-            "K": K_STEPS,
-            "eta": ETA,
-            "epsilon": EPSILON,
-            "alpha": ALPHA,
+            "K": NANO_HYPER["K"],
+            "eta": NANO_HYPER["eta"],
+            "epsilon": NANO_HYPER["epsilon"],
+            "alpha": NANO_HYPER["alpha"],
             "sigma": SIGMA,
-            "eps_num": EPS_NUM,
+            "eps_num": {v: GUARD[v] for v in NANO_VARIANTS},
             "inner_reduction": "sum over batch of KL(p_clean || p_adv)",
             "outer_reduction": "batchmean sym KL with stop-gradient on the target (first) argument",
         },
@@ -576,6 +749,242 @@ def make_nano_bert_golden(P32):
         "standard": standard,
     }
     dump(GOLD_DIR / "nano-bert.json", out)
+    return standard
+
+
+def check_inner_grad_fd(inner_loss, x, g, what, coords=((0, 0, 0), (0, 3, 5), (1, 4, 17), (2, 5, 31))):
+    """Central finite differences of the inner loss at the point x against its autograd gradient g."""
+    for (b, t, j) in coords:
+        with torch.no_grad():
+            dp = x.clone(); dp[b, t, j] += h_fd  # noqa: E702
+            dm = x.clone(); dm[b, t, j] -= h_fd  # noqa: E702
+            fd = (inner_loss(dp) - inner_loss(dm)).item() / (2 * h_fd)
+        check_close(g[b, t, j].item(), fd, rtol=1e-5, atol=1e-11, what=f"{what}: inner grad FD at {(b, t, j)}")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# alum-cases.json
+# ----------------------------------------------------------------------------------------------------------------------
+CASES_ALPHA = 1.5
+FD_CASE = "paper-k3"  # kl with elementmean reduction, checked against finite differences at its third point x_3
+# (variant, K, inner_loss, inner_reduction, detach_embedding, norm, eta, epsilon). eta and epsilon are chosen per case
+# so that what the case tests is visible (asserted in check_case_behaviour):
+#  - paper, paper-raw: the projection binds on some but not all entries (inf: 26-46% of real-token entries at
+#    |x| = epsilon) or tokens (l2: 9-12 of the 21 real tokens on the sphere). paper-raw's eta is large because its
+#    step eta * g is not normalised and g is small near delta_0 (kl ~1e-4, elementmean 6x smaller);
+#  - mtdnn-2020: eta = 2 sigma, so the noise delta_0 in the point x_k = a_{k-1} + delta_0 matters and a_K (norm
+#    ~ K eta) differs from an overwrite eta g_K / (n(g_K) + 1e-6) by ~50-67%;
+#  - mtdnn-head: eta g is comparable to delta at the steps after the first (where n(delta) = 1). For K = 1 the
+#    per-token norm n(r) / (n(r) + 1e-6) is within 1e-5 of 1 only where n(r) > 0.1, hence eta = 2e4 there
+#    (n(eta g_1) >= 0.16 against n(delta_0) ~ 0.024);
+#  - epsilon is unused by mtdnn-2020 and mtdnn-head; it is set below their delta norms so that a projection applied
+#    by mistake would show.
+ALUM_CASES = [
+    ("paper", 1, "kl", "sum", False, "inf", 0.05, 0.02),
+    ("paper", 2, "stable-kl", "batchmean", True, "l2", 0.02, 0.07),
+    ("paper", 3, "kl", "elementmean", False, "l2", 0.02, 0.08),
+    ("paper-raw", 1, "stable-kl", "sum", True, "inf", 100.0, 0.05),
+    ("paper-raw", 2, "kl", "batchmean", False, "l2", 50.0, 0.1),
+    ("paper-raw", 3, "stable-kl", "elementmean", True, "inf", 20.0, 0.03),
+    ("mtdnn-2020", 1, "stable-kl", "elementmean", True, "inf", 0.02, 0.01),
+    ("mtdnn-2020", 2, "kl", "sum", False, "l2", 0.02, 0.01),
+    ("mtdnn-2020", 3, "stable-kl", "batchmean", True, "l2", 0.02, 0.01),
+    ("mtdnn-head", 1, "kl", "elementmean", False, "inf", 2e4, 0.05),
+    ("mtdnn-head", 2, "stable-kl", "sum", True, "l2", 3.0, 0.05),
+    ("mtdnn-head", 3, "kl", "batchmean", False, "inf", 30.0, 0.05),
+]
+
+
+def case_dict(row):
+    variant, K, loss_kind, reduction, detach, norm, eta, epsilon = row
+    return dict(variant=variant, K=K, eta=eta, epsilon=epsilon, alpha=CASES_ALPHA, inner_loss=loss_kind,
+                inner_reduction=reduction, detach_embedding=detach, norm=norm)  # fmt: skip
+
+
+def case_name(case):
+    return f"{case['variant']}-k{case['K']}"
+
+
+def ts_config(case):
+    """The case's options under the TypeScript TrainConfig names and values (src/core/config.ts)."""
+    return {"variant": case["variant"], "k": case["K"], "eta": case["eta"], "epsilon": case["epsilon"],
+            "alpha": case["alpha"], "innerLoss": case["inner_loss"], "innerReduction": case["inner_reduction"],
+            "detachEmbedding": case["detach_embedding"], "norm": case["norm"]}  # fmt: skip
+
+
+def case_stats(ctx, case, r):
+    """What check_case_behaviour asserts, as numbers (also printed)."""
+    real = ctx["attention_mask"].bool()
+    eps, norm, final = case["epsilon"], case["norm"], r["delta_final"]
+    n = per_token_norm(final, norm)[..., 0][real]  # [n_real]
+    s = {"n_max": n.max().item(), "n_min": n.min().item()}
+    if norm == "inf":
+        s["frac_at_eps"] = (final.abs() == eps)[real].double().mean().item()  # entries of real tokens
+    s["tokens_on_sphere"] = int(((n - eps).abs() <= 1e-12 * eps).sum().item())
+    if case["variant"] == "mtdnn-2020" and case["K"] >= 2:
+        g = r["delta_grad"][-1]
+        overwrite = case["eta"] * g / (per_token_norm(g, norm) + GUARD["mtdnn-2020"]) * ctx["m3"]
+        s["rel_diff_vs_overwrite"] = ((final - overwrite).norm() / final.norm()).item()
+    return s
+
+
+def check_case_behaviour(ctx, case, r):
+    name, variant, eps, norm = case_name(case), case["variant"], case["epsilon"], case["norm"]
+    real = ctx["attention_mask"].bool()
+    s = case_stats(ctx, case, r)
+    if variant in ("paper", "paper-raw"):
+        for k, d in enumerate(r["delta"], start=1):  # every step stays in the ball
+            assert per_token_norm(d, norm).max().item() <= eps * (1 + 1e-12), f"{name}: delta_{k} leaves the ball"
+        if norm == "inf":
+            assert 0.05 <= s["frac_at_eps"] <= 0.95, f"{name}: clip binds on {s['frac_at_eps']:.3f} of the entries"
+        else:
+            assert 1 <= s["tokens_on_sphere"] < ctx["n_real"], f"{name}: {s['tokens_on_sphere']} tokens on the sphere"
+    else:
+        # epsilon is not used: it lies below the delta norms, so that a projection applied by mistake would show
+        assert s["n_max"] > eps, f"{name}: epsilon {eps} does not lie below the delta norms"
+    if variant == "mtdnn-2020" and case["K"] >= 2:
+        assert s["rel_diff_vs_overwrite"] > 0.1, f"{name}: a_K is close to an overwrite ({s})"
+    if variant == "mtdnn-head":
+        n = per_token_norm(r["delta_final"], norm)[..., 0][real]
+        assert (n - 1).abs().max().item() <= 1e-5, f"{name}: per-token norm of delta_final is not 1 ({s})"
+    return s
+
+
+def check_stable_kl_closed_form(ctx, case, r):
+    """d stable-kl / d z_a = factor * 2 p_j (c_j - sum_i p_i c_i), c = r(p_a) - r(p_c) with r detached."""
+    za = r["logits_adv"].clone().requires_grad_(True)
+    zc = r["_logits_clean"]
+    L = inner_loss_value(za, zc, "stable-kl", case["inner_reduction"])
+    (g,) = torch.autograd.grad(L, za)
+    with torch.no_grad():
+        pa, pc = torch.softmax(za, -1), torch.softmax(zc, -1)
+        c = stable_kl_logodds(pa) - stable_kl_logodds(pc)
+        closed = 2 * pa * (c - (pa * c).sum(-1, keepdim=True))
+        closed = closed * reduction_factor(case["inner_reduction"], *za.shape)
+    err = (g - closed).abs().max().item()
+    assert err <= 1e-14 * max(1.0, closed.abs().max().item()), f"{case_name(case)}: stable-kl closed form off by {err}"
+    return err
+
+
+EMBEDDING_PARAMS = ("bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
+                    "bert.embeddings.token_type_embeddings.weight")  # fmt: skip
+
+
+def check_detach(ctx, case, r, standard_grads):
+    """detach_embedding = true: the adversarial PASS does not reach the embedding tables, i.e. their gradients equal
+    those of the same loss with z_a held constant. They still differ from loss_task's alone: loss_adv reaches them
+    through z_c (KL(sg p_a || p_c)), as in mt-dnn's SymKlCriterion and fairseq ALUM's `KL(logits, adv.detach())`.
+    detach_embedding = false: the adversarial pass adds to them, so they differ from the z_a-constant gradients."""
+    Q = ctx["param_leaves"]()
+    zc = f_enc(Q, embed(Q, ctx["input_ids"], ctx["token_type_ids"]), ctx["attention_mask"])
+    cut = F.cross_entropy(zc, ctx["labels"]) + case["alpha"] * sym_kl_batchmean(zc, r["logits_adv"])
+    gs = torch.autograd.grad(cut, [Q[k] for k in EMBEDDING_PARAMS])
+    name = case_name(case)
+    diffs = []
+    for pname, g_cut in zip(EMBEDDING_PARAMS, gs):
+        g = r["grads"][pname]
+        scale = g.abs().max().item()
+        d_cut = (g - g_cut).abs().max().item() / scale
+        d_task = (g - standard_grads[pname]).abs().max().item() / scale
+        assert d_task > 1e-6, f"{name}: {pname} gradient equals loss_task's alone"
+        if case["detach_embedding"]:
+            assert d_cut <= 1e-12, f"{name}: detached, but the adversarial pass reaches {pname} ({d_cut})"
+        else:
+            assert d_cut > 1e-6, f"{name}: not detached, but the adversarial pass does not reach {pname}"
+        diffs.append(d_cut)
+    return max(diffs)
+
+
+def round_sig(x, digits=10):
+    """Nested floats rounded to `digits` significant digits (the shortest repr of the rounded float is written)."""
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}")
+    if isinstance(x, list):
+        return [round_sig(v, digits) for v in x]
+    if isinstance(x, dict):
+        return {k: round_sig(v, digits) for k, v in x.items()}
+    return x
+
+
+def make_alum_cases_golden(ctx):
+    names = ctx["names"]
+    Q = ctx["param_leaves"]()
+    lt = F.cross_entropy(f_enc(Q, embed(Q, ctx["input_ids"], ctx["token_type_ids"]), ctx["attention_mask"]),
+                         ctx["labels"])  # fmt: skip
+    standard_grads = dict(zip(names, torch.autograd.grad(lt, [Q[k] for k in names])))
+
+    # K = 0: the final perturbation is delta_0 (a_0 = 0 for mtdnn-2020, whose adversarial term is then exactly 0)
+    for variant in ALUM_VARIANTS:
+        r0 = alum_step_reference(ctx, dict(case_dict(ALUM_CASES[0]), variant=variant, K=0))
+        want = torch.zeros_like(ctx["delta_init"]) if variant == "mtdnn-2020" else ctx["delta_init"]
+        assert torch.equal(r0["delta_final"], want) and r0["delta"] == [] and r0["inner_loss"] == []
+        assert (r0["loss_adv"] == 0.0) == (variant == "mtdnn-2020")
+    print("  check: K = 0 gives delta_0 (0 for mtdnn-2020)")
+
+    out_cases, fd_done = [], False
+    for row in ALUM_CASES:
+        case = case_dict(row)
+        name = case_name(case)
+        r = alum_step_reference(ctx, case)
+        assert r["kl_init"] == r["inner_loss"][0] and len(r["inner_loss"]) == case["K"]
+        stats = check_case_behaviour(ctx, case, r)
+        if case["inner_loss"] == "stable-kl":
+            check_stable_kl_closed_form(ctx, case, r)
+        elif name == FD_CASE:  # the kl inner gradient at the last point x_K, against central finite differences
+            def inner_loss_k(x, c=case):
+                return inner_loss_value(f_enc(ctx["P"], ctx["e0"] + x, ctx["attention_mask"]), ctx["z_c"],
+                                        c["inner_loss"], c["inner_reduction"])  # fmt: skip
+
+            check_inner_grad_fd(inner_loss_k, r["_points"][-1], r["delta_grad"][-1], name)
+            fd_done = name
+        d_cut = check_detach(ctx, case, r, standard_grads)
+        print_step(name, r)
+        print(f"  {'':15s} {', '.join(f'{k}={v:.4g}' for k, v in stats.items())}, embed-grad change by the adv pass "
+              f"{d_cut:.1e}")  # fmt: skip
+        out_cases.append({
+            "name": name,
+            "config": ts_config(case),
+            "inner_loss": r["inner_loss"],
+            "delta_grad": [tl(g) for g in r["delta_grad"]],
+            "delta": [tl(d) for d in r["delta"]],
+            "delta_final": tl(r["delta_final"]),
+            "logits_adv": tl(r["logits_adv"]),
+            "loss_task": r["loss_task"],
+            "loss_adv": r["loss_adv"],
+            "loss_total": r["loss_total"],
+            "kl_init": r["kl_init"],
+            "kl_adv": r["kl_adv"],
+            "eff_perturb": r["eff_perturb"],
+            "inner_grad_norm": r["inner_grad_norm"],
+            "delta_linf_mean": r["delta_linf_mean"],
+            "delta_l2_mean": r["delta_l2_mean"],
+            "grads": {k: tl(g) for k, g in r["grads"].items()},
+        })  # fmt: skip
+    assert fd_done, "no kl case for the finite-difference check"
+    print(f"  check: kl inner gradient of {fd_done} matches central finite differences")
+    print("  check: stable-kl logit gradient matches 2 p (c - <p, c>) times the reduction factor")
+    print("  check: detach_embedding cuts the adversarial pass (only) from the embedding tables")
+    print("  check: paper/paper-raw deltas stay in the ball and the projection binds partly; mtdnn-head norms are 1; "
+          "mtdnn-2020 accumulates")  # fmt: skip
+    assert len({c["name"] for c in out_cases}) == len(out_cases) == 12
+    dump(GOLD_DIR / "alum-cases.json", round_sig({
+        "meta": {
+            "generator": "scripts/golden/make_golden.py",
+            "torch_version": torch.__version__,
+            "spec": "docs/alum-step.md",
+            "fixture": "test/fixtures/nano-bert",
+            "batch": "same as test/golden/nano-bert.json (input_ids, attention_mask, token_type_ids, labels)",
+            "delta_init": "same as test/golden/nano-bert.json (delta_init, sigma 1e-2, zero on padding)",
+            "compute_dtype": "float64 from the fixture's float32 weights",
+            "dropout": "off everywhere (inner and adversarial passes equal the clean pass)",
+            "rounding": "every float rounded to 10 significant digits",
+            "param_names": names,
+            "per_step_lists": "inner_loss, delta_grad, delta have K entries (k = 1..K); delta is delta_k, or a_k "
+                              "for mtdnn-2020",
+            "epsilon_note": "epsilon is unused by mtdnn-2020 and mtdnn-head; it is set below their delta norms",
+        },
+        "cases": out_cases,
+    }))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -705,8 +1114,11 @@ def main():
     torch.use_deterministic_algorithms(True)
     print("nano-bert fixture")
     P32 = make_fixture()
+    ctx = make_context(P32)
     print("nano-bert golden")
-    make_nano_bert_golden(P32)
+    make_nano_bert_golden(ctx)
+    print("alum-cases golden")
+    make_alum_cases_golden(ctx)
     print("symkl golden")
     make_symkl_golden()
     print("adamw golden")

@@ -122,7 +122,7 @@ export const nodeLoaders: BackendLoaders = {
     await import('@tensorflow/tfjs-backend-wasm');
   },
   webgpu: async () => {
-    // Dawn for Node (the `webgpu` package). Needs a Vulkan driver; see ENVIRONMENT.md.
+    // Dawn for Node (the `webgpu` package). Needs a Vulkan driver (README, "Tests and benchmarks").
     const { create, globals } = (await import('webgpu')) as unknown as {
       create: (flags: string[]) => unknown;
       globals: Record<string, unknown>;

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { fixtureDir } from '../../test/helpers/nano.ts';
+import { FINETUNE_LR } from '../core/config.ts';
 import { decodeSafetensors } from '../core/io/safetensors.ts';
 import { METRIC_COLUMNS } from '../core/metrics.ts';
 import { paramSpecs } from '../core/model/params.ts';
@@ -89,6 +90,9 @@ describe('alum train', () => {
       .map((l) => JSON.parse(l) as Record<string, number>);
     expect(metrics.map((m) => m['step'])).toEqual([1, 2, 3]);
     expect(metrics[1]?.['devAccuracy']).toBeTypeOf('number');
+    // From a checkpoint, the default learning rate is the fine-tuning one (peak 1e-4; warm-up over step 1).
+    const runJson = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { config: { lr: number } };
+    expect(runJson.config.lr).toBe(FINETUNE_LR);
     // Rows with an evaluation carry every metric column, named as everywhere else.
     expect(Object.keys(metrics[1] ?? {}).sort()).toEqual([...METRIC_COLUMNS].sort());
     const { model, labels } = fromHfConfig(JSON.parse(readFileSync(join(out, 'model/config.json'), 'utf8')));
@@ -183,6 +187,14 @@ describe('alum trace', () => {
       '2',
       '--variant',
       'mtdnn-head',
+      '--inner-loss',
+      'stable-kl',
+      '--inner-reduction',
+      'elementmean',
+      '--detach-embedding',
+      'true',
+      '--adv-dropout',
+      'fresh',
       '--backend',
       'cpu',
     ];
@@ -204,6 +216,8 @@ describe('alum trace', () => {
       'loss_task',
       'loss_adv',
       'loss_total',
+      'kl_init',
+      'kl_adv',
       'grad.classifier.weight',
       'grad.bert.embeddings.word_embeddings.weight',
     ]) {
@@ -216,10 +230,13 @@ describe('alum trace', () => {
       alpha: '2',
       variant: 'mtdnn-head',
       seed: '3',
-      inner_loss: 'kl',
-      inner_reduction: 'sum',
+      inner_loss: 'stable-kl',
+      inner_reduction: 'elementmean',
+      norm: 'inf',
       norm_eps: '1e-6',
-      detach_embedding: 'false',
+      detach_embedding: 'true',
+      adv_dropout: 'fresh',
+      dropout: '0',
     });
     const v = (n: string) => file.tensors.get(n)?.data[0] as number;
     expect(v('loss_total')).toBeCloseTo(v('loss_task') + 2 * v('loss_adv'), 5);

@@ -15,12 +15,13 @@ import { initBackend, NODE_CHAIN } from '../core/backend.ts';
 import {
   BACKENDS,
   CONFIG_KEYS,
+  FINETUNE_LR,
   flagName,
   resolveConfig,
   type BackendName,
   type TrainConfig,
 } from '../core/config.ts';
-import { encodeBatch } from '../core/data/dataset.ts';
+import { encodeSplit } from '../core/data/dataset.ts';
 import { errorMessage } from '../core/errors.ts';
 import { encodeCheckpoint, toHfConfig } from '../core/model/hf.ts';
 import type { MetricRow } from '../core/metrics.ts';
@@ -37,7 +38,8 @@ export class UsageError extends Error {}
 const USAGE = `usage:
   alum train [--preset P] [--init DIR] [--data FILE] [--steps N] [--seed S] [--backend B] [--out DIR] [config flags]
   alum trace --model DIR --data FILE --seed S --out FILE.safetensors [--batch-size N] [--max-length T]
-             [--method alum --k K --alpha A --eta E --epsilon X --sigma S --variant V]
+             [--method alum --k K --alpha A --eta E --epsilon X --sigma S --variant V --norm N
+              --inner-loss L --inner-reduction R --detach-embedding true|false]
   alum tokenize --vocab FILE          (reads lines on stdin, writes one JSON array of ids per line)
 config flags: ${CONFIG_KEYS.map((k) => `--${flagName(k)}`).join(' ')}
 presets: ${PRESETS.map((p) => p.name).join(', ')}
@@ -111,7 +113,9 @@ async function train(argv: string[], io: Io): Promise<number> {
     out: { type: 'string' },
   });
   const preset = typeof values['preset'] === 'string' ? findPreset(values['preset']) : findPreset('default');
-  const config = configFrom(values, preset.patch);
+  // From a checkpoint the default learning rate is a fine-tuning one; a preset or --lr still overrides it.
+  const fineTune = typeof values['init'] === 'string' ? { lr: FINETUNE_LR } : {};
+  const config = configFrom(values, { ...fineTune, ...preset.patch });
   if (typeof values['init'] === 'string' && typeof values['model'] === 'string') {
     throw new UsageError(
       "--model cannot be combined with --init: the checkpoint's config.json sets the model size",
@@ -141,7 +145,8 @@ async function train(argv: string[], io: Io): Promise<number> {
   }
   io.err(
     `run: ${run.paramCount.toLocaleString('en')} parameters, ${task.data.train.length} train / ${task.data.dev.length} dev examples, ` +
-      `labels ${task.data.labels.join('/')}, preset ${preset.name}, ${config.steps} steps -> ${outDir}`,
+      `labels ${task.data.labels.join('/')}, preset ${preset.name}, ${config.steps} steps, lr ${config.lr}` +
+      `${init && values['lr'] === undefined ? ' (fine-tuning default from a checkpoint)' : ''} -> ${outDir}`,
   );
   await mkdir(join(outDir, 'model'), { recursive: true });
   // Rows are appended as they are produced, so an interrupted run keeps its metrics.
@@ -154,9 +159,8 @@ async function train(argv: string[], io: Io): Promise<number> {
     while (!run.done && !io.stopRequested()) {
       const row = await run.trainStep();
       last = row;
-      const every = config.evalEvery;
       try {
-        if ((every > 0 && run.step % every === 0) || run.done) row.devAccuracy = await run.evaluate();
+        if (run.evalDue) row.devAccuracy = await run.evaluate();
       } finally {
         await appendFile(metricsFile, JSON.stringify(row) + '\n');
       }
@@ -239,7 +243,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
       0,
       Math.min(config.batchSize, examples.length),
     );
-    const split = encodeBatch(task.tokenizer, picked, config.maxLength);
+    const split = encodeSplit(task.tokenizer, picked, config.maxLength);
     const batch = batchTensors(
       split,
       picked.map((_, i) => i),

@@ -2,8 +2,10 @@
  * Backend selection: the only place that calls tf.setBackend. WebGPU first, then WebGL, WASM, CPU in the
  * browser; a forced choice (URL `?backend=`, CLI `--backend`) is tried alone. Each candidate must also pass
  * a smoke test (a matMul and its gradient read back with `await data()`), because a backend can register and
- * still fail on first use (ANCHORS.md §3.1: missing kernels, device init bugs). The reason string says why
- * the backend in use was chosen and why each earlier one was not.
+ * still fail on first use (missing kernels, device init bugs), and must compute in float32:
+ * WebGL without float32 render targets is refused, and the smoke test probes float32 arithmetic (ALUM's 1e-5
+ * noise and 1e-12 guards underflow in float16). The reason string says why the backend in use was chosen and
+ * why each earlier one was not.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -21,17 +23,64 @@ export type BackendLoaders = Partial<Record<BackendName, () => Promise<void>>>;
 export const BROWSER_CHAIN: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 export const NODE_CHAIN: readonly BackendName[] = ['wasm', 'cpu'];
 
-async function smokeTest(): Promise<void> {
-  const g = tf.tidy(() => {
-    const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
-    return tf.grad((w: tf.Tensor) => tf.matMul(x, w).square().sum())(tf.eye(2));
-  });
-  const v = await g.data();
-  g.dispose();
+/** The flags float32Problem reads; `tf.env()` in use. */
+export interface BackendEnv {
+  getBool(flag: string): boolean;
+}
+
+/**
+ * Why backend `name` cannot train here for want of float32, or null. WebGL without float32 render targets
+ * stores every tensor as float16, where ALUM's 1e-5 noise, the 1e-12 guards and LayerNorm's eps vanish.
+ * Reads the flag only for webgl (it is a WebGL capability; evaluating it creates a WebGL context).
+ */
+export function float32Problem(name: BackendName, env: BackendEnv): string | null {
+  if (name !== 'webgl' || env.getBool('WEBGL_RENDER_FLOAT32_ENABLED')) return null;
+  return "webgl renders only half-float textures here (WEBGL_RENDER_FLOAT32_ENABLED is false): ALUM's 1e-5 noise and 1e-12 guards underflow in float16";
+}
+
+/**
+ * Width of the smoke test's precision probes: at least tfjs-webgl's CPU_HANDOFF_SIZE_THRESHOLD (128), so that
+ * WebGL computes them in its textures instead of handing small tensors to the CPU.
+ */
+const PROBE = 128;
+
+/**
+ * Checks what the smoke test read back: 4 gradient values, then PROBE values of (1 + 1e-4) - 1, then PROBE
+ * values of 1e-30 * 1e20. Returns why they are wrong, or null. Float32 gives 1.00017e-4 and 1e-10; float16
+ * arithmetic gives 0 (1 + 1e-4 rounds to 1) and 0 or NaN (1e-30 underflows, 1e20 overflows).
+ * Written as !(error <= tolerance) so that NaN fails.
+ */
+export function smokeProblem(v: ArrayLike<number>): string | null {
+  const at = (i: number) => v[i] ?? NaN;
   // d/dW sum((xW)^2) at W = I is 2 x^T x = [[20, 28], [28, 40]].
-  if (Math.abs((v[0] ?? 0) - 20) > 1e-3 || Math.abs((v[3] ?? 0) - 40) > 1e-3) {
-    throw new Error(`smoke test gave [${Array.from(v).join(', ')}]`);
+  const grad = [20, 28, 28, 40];
+  if (v.length !== grad.length + 2 * PROBE) return `smoke test read back ${v.length} values`;
+  if (!grad.every((want, i) => Math.abs(at(i) - want) <= 1e-3)) {
+    return `matMul gradient gave [${grad.map((_, i) => at(i)).join(', ')}], want [${grad.join(', ')}]`;
   }
+  for (let i = grad.length; i < grad.length + PROBE; i++) {
+    if (!(Math.abs(at(i) - 1e-4) <= 1e-6)) return `(1 + 1e-4) - 1 gave ${at(i)}: not float32 arithmetic`;
+  }
+  for (let i = grad.length + PROBE; i < v.length; i++) {
+    if (!(Math.abs(at(i) - 1e-10) <= 1e-13)) return `1e-30 * 1e20 gave ${at(i)}: not float32 arithmetic`;
+  }
+  return null;
+}
+
+/** One tidy, one read-back with `await data()`: a matMul gradient and two float32 precision probes. */
+export async function smokeTest(): Promise<void> {
+  const out = tf.tidy(() => {
+    const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    const g = tf.grad((w: tf.Tensor) => tf.matMul(x, w).square().sum())(tf.eye(2));
+    const one = tf.ones([PROBE]);
+    const cancel = one.add(tf.fill([PROBE], 1e-4)).sub(one);
+    const product = tf.fill([PROBE], 1e-30).mul(tf.fill([PROBE], 1e20));
+    return tf.concat([g.reshape([4]), cancel, product]);
+  });
+  const v = await out.data();
+  out.dispose();
+  const problem = smokeProblem(v);
+  if (problem) throw new Error(`smoke test: ${problem}`);
 }
 
 /**
@@ -51,6 +100,8 @@ export async function initBackend(
       const ok = await tf.setBackend(name);
       if (!ok) throw new Error('not available here');
       await tf.ready();
+      const problem = float32Problem(name, tf.env());
+      if (problem) throw new Error(problem);
       await smokeTest();
       const why = forced
         ? `forced by the backend option (${name})`

@@ -16,7 +16,16 @@ describe('config', () => {
     );
     expect(() => validateConfigPatch({ k: 1.5 })).toThrow("config field 'k' must be an integer, got 1.5");
     expect(() => validateConfigPatch({ variant: 'x' })).toThrow(
-      "config field 'variant' must be one of paper|mtdnn-2020|mtdnn-head",
+      "config field 'variant' must be one of paper|paper-raw|mtdnn-2020|mtdnn-head",
+    );
+    expect(() => validateConfigPatch({ advDropout: 'sometimes' })).toThrow(
+      'config field \'advDropout\' must be one of same|fresh|off, got "sometimes"',
+    );
+    expect(() => validateConfigPatch({ detachEmbedding: 'yes' })).toThrow(
+      'config field \'detachEmbedding\' must be true or false, got "yes"',
+    );
+    expect(() => validateConfigPatch({ detachEmbedding: 1 })).toThrow(
+      "config field 'detachEmbedding' must be true or false",
     );
     expect(() => validateConfigPatch({ nope: 1 })).toThrow("unknown config field 'nope'");
     expect(() => validateConfigPatch({ lr: 'abc' })).toThrow("config field 'lr' must be a finite number");
@@ -31,9 +40,22 @@ describe('config', () => {
     });
   });
 
+  it('takes booleans as true/false, given as booleans or strings (URL, CLI, form)', () => {
+    expect(validateConfigPatch({ detachEmbedding: 'true' })).toEqual({ detachEmbedding: true });
+    expect(validateConfigPatch({ detachEmbedding: false })).toEqual({ detachEmbedding: false });
+    expect(
+      resolveConfig({ innerLoss: 'stable-kl', innerReduction: 'elementmean', norm: 'l2' }),
+    ).toMatchObject({
+      innerLoss: 'stable-kl',
+      innerReduction: 'elementmean',
+      norm: 'l2',
+    });
+  });
+
   it('kebab-cases flag names', () => {
     expect(flagName('batchSize')).toBe('batch-size');
     expect(flagName('alpha')).toBe('alpha');
+    expect(flagName('detachEmbedding')).toBe('detach-embedding');
   });
 
   it('counts parameters like BertForSequenceClassification', () => {

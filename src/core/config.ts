@@ -2,24 +2,37 @@
  * The one config vocabulary of the playground: UI controls, URL query, `window.alum.setConfig`,
  * CLI flags (kebab-case of the same names) and trace metadata all use these names.
  *
- * References: ALUM (Liu et al. 2020, arXiv 2004.08994) Algorithm 1; namisan/mt-dnn
- * `mt_dnn/perturbation.py` (variants, see ../shared/ALUM.md §2.4); BERT (Devlin et al. 2019).
+ * Every option of the ALUM step is specified in docs/alum-step.md (with its source in the paper, arXiv
+ * 2004.08994, or in namisan/mt-dnn at a pinned commit). BERT: Devlin et al. 2019.
  * Pure data: no tfjs here, so the UI may import these types and values.
  */
 
 export type Method = 'standard' | 'alum';
 /**
- * How the inner ascent step updates delta (ALUM.md §2.4):
- * - `paper`: delta <- clip(delta + eta * g / max|g|_token, -epsilon, epsilon)
- * - `mtdnn-2020`: delta <- eta * g / (max|g|_token + normEps) (the initial noise is dropped)
- * - `mtdnn-head`: delta <- (delta + eta * g) / (max|delta + eta * g|_token + normEps) (unit L-inf per token)
+ * How the inner ascent step updates delta (docs/alum-step.md, "Inner ascent"); n(x) is the per-token norm:
+ * - `paper`: delta <- Pi_eps(delta + eta * g / n(g)) (normalised ascent, then projection onto the ball)
+ * - `paper-raw`: delta <- Pi_eps(delta + eta * g) (Algorithm 1 of the paper as printed)
+ * - `mtdnn-2020`: a <- a + eta * g / (n(g) + 1e-6), g taken at a + delta_0; the noise is not in the result
+ * - `mtdnn-head`: delta <- (delta + eta * g) / (n(delta + eta * g) + 1e-6) (unit norm per token)
  */
-export type Variant = 'paper' | 'mtdnn-2020' | 'mtdnn-head';
+export type Variant = 'paper' | 'paper-raw' | 'mtdnn-2020' | 'mtdnn-head';
+/** `kl`: KL(p_clean || p_adv); `stable-kl`: mt-dnn's surrogate of KL(p_adv || p_clean). */
+export type InnerLoss = 'kl' | 'stable-kl';
+/** How the inner loss's [B, C] terms are reduced: summed, divided by B, or divided by B * C. */
+export type InnerReduction = 'sum' | 'batchmean' | 'elementmean';
+/** Per-token norm of the ascent (max over the hidden axis, or L2 over it); mt-dnn's `adv_p_norm`. */
+export type Norm = 'inf' | 'l2';
+/** Dropout masks of the inner and adversarial passes: the clean pass's (`same`), new ones, or none. */
+export type AdvDropout = 'same' | 'fresh' | 'off';
 export type ModelPresetName = 'nano' | 'tiny' | 'mini' | 'small';
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
 export const METHODS: readonly Method[] = ['standard', 'alum'];
-export const VARIANTS: readonly Variant[] = ['paper', 'mtdnn-2020', 'mtdnn-head'];
+export const VARIANTS: readonly Variant[] = ['paper', 'paper-raw', 'mtdnn-2020', 'mtdnn-head'];
+export const INNER_LOSSES: readonly InnerLoss[] = ['kl', 'stable-kl'];
+export const INNER_REDUCTIONS: readonly InnerReduction[] = ['sum', 'batchmean', 'elementmean'];
+export const NORMS: readonly Norm[] = ['inf', 'l2'];
+export const ADV_DROPOUTS: readonly AdvDropout[] = ['same', 'fresh', 'off'];
 export const MODEL_PRESET_NAMES: readonly ModelPresetName[] = ['nano', 'tiny', 'mini', 'small'];
 export const BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
@@ -33,11 +46,17 @@ export interface TrainConfig {
   k: number;
   /** Inner ascent step size eta. */
   eta: number;
-  /** L-inf radius of the delta ball (used by the `paper` variant). */
+  /** Radius of the per-token delta ball in the chosen norm (used by `paper` and `paper-raw`). */
   epsilon: number;
   /** Standard deviation of the initial noise delta ~ N(0, sigma^2) (mt-dnn calls it `noise_var`). */
   sigma: number;
   variant: Variant;
+  innerLoss: InnerLoss;
+  innerReduction: InnerReduction;
+  /** Stop the perturbed pass's gradient at the embedding output (the tables then learn from the term via the clean pass only). */
+  detachEmbedding: boolean;
+  norm: Norm;
+  advDropout: AdvDropout;
   /** Peak learning rate of AdamW (linear warm-up over the first 10% of steps, then linear decay). */
   lr: number;
   batchSize: number;
@@ -48,7 +67,7 @@ export interface TrainConfig {
   seed: number;
   /** Total optimizer steps of the run (sets the LR schedule; training stops there). */
   steps: number;
-  /** Dropout probability in every pass (hidden and attention); each pass draws a fresh mask. */
+  /** Dropout probability (hidden and attention) of the clean pass; `advDropout` says what the others use. */
   dropout: number;
   /** Decoupled weight decay of AdamW, applied to matrices only (not biases, LayerNorm). */
   weightDecay: number;
@@ -60,10 +79,15 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   method: 'alum',
   alpha: 1,
   k: 1,
-  eta: 1e-3,
+  eta: 1e-2,
   epsilon: 1e-2,
-  sigma: 1e-5,
+  sigma: 1e-3,
   variant: 'paper',
+  innerLoss: 'kl',
+  innerReduction: 'sum',
+  detachEmbedding: false,
+  norm: 'inf',
+  advDropout: 'same',
   lr: 1e-3,
   batchSize: 32,
   maxLength: 64,
@@ -74,6 +98,14 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   weightDecay: 0.01,
   evalEvery: 25,
 };
+
+/**
+ * Default peak learning rate when a run starts from a loaded checkpoint (fine-tuning) instead of random
+ * weights: 1e-4, from the grid the BERT authors searched for the compact BERTs (tiny to base) that our size
+ * presets follow: "learning rates: 3e-4, 1e-4, 5e-5, 3e-5" (google-research/bert README @acb3079, section
+ * "BERT Miniatures"; Turc et al. 2019). DEFAULT_CONFIG.lr (1e-3) is a from-scratch rate for tiny models.
+ */
+export const FINETUNE_LR = 1e-4;
 
 /** BERT architecture, with the Hugging Face `BertConfig` meanings (see `model/hf.ts` for the JSON names). */
 export interface ModelConfig {
@@ -156,6 +188,55 @@ function isNumericKey(key: keyof TrainConfig): key is NumericKey {
   return key in NUMBER_RULES;
 }
 
+type ChoiceKey = { [K in keyof TrainConfig]: TrainConfig[K] extends string ? K : never }[keyof TrainConfig];
+type BooleanKey = { [K in keyof TrainConfig]: TrainConfig[K] extends boolean ? K : never }[keyof TrainConfig];
+
+/** Allowed values of every string-valued field. */
+export const CHOICES: Readonly<{ [K in ChoiceKey]: readonly TrainConfig[K][] }> = {
+  method: METHODS,
+  variant: VARIANTS,
+  innerLoss: INNER_LOSSES,
+  innerReduction: INNER_REDUCTIONS,
+  norm: NORMS,
+  advDropout: ADV_DROPOUTS,
+  model: MODEL_PRESET_NAMES,
+};
+
+function isChoiceKey(key: keyof TrainConfig): key is ChoiceKey {
+  return key in CHOICES;
+}
+
+/** `true`/`false` as booleans or strings (URL, CLI flag, form), nothing else. */
+function parseBoolean(key: BooleanKey, value: unknown): boolean {
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`config field '${key}' must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function parseNumber(key: NumericKey, value: unknown): number {
+  const rule = NUMBER_RULES[key];
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n)) {
+    throw new Error(`config field '${key}' must be a finite number, got ${JSON.stringify(value)}`);
+  }
+  if (rule.integer && !Number.isInteger(n))
+    throw new Error(`config field '${key}' must be an integer, got ${n}`);
+  if (n < rule.min || n > rule.max) {
+    throw new Error(`config field '${key}' must be in [${rule.min}, ${rule.max}], got ${n}`);
+  }
+  return n;
+}
+
+function parseChoice(key: ChoiceKey, value: unknown): string {
+  const allowed: readonly string[] = CHOICES[key];
+  if (typeof value !== 'string' || !allowed.includes(value)) {
+    throw new Error(
+      `config field '${key}' must be one of ${allowed.join('|')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
 /**
  * Checks a partial config coming from outside (URL, CLI, automation API, a file). Returns the typed patch,
  * or throws an Error whose message is one line naming the field and the problem.
@@ -167,28 +248,9 @@ export function validateConfigPatch(patch: Record<string, unknown>): Partial<Tra
       throw new Error(`unknown config field '${rawKey}' (known: ${CONFIG_KEYS.join(', ')})`);
     }
     const key = rawKey as keyof TrainConfig;
-    if (isNumericKey(key)) {
-      const rule = NUMBER_RULES[key];
-      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-      if (typeof n !== 'number' || !Number.isFinite(n)) {
-        throw new Error(`config field '${key}' must be a finite number, got ${JSON.stringify(value)}`);
-      }
-      if (rule.integer && !Number.isInteger(n))
-        throw new Error(`config field '${key}' must be an integer, got ${n}`);
-      if (n < rule.min || n > rule.max) {
-        throw new Error(`config field '${key}' must be in [${rule.min}, ${rule.max}], got ${n}`);
-      }
-      out[key] = n;
-    } else {
-      const allowed: readonly string[] =
-        key === 'method' ? METHODS : key === 'variant' ? VARIANTS : MODEL_PRESET_NAMES;
-      if (typeof value !== 'string' || !allowed.includes(value)) {
-        throw new Error(
-          `config field '${key}' must be one of ${allowed.join('|')}, got ${JSON.stringify(value)}`,
-        );
-      }
-      out[key] = value;
-    }
+    if (isNumericKey(key)) out[key] = parseNumber(key, value);
+    else if (isChoiceKey(key)) out[key] = parseChoice(key, value);
+    else out[key] = parseBoolean(key, value);
   }
   return out as Partial<TrainConfig>;
 }

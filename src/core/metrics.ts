@@ -1,9 +1,9 @@
 /**
  * The metrics stream: one row per optimizer step, the same names in the UI, the CLI's metrics.jsonl and
- * the automation API. Every quantity a chart needs is here (ALUM.md §5.1). Pure types.
+ * the automation API. Definitions: docs/alum-step.md. Pure types.
  */
 
-/** One optimizer step's measurements. Every quantity a chart needs is here (ALUM.md §5.1). */
+/** One optimizer step's measurements: every quantity a chart needs. */
 export interface MetricRow {
   step: number;
   /** Cross-entropy of the clean forward pass. */
@@ -22,6 +22,12 @@ export interface MetricRow {
   embedAbsMean: number;
   /** Mean over real tokens of |eta * g| / den (mt-dnn's `eff_perturb`): the gradient's share of delta. */
   effPerturb: number;
+  /** Inner loss at the first inner point (delta_0, or a_0 + delta_0): where the ascent starts. */
+  klInit: number;
+  /** Inner loss of the final adversarial pass: where the ascent ended. klAdv - klInit is what it gained. */
+  klAdv: number;
+  /** Sym-KL between the clean and adversarial passes at delta = 0: the part of advLoss the dropout masks give. */
+  dropoutKl: number;
   /** Batches so far whose adversarial term was skipped because the inner gradient was not finite. */
   skipped: number;
   /** Wall-clock milliseconds of this step (including readback). */
@@ -32,9 +38,8 @@ export interface MetricRow {
   devAccuracy?: number;
 }
 
-/** Column order for CSV export and the metrics table. */
-export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
-  'step',
+/** The per-step measurements a training step computes on the backend (read back together, in this order). */
+export const STEP_METRICS = [
   'taskLoss',
   'advLoss',
   'totalLoss',
@@ -43,6 +48,15 @@ export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
   'deltaL2',
   'embedAbsMean',
   'effPerturb',
+  'klInit',
+  'klAdv',
+  'dropoutKl',
+] as const satisfies readonly (keyof MetricRow)[];
+
+/** Column order for CSV export and the metrics table. */
+export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
+  'step',
+  ...STEP_METRICS,
   'skipped',
   'ms',
   'lr',

@@ -1,7 +1,7 @@
 /**
  * Wire types between the UI thread and the training worker. Types and tiny guards only: no runtime imports,
  * never a Tensor. Every message is structured-clone safe. Runs are values with ids; one worker owns several.
- * (Shape after GoogleChromeLabs/comlink `src/protocol.ts` and the Sequence Toy protocol, ../shared/STYLE.md.)
+ * (Shape after GoogleChromeLabs/comlink `src/protocol.ts`: typed messages, an injected endpoint.)
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import type { MetricRow } from '../core/metrics.ts';

@@ -1,7 +1,7 @@
 /**
  * `window.alum`: a typed automation API for tests, notebooks and the browser console. It is installed in
  * every build (not only in development) and drives the same actions as the buttons.
- * (Shape after tldraw's e2e window API fixture; see ../../shared/STYLE.md §F.)
+ * (Shape after the window API fixture of tldraw's e2e tests, github.com/tldraw/tldraw `apps/examples/e2e`.)
  *
  * @example
  * await alum.setConfig({ model: 'nano', steps: 40 }); // validated, staged, applied with a reset (step 0)

@@ -1,6 +1,8 @@
 /**
- * The UI's one door to the values of `src/core/config.ts` (defaults, rules, presets, validation).
- * config.ts is pure data with no tfjs, so the UI may use its values; every other UI module imports them
- * from here, so the exception to "ui imports only types from core" sits on one line.
+ * The UI's one door to the values of core: `src/core/config.ts` (defaults, rules, presets, validation) and
+ * `src/core/errors.ts` (the one-line error message). Both are pure, with no tfjs, so the UI may use their
+ * values; every other UI module imports them from here, so the exceptions to "ui imports only types from
+ * core" sit on these lines.
  */
 export * from '../core/config.ts';
+export * from '../core/errors.ts';

@@ -12,11 +12,22 @@ export const CONFIG_HELP: Readonly<Record<keyof TrainConfig, string>> = {
   alpha: 'Weight of the adversarial sym-KL term (paper: 1 for fine-tuning, 10 for pre-training)',
   k: 'Number of inner ascent steps K on the perturbation delta (all released code uses 1)',
   eta: 'Inner ascent step size eta',
-  epsilon: 'L-inf radius of the delta ball (used by the paper variant)',
+  epsilon: 'Radius of the per-token delta ball in the chosen norm (used by paper and paper-raw)',
   sigma: 'Standard deviation of the initial noise delta ~ N(0, sigma^2) (mt-dnn: noise_var)',
   variant:
-    'How the ascent step updates delta. paper: clip(delta + eta*g/max|g|, -eps, eps); ' +
-    'mtdnn-2020: eta*g/(max|g| + normEps), noise dropped; mtdnn-head: (delta + eta*g) rescaled to unit L-inf per token',
+    'How the ascent step updates delta (n = per-token norm). paper: Pi_eps(delta + eta*g/n(g)); ' +
+    'paper-raw: Pi_eps(delta + eta*g), Algorithm 1 as printed; mtdnn-2020: a += eta*g/(n(g) + 1e-6), g taken at a + noise, ' +
+    'noise not kept; mtdnn-head: (delta + eta*g) rescaled to unit norm per token',
+  innerLoss:
+    "Inner loss of the ascent. kl: KL(p_clean || p_adv); stable-kl: mt-dnn's surrogate of KL(p_adv || p_clean)",
+  innerReduction:
+    'How the inner loss is reduced over the [batch, classes] terms: sum, batchmean (/B) or elementmean (/(B*C), mt-dnn 2020)',
+  detachEmbedding:
+    'true: the perturbed pass does not train the embedding tables, only the clean pass does (mt-dnn 2020, fairseq ALUM); false: both do (mt-dnn HEAD)',
+  norm: 'Per-token norm of the ascent and the ball: inf (max over the hidden axis) or l2',
+  advDropout:
+    "Dropout in the inner and adversarial passes. same: the clean pass's masks (adv loss is 0 at delta = 0); " +
+    'fresh: new masks (mt-dnn; part of the loss is then dropout disagreement); off: none',
   lr: 'Peak learning rate of AdamW (linear warm-up over the first 10% of steps, then linear decay)',
   batchSize: 'Examples per optimizer step',
   maxLength: 'Tokens per example including [CLS] and [SEP]; longer texts are truncated',
@@ -24,7 +35,8 @@ export const CONFIG_HELP: Readonly<Record<keyof TrainConfig, string>> = {
     'Model size preset (nano is for tests; tiny/mini/small follow BERT-tiny/mini/small). Applies on Reset',
   seed: 'Seed of every random draw: initialisation, batches, dropout, noise. Applies on Reset',
   steps: 'Total optimizer steps of the run (sets the LR schedule; training stops there)',
-  dropout: 'Dropout probability in every pass (hidden and attention); each pass draws a fresh mask',
+  dropout:
+    'Dropout probability (hidden and attention) of the clean pass; advDropout says what the other passes use',
   weightDecay: 'Decoupled weight decay of AdamW, applied to matrices only (not biases, LayerNorm)',
   evalEvery: 'Evaluate dev accuracy every this many steps (0: only at the end)',
 };
@@ -39,6 +51,10 @@ export const METRIC_HELP: Readonly<Record<keyof MetricRow, string>> = {
   deltaL2: 'Mean over real tokens of the per-token L2 norm of the final delta',
   embedAbsMean: 'Mean |e| of the embedding output over real tokens (mt-dnn emb_val)',
   effPerturb: "Mean over real tokens of |eta * g| / den (mt-dnn eff_perturb): the gradient's share of delta",
+  klInit: 'Inner loss at the first inner point (delta_0): where the ascent starts',
+  klAdv: 'Inner loss of the final adversarial pass: where the ascent ended (klAdv - klInit is its gain)',
+  dropoutKl:
+    'Sym-KL between the clean and adversarial passes at delta = 0: what the dropout masks alone give',
   skipped: 'Batches so far whose adversarial term was skipped because the inner gradient was not finite',
   ms: 'Wall-clock milliseconds of this step (including readback)',
   lr: 'Learning rate used by this step',

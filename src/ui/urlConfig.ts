@@ -8,6 +8,7 @@ import {
   BACKENDS,
   CONFIG_KEYS,
   DEFAULT_CONFIG,
+  errorMessage,
   resolveConfig,
   validateConfigPatch,
   type BackendName,
@@ -63,8 +64,4 @@ export function formatQuery(config: TrainConfig, backend: BackendName | null): s
   if (backend !== null) params.set('backend', backend);
   const s = params.toString();
   return s === '' ? '' : `?${s}`;
-}
-
-export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -238,8 +238,7 @@ export class Trainer {
       try {
         const row: MetricRow = await run.trainStep();
         s.rows.push(row); // recorded before evaluating: a failed evaluation does not lose the step
-        const every = s.config.evalEvery;
-        if ((every > 0 && run.step % every === 0) || run.done) row.devAccuracy = await run.evaluate();
+        if (run.evalDue) row.devAccuracy = await run.evaluate();
       } catch (e) {
         // The update of a failing step is not applied: the weights trained so far are kept.
         s.owed = 0;

@@ -3,11 +3,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
 
 import type { ModelConfig } from '../../src/core/config.ts';
 import type { BertInputs } from '../../src/core/model/bert.ts';
 import { decodeCheckpoint, fromHfConfig } from '../../src/core/model/hf.ts';
 import type { Params } from '../../src/core/model/params.ts';
+import type { StepScalars } from '../../src/core/train/run.ts';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 export const fixtureDir = `${root}test/fixtures/nano-bert`;
@@ -48,6 +50,8 @@ export interface NanoGolden {
       inner_grad_norm: number;
       delta_linf_mean: number;
       delta_l2_mean: number;
+      kl_init: number;
+      kl_adv: number;
       grads: Record<string, Nested>;
     }
   >;
@@ -82,4 +86,60 @@ export function closeness(
     worst = Math.max(worst, Math.abs(a - e) / (atol + rtol * Math.abs(e)));
   }
   return worst;
+}
+
+/**
+ * Expects every entry of `actual` within `rel * scale + rtol * |expected|` of `expected`, where `scale` is the
+ * largest |expected| (at least `floor`): golden tensors span many orders of magnitude, so the absolute part of
+ * the tolerance follows each tensor's own scale. `what` names the tensor in the failure message.
+ */
+export function expectNear(
+  actual: ArrayLike<number>,
+  expected: readonly number[],
+  what: string,
+  { rel = 1e-4, rtol = 1e-3, floor = 0 }: { rel?: number; rtol?: number; floor?: number } = {},
+): void {
+  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), floor);
+  expect(closeness(actual, expected, rel * scale, rtol), what).toBeLessThan(1);
+}
+
+/** The charted step metrics under the golden files' names (scripts/golden/make_golden.py). */
+export interface GoldenStepMetrics {
+  loss_task: number;
+  loss_adv: number;
+  loss_total: number;
+  inner_grad_norm: number;
+  delta_linf_mean: number;
+  delta_l2_mean: number;
+  eff_perturb: number;
+  kl_init: number;
+  kl_adv: number;
+}
+
+/**
+ * Expects the step's read-back metrics to match a golden step (dropout off: dropoutKl 0, nothing skipped).
+ * 1e-7 absolute: a KL of two nearly equal distributions is a difference of float32 log-probabilities.
+ */
+export function expectStepMetrics(
+  got: StepScalars,
+  want: GoldenStepMetrics,
+  extra: Partial<StepScalars> = {},
+): void {
+  const expected: Partial<StepScalars> = {
+    taskLoss: want.loss_task,
+    advLoss: want.loss_adv,
+    totalLoss: want.loss_total,
+    innerGradNorm: want.inner_grad_norm,
+    deltaLinf: want.delta_linf_mean,
+    deltaL2: want.delta_l2_mean,
+    effPerturb: want.eff_perturb,
+    klInit: want.kl_init,
+    klAdv: want.kl_adv,
+    dropoutKl: 0,
+    skippedNow: 0,
+    ...extra,
+  };
+  for (const [name, value] of Object.entries(expected)) {
+    expectNear([got[name as keyof StepScalars]], [value], name, { rel: 1e-5, rtol: 1e-4, floor: 1e-2 });
+  }
 }

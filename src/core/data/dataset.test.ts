@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
-import { encodeBatch, parseTaskData, seededShuffle, stratifiedSplit, type Example } from './dataset.ts';
+import { encodeSplit, parseTaskData, seededShuffle, stratifiedSplit, type Example } from './dataset.ts';
 
 const VALID = {
   name: 'toy',
@@ -52,7 +52,7 @@ describe('parseTaskData', () => {
   });
 });
 
-describe('encodeBatch', () => {
+describe('encodeSplit', () => {
   const tok = WordPieceTokenizer.fromVocabText(
     ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'hello', 'world', 'win', 'money', 'now'].join('\n'),
   );
@@ -63,7 +63,7 @@ describe('encodeBatch', () => {
       { text: 'win money', textPair: 'now', label: 1 },
       { text: 'hello hello hello hello hello hello', label: 0 },
     ];
-    const b = encodeBatch(tok, examples, 6);
+    const b = encodeSplit(tok, examples, 6);
     expect(b.count).toBe(3);
     expect(b.maxLength).toBe(6);
     expect([...b.inputIds]).toEqual([2, 5, 6, 3, 0, 0, 2, 7, 8, 3, 9, 3, 2, 5, 5, 5, 5, 3]);
@@ -74,7 +74,7 @@ describe('encodeBatch', () => {
   });
 
   it('handles an empty batch', () => {
-    const b = encodeBatch(tok, [], 8);
+    const b = encodeSplit(tok, [], 8);
     expect(b.inputIds.length).toBe(0);
     expect(b.count).toBe(0);
   });

@@ -23,8 +23,8 @@ export interface TaskData {
   dev: Example[];
 }
 
-/** Padded model inputs for `count` examples (a batch or a whole split), row-major [count, maxLength]. */
-export interface EncodedBatch {
+/** Padded model inputs of a data split (or any list of examples), row-major [count, maxLength]. */
+export interface EncodedSplit {
   inputIds: Int32Array;
   tokenTypeIds: Int32Array;
   /** 1 for real tokens (including [CLS]/[SEP]), 0 for padding. */
@@ -35,8 +35,8 @@ export interface EncodedBatch {
   maxLength: number;
 }
 
-/** What `encodeBatch` needs from a tokenizer (a `WordPieceTokenizer`). */
-export interface BatchTokenizer {
+/** What `encodeSplit` needs from a tokenizer (a `WordPieceTokenizer`). */
+export interface SplitTokenizer {
   readonly padId: number;
   encode(text: string, pair?: string, maxLength?: number): { inputIds: number[]; tokenTypeIds: number[] };
 }
@@ -99,11 +99,11 @@ export function parseTaskData(json: unknown, origin: string): TaskData {
  * Tokenizes, truncates (longest_first) and pads `examples` into [B, maxLength] int32 arrays.
  * Padding uses `tok.padId`, token type 0 and mask 0.
  */
-export function encodeBatch(
-  tok: BatchTokenizer,
+export function encodeSplit(
+  tok: SplitTokenizer,
   examples: readonly Example[],
   maxLength: number,
-): EncodedBatch {
+): EncodedSplit {
   const batchSize = examples.length;
   const inputIds = new Int32Array(batchSize * maxLength).fill(tok.padId);
   const tokenTypeIds = new Int32Array(batchSize * maxLength);

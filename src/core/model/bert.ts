@@ -2,12 +2,12 @@
  * A BERT encoder for sequence classification with Hugging Face semantics (word + position + token-type
  * embeddings, LayerNorm eps 1e-12, post-LN blocks, erf GELU, masked attention, tanh pooler, classifier).
  * Split in two so ALUM can perturb the embedding-layer output and reuse the same rest of the network:
- *   embed(ids) -> e [B, T, H]          (the perturbation point, ALUM.md §2.5)
+ *   embed(ids) -> e [B, T, H]          (the perturbation point: docs/alum-step.md, "Notation")
  *   classify(e + delta, mask) -> logits [B, C]
- * References: huggingface/transformers `modeling_bert.py`; Devlin et al. 2019; ../shared/ALUM.md §2.5, §5.3.
+ * References: huggingface/transformers `modeling_bert.py`; Devlin et al. 2019.
  *
  * Dropout: every dropout site draws its mask from `seed + siteIndex`, so a pass can be replayed exactly
- * (the ALUM step replays the clean pass inside the gradient closure) while different passes use fresh masks.
+ * (advDropout `same` gives the inner and adversarial passes the clean pass's masks) while other passes draw new ones.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -43,7 +43,7 @@ class DropoutSites {
 
 /**
  * Embedding lookup whose gradient is a scatter-add (ScatterNd) instead of tfjs' UnsortedSegmentSum, which
- * the wasm backend lacks (ENVIRONMENT.md). table [V, H], ids int32 [B, T] -> [B, T, H].
+ * the wasm backend lacks (tfjs-backend-wasm 4.22 registers no UnsortedSegmentSum kernel). table [V, H], ids int32 [B, T] -> [B, T, H].
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor2D): tf.Tensor3D {
   const lookup = tf.customGrad(((t: tf.Tensor) => {

@@ -1,116 +1,204 @@
 /**
- * ALUM (Liu et al. 2020, arXiv 2004.08994, Algorithm 1) on the embedding-layer output of our BERT:
+ * The ALUM step (Liu et al. 2020, arXiv 2004.08994, Algorithm 1) on the embedding-layer output of our BERT,
+ * with every variant and option of docs/alum-step.md, which cites the paper and mt-dnn line by line:
  *
- *   delta_0 ~ N(0, sigma^2), zero on padding                              (line 3)
- *   for k in 1..K:                                                         (line 4)
- *     g_k = d/d delta  sum_b KL(p_clean,b || p(e + delta))                  (line 5; p_clean constant)
- *     delta = variant update (see `updateDelta`), then zero on padding     (line 6)
- *   loss = CE(f(e), y) + alpha * symKL(f(e), f(e + delta_K))               (line 8)
+ *   e = embed(ids), z_c = f(e)                       clean pass, recorded for the parameter gradient
+ *   delta_0 ~ N(0, sigma^2), zero on padding
+ *   K inner steps: g_k = d innerLoss(f(e + x_k), z_c) / d x_k, then the variant's update  (`innerAscent`)
+ *   loss = CE(z_c, y) + alpha * symKL(z_c, f(e' + sg delta_K)), e' = e or sg(e)             (`alumGradients`)
  *
- * Paper symbol -> config name: alpha -> alpha, K -> k, eta -> eta, epsilon -> epsilon, sigma -> sigma
- * (mt-dnn's `--adv_noise_var`, which is really a standard deviation, ALUM.md §1.3).
- * Conventions that the trace metadata records: inner loss KL(clean || adversarial), summed over the batch
- * (mt-dnn); `normEps` added to the per-token max before dividing; the embedding is not detached in the
- * adversarial branch (mt-dnn HEAD), so the adversarial term also trains the embedding tables.
- * Differences from the released code, on purpose: padding is masked out of delta (mt-dnn bug B5) and a
- * non-finite inner gradient skips the adversarial term for the batch instead of crashing (bug B2).
+ * The inner ascent runs inside the recording of the outer gradient, so the clean forward pass is computed
+ * once: (K + 2) forward and (K + 2) backward passes per step. Paper symbol -> config name: alpha, K -> k, eta,
+ * epsilon, sigma (mt-dnn's `--adv_noise_var`, which is a standard deviation).
+ * Differences from the released code, on purpose: padding is masked out of delta (mt-dnn leaves noise there),
+ * and a non-finite inner gradient drops the adversarial term for the batch instead of crashing (as fairseq's
+ * ALUM criterion does; mt-dnn HEAD returns 0 where it expects three values).
  */
 import * as tf from '@tensorflow/tfjs';
 
-import type { Method, ModelConfig, Variant } from '../config.ts';
+import type { ModelConfig, Norm, TrainConfig, Variant } from '../config.ts';
 import { classify, embed, type BertInputs, type DropoutPass } from '../model/bert.ts';
 import type { Params } from '../model/params.ts';
-import { crossEntropy, klRows, symmetricKl } from './losses.ts';
+import { crossEntropy, innerLoss, symmetricKl } from './losses.ts';
+import { detach, releaseAbandonedTape } from './tape.ts';
 
-export interface AlumSettings {
-  method: Method;
-  alpha: number;
-  k: number;
-  eta: number;
-  epsilon: number;
-  sigma: number;
-  variant: Variant;
-}
+/** The settings the step reads: a view of the run's config. */
+export type AlumSettings = Pick<
+  TrainConfig,
+  | 'method'
+  | 'alpha'
+  | 'k'
+  | 'eta'
+  | 'epsilon'
+  | 'variant'
+  | 'innerLoss'
+  | 'innerReduction'
+  | 'detachEmbedding'
+  | 'norm'
+>;
 
-/** Guard added to the per-token max before dividing: mt-dnn's 1e-6, and a pure divide-by-zero guard for `paper`. */
+/**
+ * Guard added to the per-token norm before dividing: mt-dnn's 1e-6 (`--adv_epsilon`), and a pure
+ * divide-by-zero guard for `paper`. `paper-raw` does not divide.
+ */
 export const NORM_EPS: Readonly<Record<Variant, number>> = {
   paper: 1e-12,
+  'paper-raw': 0,
   'mtdnn-2020': 1e-6,
   'mtdnn-head': 1e-6,
 };
 
-export const INNER_LOSS = 'kl';
-export const INNER_REDUCTION = 'sum';
-export const DETACH_EMBEDDING = false;
-
-/** Per-token L-inf norm: max over the hidden axis of |x|. x [B, T, H] -> [B, T, 1] */
-export function tokenMaxAbs(x: tf.Tensor3D): tf.Tensor3D {
-  return x.abs().max(-1, true);
+/** Per-token norm over the hidden axis: max |x| or sqrt(sum x^2). x [B, T, H] -> [B, T, 1] */
+export function tokenNorm(x: tf.Tensor3D, norm: Norm): tf.Tensor3D {
+  return tf.tidy(
+    () => (norm === 'inf' ? x.abs().max(-1, true) : x.square().sum(-1, true).sqrt()) as tf.Tensor3D,
+  );
 }
 
-/**
- * One inner-step update of delta for a variant (ALUM.md §2.4). All tensors [B, T, H]; mask [B, T, 1].
- * Returns the new delta (zero on padding) and |eta * g / den|, the gradient's share (mt-dnn `eff_perturb`).
- */
-export function updateDelta(
-  delta: tf.Tensor3D,
-  g: tf.Tensor3D,
-  mask: tf.Tensor3D,
-  variant: Variant,
-  eta: number,
-  epsilon: number,
-): { delta: tf.Tensor3D; eff: tf.Tensor3D } {
+/** Projection onto the per-token ball of radius epsilon: clip for L-inf, rescale for L2. [B, T, H] */
+export function projectToBall(x: tf.Tensor3D, epsilon: number, norm: Norm): tf.Tensor3D {
   return tf.tidy(() => {
-    const normEps = NORM_EPS[variant];
-    let den: tf.Tensor3D;
-    let next: tf.Tensor3D;
-    if (variant === 'paper') {
-      // Normalised ascent step, then projection onto the L-inf ball of radius epsilon.
-      den = tokenMaxAbs(g).add(normEps);
-      next = delta.add(g.mul(eta).div(den)).clipByValue(-epsilon, epsilon) as tf.Tensor3D;
-    } else if (variant === 'mtdnn-2020') {
-      // mt-dnn 2020-04-28: eta * g / ||g||_inf per token; the initial noise is dropped.
-      den = tokenMaxAbs(g).add(normEps);
-      next = g.mul(eta).div(den) as tf.Tensor3D;
-    } else {
-      // mt-dnn HEAD: rescale (delta + eta g) onto the unit L-inf sphere per token (not a projection, I #224).
-      const raw = delta.add(g.mul(eta)) as tf.Tensor3D;
-      den = tokenMaxAbs(raw).add(normEps);
-      next = raw.div(den) as tf.Tensor3D;
-    }
-    const eff = g.mul(eta).div(den).abs().mul(mask) as tf.Tensor3D;
-    return { delta: next.mul(mask) as tf.Tensor3D, eff };
+    if (norm === 'inf') return x.clipByValue(-epsilon, epsilon) as tf.Tensor3D;
+    const scale = tf.scalar(epsilon).div(tf.maximum(tokenNorm(x, 'l2'), epsilon)); // [B, T, 1], <= 1
+    return x.mul(scale) as tf.Tensor3D;
   });
 }
 
-/** Inner objective: sum_b KL(p_clean,b || p_adv,b) with the clean logits treated as a constant. -> scalar */
-export function innerLoss(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D): tf.Scalar {
-  return klRows(cleanLogits, advLogits).sum();
+/** The inner ascent's state: `delta` for every variant but `mtdnn-2020`, where it is the accumulated `a_k`. */
+interface AscentState {
+  delta0: tf.Tensor3D;
+  current: tf.Tensor3D;
 }
 
-/** Gradient of the inner loss w.r.t. delta at `delta`. e, delta [B, T, H] -> [B, T, H] */
-export function deltaGradient(
-  params: Params,
-  model: ModelConfig,
-  e: tf.Tensor3D,
-  cleanLogits: tf.Tensor2D,
-  attentionMask: tf.Tensor2D,
-  delta: tf.Tensor3D,
-  dropout: DropoutPass,
-): tf.Tensor3D {
-  // tf.grad differentiates only w.r.t. its argument: e, cleanLogits and the parameters are constants here.
-  const f = (d: tf.Tensor) =>
-    innerLoss(cleanLogits, classify(params, model, e.add(d) as tf.Tensor3D, attentionMask, dropout));
-  return tf.grad(f)(delta) as tf.Tensor3D;
+/** Where the k-th inner gradient is taken: the current delta, or a_{k-1} + delta_0 for `mtdnn-2020`. */
+function ascentPoint(variant: Variant, s: AscentState): tf.Tensor3D {
+  return variant === 'mtdnn-2020' ? (s.current.add(s.delta0) as tf.Tensor3D) : s.current.clone();
 }
 
+/**
+ * One inner-step update (docs/alum-step.md, "Inner ascent"). current, g [B, T, H]; mask [B, T, 1].
+ * Returns the new state (zero on padding) and |eta g / den|, the gradient's part (mt-dnn `eff_perturb`).
+ */
+export function updateDelta(
+  current: tf.Tensor3D,
+  g: tf.Tensor3D,
+  mask: tf.Tensor3D,
+  s: Pick<AlumSettings, 'variant' | 'eta' | 'epsilon' | 'norm'>,
+): { next: tf.Tensor3D; eff: tf.Tensor3D } {
+  return tf.tidy(() => {
+    const step = g.mul(s.eta) as tf.Tensor3D; // eta g
+    let den: tf.Tensor3D | tf.Scalar;
+    let next: tf.Tensor3D;
+    switch (s.variant) {
+      case 'paper': // normalised ascent, then projection onto the ball
+        den = tokenNorm(g, s.norm).add(NORM_EPS.paper);
+        next = projectToBall(current.add(step.div(den)) as tf.Tensor3D, s.epsilon, s.norm);
+        break;
+      case 'paper-raw': // Algorithm 1, line 6, as printed: no normalisation
+        den = tf.scalar(1);
+        next = projectToBall(current.add(step) as tf.Tensor3D, s.epsilon, s.norm);
+        break;
+      case 'mtdnn-2020': // a_k = a_{k-1} + eta g / (n(g) + 1e-6)
+        den = tokenNorm(g, s.norm).add(NORM_EPS['mtdnn-2020']);
+        next = current.add(step.div(den)) as tf.Tensor3D;
+        break;
+      case 'mtdnn-head': {
+        // rescale (delta + eta g) onto the unit sphere of the norm (not a projection)
+        const raw = current.add(step) as tf.Tensor3D;
+        den = tokenNorm(raw, s.norm).add(NORM_EPS['mtdnn-head']);
+        next = raw.div(den) as tf.Tensor3D;
+        break;
+      }
+    }
+    const eff = step.div(den).abs().mul(mask) as tf.Tensor3D;
+    return { next: next.mul(mask) as tf.Tensor3D, eff };
+  });
+}
+
+/** Dropout passes of one step: clean, one per inner step, and the adversarial pass (see `dropoutPlan`). */
 export interface AlumDropout {
-  /** The clean pass; replayed exactly inside the outer gradient so p_clean is the same function twice. */
   clean: DropoutPass;
-  /** One fresh pass per inner step. */
   inner: DropoutPass[];
-  /** The final adversarial pass. */
   adv: DropoutPass;
+}
+
+/** Tensors of the inner ascent, owned by the caller. */
+export interface InnerResult {
+  /** delta_K (a_K for `mtdnn-2020`) [B, T, H], recorded: detach it before use in a loss. */
+  deltaFinal: tf.Tensor3D;
+  /** Gradient of each inner step (only the last one unless `record`) [B, T, H]. */
+  deltaGrads: tf.Tensor3D[];
+  /** The state after each inner step (only when `record`). */
+  deltaSteps: tf.Tensor3D[];
+  /** |eta g / den| of the last step [B, T, H], zero on padding; zeros when K = 0. */
+  eff: tf.Tensor3D;
+  /** Inner loss at the first point x_1 (NaN when K = 0: there is no inner pass). */
+  klInit: tf.Scalar;
+  /** sum |g_k| over all steps + sum |delta_K|: finite iff the whole ascent was. */
+  checksum: tf.Scalar;
+}
+
+export interface InnerInputs {
+  params: Params;
+  model: ModelConfig;
+  /** Embedding output [B, T, H] and clean logits [B, C]: constants of the ascent. */
+  embedding: tf.Tensor3D;
+  cleanLogits: tf.Tensor2D;
+  attentionMask: tf.Tensor2D;
+  /** attentionMask as float [B, T, 1]. */
+  mask3: tf.Tensor3D;
+}
+
+/**
+ * The inner ascent: K gradient steps on the perturbation, each through the encoder under its own dropout
+ * pass. Only delta is differentiated (`tf.valueAndGrad` w.r.t. its argument), so the embedding, the clean
+ * logits and the parameters are constants here.
+ */
+export function innerAscent(
+  inp: InnerInputs,
+  delta0: tf.Tensor3D,
+  s: AlumSettings,
+  passes: readonly DropoutPass[],
+  record: boolean,
+): InnerResult {
+  const lossAt = (pass: DropoutPass) => (x: tf.Tensor) =>
+    innerLoss(
+      s.innerLoss,
+      s.innerReduction,
+      classify(inp.params, inp.model, inp.embedding.add(x) as tf.Tensor3D, inp.attentionMask, pass),
+      inp.cleanLogits,
+    );
+  const state: AscentState = {
+    delta0,
+    current: s.variant === 'mtdnn-2020' ? tf.zerosLike(delta0) : delta0.clone(),
+  };
+  const deltaGrads: tf.Tensor3D[] = [];
+  const deltaSteps: tf.Tensor3D[] = [];
+  let eff: tf.Tensor3D = tf.zerosLike(delta0);
+  let klInit: tf.Scalar = tf.scalar(NaN);
+  let gradAbs: tf.Scalar = tf.scalar(0);
+  for (let k = 0; k < s.k; k++) {
+    const pass = passes[k];
+    if (!pass) throw new Error(`no dropout pass for inner step ${k + 1}`);
+    const x = ascentPoint(s.variant, state);
+    const { value, grad } = tf.valueAndGrad(lossAt(pass))(x);
+    const g = grad as tf.Tensor3D; // [B, T, H]
+    x.dispose();
+    if (k === 0) {
+      klInit.dispose();
+      klInit = value;
+    } else value.dispose();
+    const upd = updateDelta(state.current, g, inp.mask3, s);
+    const sum = gradAbs.add(g.abs().sum()) as tf.Scalar;
+    tf.dispose([state.current, eff, gradAbs]);
+    [state.current, eff, gradAbs] = [upd.next, upd.eff, sum];
+    deltaGrads.push(g);
+    if (record) deltaSteps.push(upd.next.clone());
+    else tf.dispose(deltaGrads.splice(0, deltaGrads.length - 1)); // keep only the last gradient
+  }
+  const checksum = gradAbs.add(state.current.abs().sum()) as tf.Scalar;
+  gradAbs.dispose();
+  return { deltaFinal: state.current, deltaGrads, deltaSteps, eff, klInit, checksum };
 }
 
 export interface AlumStepResult {
@@ -127,13 +215,18 @@ export interface AlumStepResult {
   deltaInit: tf.Tensor3D | null;
   /** Gradient of the inner loss at each inner step (only the last one unless `record`). */
   deltaGrads: tf.Tensor3D[];
-  /** delta after each inner step (only when `record`). */
+  /** delta (a_k for `mtdnn-2020`) after each inner step (only when `record`). */
   deltaSteps: tf.Tensor3D[];
+  /** The perturbation the adversarial pass used; zeros on a skipped batch. */
   deltaFinal: tf.Tensor3D | null;
-  /** |eta g / den| of the last inner step [B, T, H], zero on padding. */
+  /** |eta g / den| of the last inner step [B, T, H], zero on padding and on a skipped batch. */
   eff: tf.Tensor3D | null;
-  /** True when the inner gradient was not finite and the adversarial term was dropped for this batch. */
-  skipped: boolean;
+  /** Inner loss at the first inner point, at the final adversarial pass, and the sym-KL the masks alone give. */
+  klInit: tf.Scalar;
+  klAdv: tf.Scalar;
+  dropoutKl: tf.Scalar;
+  /** 1 when the ascent was not finite and the adversarial term was dropped for this batch, else 0. */
+  skipped: tf.Scalar;
 }
 
 export interface AlumStepOptions {
@@ -147,149 +240,233 @@ export interface AlumStepOptions {
 export function disposeStepResult(r: AlumStepResult): void {
   tf.dispose([...r.grads.values()]);
   tf.dispose([r.taskLoss, r.advLoss, r.totalLoss, r.embedding, r.logitsClean]);
-  const maybe: (tf.Tensor | null)[] = [
-    r.logitsAdv,
-    r.deltaInit,
-    r.deltaFinal,
-    r.eff,
-    ...r.deltaGrads,
-    ...r.deltaSteps,
-  ];
-  tf.dispose(maybe.filter((t): t is tf.Tensor => t !== null));
+  tf.dispose([r.klInit, r.klAdv, r.dropoutKl, r.skipped]);
+  const maybe: (tf.Tensor | null)[] = [r.logitsAdv, r.deltaInit, r.deltaFinal, r.eff];
+  tf.dispose([...maybe.filter((t): t is tf.Tensor => t !== null), ...r.deltaGrads, ...r.deltaSteps]);
+}
+
+/** Two passes draw the same masks: both without dropout, or the same rate and seed. */
+function sameMasks(a: DropoutPass, b: DropoutPass): boolean {
+  return (a.rate === 0 && b.rate === 0) || (a.rate === b.rate && a.seed === b.seed);
+}
+
+/** `t` where every entry is finite and `ok` is 1, else 0 (no bool broadcast: every backend has these). */
+function zeroUnless<T extends tf.Tensor>(t: T, ok: tf.Scalar): T {
+  return tf.tidy(() => tf.where(tf.isFinite(t), t, tf.zerosLike(t)).mul(ok) as T);
+}
+
+/** The adversarial half of the closure's output (all kept, owned by the caller). */
+interface AdversarialParts {
+  inner: InnerResult;
+  /** The perturbation the adversarial pass used: delta_K, or zeros when the ascent was not finite. */
+  deltaUsed: tf.Tensor3D;
+  logitsAdv: tf.Tensor2D;
+  advLoss: tf.Scalar;
+  klAdv: tf.Scalar;
+  /** 1 when the ascent was finite, else 0. */
+  ok: tf.Scalar;
+}
+
+/** What the outer gradient's closure hands back besides the loss (all kept, owned by the caller). */
+interface OuterParts {
+  embedding: tf.Tensor3D;
+  logitsClean: tf.Tensor2D;
+  taskLoss: tf.Scalar;
+  adversarial: AdversarialParts | null;
 }
 
 /**
- * One ALUM (or standard) gradient computation on a batch. Returns tensors owned by the caller
- * (`disposeStepResult`). Async because the finiteness check of the inner gradient reads one number back.
+ * The adversarial term inside the outer recording: inner ascent from delta_0, then the adversarial pass on
+ * (e or sg e) + sg delta_K. A non-finite ascent contributes delta = 0 and a zero-weighted term, so no NaN
+ * reaches the update and nothing is read back. Returns the kept parts and the weighted term (not kept).
  */
-export async function alumGradients(
+function adversarialTerm(
+  inputs: InnerInputs,
+  delta0: tf.Tensor3D,
+  s: AlumSettings,
+  opts: AlumStepOptions,
+  keep: <T extends tf.Tensor>(t: T) => T,
+): { parts: AdversarialParts; term: tf.Scalar } {
+  const inner = innerAscent(inputs, delta0, s, opts.dropout.inner, opts.record);
+  [
+    inner.deltaFinal,
+    inner.eff,
+    inner.klInit,
+    inner.checksum,
+    ...inner.deltaGrads,
+    ...inner.deltaSteps,
+  ].forEach(keep);
+  // Detached: the outer gradient must not flow back through the inner ascent (it would also carry its NaNs).
+  const ok = detach(tf.isFinite(inner.checksum).toFloat() as tf.Scalar);
+  const deltaUsed = detach(zeroUnless(inner.deltaFinal, ok)); // [B, T, H], a constant of the outer loss
+  const e = s.detachEmbedding ? detach(inputs.embedding) : inputs.embedding;
+  const zAdv = classify(
+    inputs.params,
+    inputs.model,
+    e.add(deltaUsed) as tf.Tensor3D,
+    inputs.attentionMask,
+    opts.dropout.adv,
+  );
+  const adv = symmetricKl(inputs.cleanLogits, zAdv).mul(ok) as tf.Scalar;
+  const klAdv = innerLoss(s.innerLoss, s.innerReduction, zAdv, inputs.cleanLogits).mul(ok) as tf.Scalar;
+  const parts = {
+    inner,
+    deltaUsed: keep(deltaUsed),
+    logitsAdv: keep(zAdv),
+    advLoss: keep(adv),
+    klAdv: keep(klAdv),
+    ok: keep(ok),
+  };
+  return { parts, term: adv.mul(s.alpha) as tf.Scalar };
+}
+
+/**
+ * One ALUM (or standard) gradient computation on a batch: the clean pass, the inner ascent and the
+ * adversarial pass inside one `tf.variableGrads`. Returns tensors owned by the caller (`disposeStepResult`).
+ */
+export function alumGradients(
   params: Params,
   model: ModelConfig,
   batch: BertInputs & { labels: tf.Tensor1D },
   s: AlumSettings,
   opts: AlumStepOptions,
-): Promise<AlumStepResult> {
-  const adversarial = s.method === 'alum' && opts.deltaInit !== null;
-  const deltaGrads: tf.Tensor3D[] = [];
-  const deltaSteps: tf.Tensor3D[] = [];
-  let delta: tf.Tensor3D | null = null;
-  let eff: tf.Tensor3D | null = null;
-  let skipped = false;
-  let deltaInit: tf.Tensor3D | null = null;
+): AlumStepResult {
+  const delta0 = s.method === 'alum' ? opts.deltaInit : null;
+  const kept: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => {
+    kept.push(t);
+    return tf.keep(t);
+  };
+  const out: { parts?: OuterParts } = {};
   let mask3: tf.Tensor3D | null = null;
-  let embedding: tf.Tensor3D | null = null;
-  let cleanConst: tf.Tensor2D | null = null;
-  let taskLoss: tf.Scalar | null = null;
-  let advLoss: tf.Scalar | null = null;
-  let logitsClean: tf.Tensor2D | null = null;
-  let logitsAdv: tf.Tensor2D | null = null;
-  let value: tf.Scalar;
-  let grads: tf.NamedTensorMap;
   try {
-    mask3 = tf.tidy(() => batch.attentionMask.toFloat().expandDims(-1) as tf.Tensor3D); // [B, T, 1]
-    const m3 = mask3;
-
-    // 1) Inner loop on a constant snapshot of the embedding output and clean logits (no parameter grads).
-    embedding = embed(params, model, batch, opts.dropout.clean); // [B, T, H]
-    const e0 = embedding;
-    cleanConst = classify(params, model, e0, batch.attentionMask, opts.dropout.clean); // [B, C]
-    const zc = cleanConst;
-    if (adversarial && opts.deltaInit) {
-      deltaInit = tf.tidy(() => (opts.deltaInit as tf.Tensor3D).mul(m3) as tf.Tensor3D);
-      opts.deltaInit.dispose();
-      delta = deltaInit.clone();
-      for (let k = 0; k < s.k; k++) {
-        const pass = opts.dropout.inner[k] ?? opts.dropout.adv;
-        const g: tf.Tensor3D = deltaGradient(params, model, e0, zc, batch.attentionMask, delta, pass);
-        deltaGrads.push(g);
-        const upd = updateDelta(delta, g, m3, s.variant, s.eta, s.epsilon);
-        delta.dispose();
-        eff?.dispose();
-        delta = upd.delta;
-        eff = upd.eff;
-        if (opts.record) deltaSteps.push(upd.delta.clone());
-        else tf.dispose(deltaGrads.splice(0, deltaGrads.length - 1)); // keep only the last gradient
-      }
-      // One readback per step: a NaN/Inf anywhere in the ascent shows up in the last gradient or in delta.
-      const check = tf.tidy(() => {
-        const last = deltaGrads[deltaGrads.length - 1];
-        const gSum = last ? last.abs().sum() : tf.scalar(0);
-        return tf.stack([gSum, (delta as tf.Tensor3D).abs().sum()]);
-      });
-      const [gSum, dSum] = await check.data();
-      check.dispose();
-      skipped = !Number.isFinite(gSum) || !Number.isFinite(dSum);
-    }
-    const useAdv = adversarial && !skipped && delta !== null;
-    const dFinal = delta;
-
-    // 2) Gradient of task loss + alpha * symKL w.r.t. all parameters; the clean pass replays its dropout.
-    const varList = [...params.values()];
-    ({ value, grads } = tf.variableGrads(() => {
-      const e = embed(params, model, batch, opts.dropout.clean);
-      const zClean = classify(params, model, e, batch.attentionMask, opts.dropout.clean);
+    assertBatchShapes(batch, delta0);
+    const m3 = tf.tidy(() => batch.attentionMask.toFloat().expandDims(-1) as tf.Tensor3D); // [B, T, 1]
+    mask3 = m3;
+    const deltaInit = delta0 ? keep(tf.tidy(() => delta0.mul(m3) as tf.Tensor3D)) : null;
+    const { value, grads } = tf.variableGrads(() => {
+      const e = embed(params, model, batch, opts.dropout.clean); // [B, T, H]
+      const zClean = classify(params, model, e, batch.attentionMask, opts.dropout.clean); // [B, C]
       const task = crossEntropy(zClean, batch.labels);
-      taskLoss = tf.keep(task.clone());
-      logitsClean = tf.keep(zClean.clone());
-      if (!useAdv || !dFinal) return task;
-      const zAdv = classify(
+      const parts: OuterParts = {
+        embedding: keep(e),
+        logitsClean: keep(zClean),
+        taskLoss: keep(task),
+        adversarial: null,
+      };
+      out.parts = parts;
+      if (!deltaInit) return task;
+      const { attentionMask } = batch;
+      const inputs: InnerInputs = {
         params,
         model,
-        e.add(dFinal) as tf.Tensor3D,
-        batch.attentionMask,
-        opts.dropout.adv,
-      );
-      const adv = symmetricKl(zClean, zAdv);
-      advLoss = tf.keep(adv.clone());
-      logitsAdv = tf.keep(zAdv.clone());
-      return task.add(adv.mul(s.alpha)) as tf.Scalar;
-    }, varList));
+        embedding: e,
+        cleanLogits: zClean,
+        attentionMask,
+        mask3: m3,
+      };
+      const adv = adversarialTerm(inputs, deltaInit, s, opts, keep);
+      parts.adversarial = adv.parts;
+      return task.add(adv.term) as tf.Scalar;
+    }, [...params.values()]);
+    if (!out.parts) throw new Error('internal: the outer gradient produced no parts');
+    return collect({ params, model, batch, s, opts, parts: out.parts, totalLoss: value, grads, deltaInit });
   } catch (e) {
     // A failing step (out of memory, a lost device, a kernel error) frees everything it made.
-    const made: (tf.Tensor | null)[] = [
-      mask3,
-      embedding,
-      cleanConst,
-      deltaInit,
-      delta,
-      eff,
-      taskLoss,
-      advLoss,
-    ];
-    made.push(logitsClean, logitsAdv, ...deltaGrads, ...deltaSteps);
-    if (opts.deltaInit && !opts.deltaInit.isDisposed) opts.deltaInit.dispose();
-    tf.dispose(made.filter((t): t is tf.Tensor => t !== null && !t.isDisposed));
+    releaseAbandonedTape();
+    tf.dispose(kept.filter((t) => !t.isDisposed));
     throw e;
+  } finally {
+    mask3?.dispose();
+    opts.deltaInit?.dispose();
   }
-  cleanConst.dispose();
-  mask3.dispose();
+}
 
+/** One-line errors for inputs of the wrong shape, before the step allocates anything. */
+function assertBatchShapes(batch: BertInputs & { labels: tf.Tensor1D }, delta0: tf.Tensor | null): void {
+  const [b, t] = batch.inputIds.shape;
+  const shape = (x: tf.Tensor) => `[${x.shape.join(',')}]`;
+  const same = (x: tf.Tensor) => x.shape.length === 2 && x.shape[0] === b && x.shape[1] === t;
+  if (!same(batch.attentionMask))
+    throw new Error(`attention mask shape ${shape(batch.attentionMask)} != ids [${b},${t}]`);
+  if (!same(batch.tokenTypeIds))
+    throw new Error(`token type ids shape ${shape(batch.tokenTypeIds)} != ids [${b},${t}]`);
+  if (batch.labels.shape[0] !== b) throw new Error(`${batch.labels.shape[0]} labels for a batch of ${b}`);
+  if (delta0 && (delta0.shape[0] !== b || delta0.shape[1] !== t)) {
+    throw new Error(`initial perturbation shape ${shape(delta0)} does not start with [${b},${t}]`);
+  }
+}
+
+interface CollectInput {
+  params: Params;
+  model: ModelConfig;
+  batch: BertInputs;
+  s: AlumSettings;
+  opts: AlumStepOptions;
+  parts: OuterParts;
+  totalLoss: tf.Scalar;
+  grads: tf.NamedTensorMap;
+  deltaInit: tf.Tensor3D | null;
+}
+
+/** Turns the closure's parts into the step result, adding the metrics that need no gradient. */
+function collect(c: CollectInput): AlumStepResult {
   const byName = new Map<string, tf.Tensor>();
-  for (const [name, v] of params) {
-    const g = grads[v.name];
-    byName.set(name, g ?? tf.zerosLike(v));
-  }
-  if (skipped) {
-    // A skipped batch reports no perturbation: its delta was not finite and was not used.
-    tf.dispose([delta, eff, ...deltaGrads, ...deltaSteps].filter((t): t is tf.Tensor3D => t !== null));
-    deltaGrads.length = 0;
-    deltaSteps.length = 0;
-    delta = null;
-    eff = null;
-  }
-  return {
+  for (const [name, v] of c.params) byName.set(name, c.grads[v.name] ?? tf.zerosLike(v));
+  const { parts } = c;
+  const base = {
     grads: byName,
-    taskLoss: taskLoss as unknown as tf.Scalar,
-    advLoss: (advLoss as tf.Scalar | null) ?? tf.scalar(0),
-    totalLoss: value,
-    embedding,
-    logitsClean: logitsClean as unknown as tf.Tensor2D,
-    logitsAdv,
-    deltaInit,
-    deltaGrads,
-    deltaSteps,
-    deltaFinal: delta,
-    eff,
-    skipped,
+    taskLoss: parts.taskLoss,
+    totalLoss: c.totalLoss,
+    embedding: parts.embedding,
+    logitsClean: parts.logitsClean,
+    deltaInit: c.deltaInit,
   };
+  const a = parts.adversarial;
+  if (!a) {
+    const zero = () => tf.scalar(0);
+    return {
+      ...base,
+      ...{ advLoss: zero(), klInit: zero(), klAdv: zero(), dropoutKl: zero(), skipped: zero() },
+      ...{ logitsAdv: null, deltaGrads: [], deltaSteps: [], deltaFinal: null, eff: null },
+    };
+  }
+  const { inner, ok } = a;
+  const result: AlumStepResult = {
+    ...base,
+    advLoss: a.advLoss,
+    logitsAdv: a.logitsAdv,
+    deltaGrads: inner.deltaGrads,
+    deltaSteps: inner.deltaSteps,
+    deltaFinal: a.deltaUsed,
+    // A skipped batch reports no perturbation: its values were not finite and were not used.
+    eff: zeroUnless(inner.eff, ok),
+    // With K = 0 the first inner point is the final one.
+    klInit: c.s.k === 0 ? a.klAdv.clone() : zeroUnless(inner.klInit, ok),
+    klAdv: a.klAdv,
+    dropoutKl: dropoutDisagreement(c.params, c.model, c.batch, parts, c.opts.dropout),
+    skipped: tf.tidy(() => tf.scalar(1).sub(ok) as tf.Scalar),
+  };
+  tf.dispose([ok, inner.eff, inner.klInit, inner.checksum, inner.deltaFinal]);
+  return result;
+}
+
+/**
+ * Sym-KL between the clean logits and the adversarial pass at delta = 0: what the dropout masks alone
+ * contribute. 0 without work when the masks are the same; else one forward pass, no gradient. -> scalar
+ */
+function dropoutDisagreement(
+  params: Params,
+  model: ModelConfig,
+  batch: BertInputs,
+  parts: OuterParts,
+  dropout: AlumDropout,
+): tf.Scalar {
+  if (sameMasks(dropout.clean, dropout.adv)) return tf.scalar(0);
+  return tf.tidy(() =>
+    symmetricKl(
+      parts.logitsClean,
+      classify(params, model, parts.embedding, batch.attentionMask, dropout.adv),
+    ),
+  );
 }

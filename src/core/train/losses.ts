@@ -1,14 +1,11 @@
 /**
  * Losses of the ALUM objective, from logits. Shapes: logits [B, C], labels int32 [B].
- * References: ../shared/ALUM.md §2.3 (mt-dnn `SymKlCriterion`, fairseq ALUM criterion).
+ * Definitions and sources: docs/alum-step.md ("Inner loss", "Outer loss").
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** Identity forward, zero gradient: tfjs-core has no public stopGradient (ALUM.md §5.3). */
-export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({
-  value: x.clone(),
-  gradFunc: (dy: tf.Tensor) => [tf.zerosLike(dy)],
-})) as Parameters<typeof tf.customGrad>[0]) as <T extends tf.Tensor>(x: T) => T;
+import type { InnerLoss, InnerReduction } from '../config.ts';
+import { detach } from './tape.ts';
 
 /** Mean cross-entropy of logits [B, C] against integer labels [B]. -> scalar */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
@@ -19,13 +16,138 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
   });
 }
 
-/** Per-row KL(p || q) = sum_c p (log p - log q), p and q given as logits [B, C]. -> [B] */
-export function klRows(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D): tf.Tensor1D {
+/**
+ * Rows whose logit differences all stay within this use the series forms of `klPieces`. At 1e-2 the
+ * five-term series below are exact to ~1e-13 relative; rows with larger differences have KL values the
+ * plain form computes well.
+ */
+const KL_SMALL_D = 1e-2;
+
+/** expm1(x) = x (1 + x/2 (1 + x/3 (1 + x/4 (1 + x/5)))) + O(x^6), in plain ops: backends' Expm1 kernels may be exp(x) - 1. */
+function expm1Series(x: tf.Tensor): tf.Tensor {
+  const one = tf.scalar(1);
+  const h = one.add(x.div(5)).mul(x.div(4)).add(one).mul(x.div(3)).add(one).mul(x.div(2)).add(one);
+  return x.mul(h);
+}
+
+/** log1p(s) = s (1 - s (1/2 - s (1/3 - s (1/4 - s/5)))) + O(s^6), in plain ops (as `expm1Series`). */
+function log1pSeries(s: tf.Tensor): tf.Tensor {
+  const h = tf
+    .scalar(0.25)
+    .sub(s.div(5))
+    .mul(s)
+    .neg()
+    .add(1 / 3)
+    .mul(s)
+    .neg()
+    .add(0.5)
+    .mul(s)
+    .neg()
+    .add(1);
+  return s.mul(h);
+}
+
+/** Per row: do all |d_j| stay within KL_SMALL_D? d [B, C] -> bool [B] */
+function smallRows(d: tf.Tensor2D): tf.Tensor1D {
+  return d.abs().max(-1).lessEqual(KL_SMALL_D) as tf.Tensor1D;
+}
+
+/**
+ * The pieces of KL(p || q) per row, d = z_p - z_q. On rows where every |d_j| <= KL_SMALL_D:
+ *   log p_j - log q_j = d_j + log1p(S),  S = sum_i p_i expm1(-d_i),   q_j - p_j = p_j (expm1(-d_j) - S) / (1 + S)
+ * which keep their digits when p and q nearly agree; elsewhere the plain log-softmax forms. [B, C] each.
+ */
+function klPieces(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D) {
+  const logp = tf.logSoftmax(pLogits);
+  const p = logp.exp();
+  const d = pLogits.sub(qLogits) as tf.Tensor2D;
+  const small = smallRows(d).expandDims(-1); // [B, 1]
+  const dSmall = d.clipByValue(-KL_SMALL_D, KL_SMALL_D); // the series stay finite in both branches
+  const em1 = expm1Series(dSmall.neg()); // [B, C]
+  const s = p.mul(em1).sum(-1, true); // [B, 1]
+  const logRatio = tf.where(small, dSmall.add(log1pSeries(s)), logp.sub(tf.logSoftmax(qLogits))); // log p - log q
+  const qMinusP = tf.where(small, p.mul(em1.sub(s)).div(s.add(1)), tf.softmax(qLogits).sub(p));
+  return { p, logRatio: logRatio as tf.Tensor2D, qMinusP: qMinusP as tf.Tensor2D };
+}
+
+/**
+ * Per-row KL(p || q) = sum_j p_j (log p_j - log q_j) from logits p, q [B, C] -> [B], in a form that keeps its
+ * digits when the two distributions nearly agree, which is where the inner loss starts: the textbook form
+ * subtracts two log-softmaxes and loses everything below ~1e-7 in float32 (it even goes negative), and so does
+ * autodiff's gradient q - p. Both come from `klPieces` here (value and gradient, a custom gradient):
+ *   d KL / d z_p = p (log p - log q - KL),   d KL / d z_q = q - p.
+ */
+export const klRows = tf.customGrad(((pLogits: tf.Tensor2D, qLogits: tf.Tensor2D, save: tf.GradSaveFunc) => {
+  save([pLogits, qLogits]);
+  const { p, logRatio } = klPieces(pLogits, qLogits);
+  return {
+    value: p.mul(logRatio).sum(-1),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [zp, zq] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const pieces = klPieces(zp, zq);
+      const kl = pieces.p.mul(pieces.logRatio).sum(-1, true); // [B, 1]
+      const dy2 = dy.expandDims(-1); // [B, 1]
+      return [pieces.p.mul(pieces.logRatio.sub(kl)).mul(dy2), pieces.qMinusP.mul(dy2)];
+    },
+  };
+}) as Parameters<typeof tf.customGrad>[0]) as (pLogits: tf.Tensor2D, qLogits: tf.Tensor2D) => tf.Tensor1D;
+
+/** mt-dnn's guard inside `stable_kl`'s log-odds. */
+const STABLE_KL_EPS = 1e-6;
+
+/** r(u) = -log(1 / (u + 1e-6) - 1 + 1e-6), the guarded log-odds of mt-dnn's `stable_kl`. [B, C] -> [B, C] */
+function logOdds(p: tf.Tensor2D): tf.Tensor2D {
+  return tf
+    .reciprocal(p.add(STABLE_KL_EPS))
+    .sub(1 - STABLE_KL_EPS)
+    .log()
+    .neg() as tf.Tensor2D;
+}
+
+/**
+ * Per-row inner loss between perturbed and clean logits (docs/alum-step.md, "Inner loss"), the sum over
+ * classes of the elementwise terms t[b, c]:
+ *   kl:        p_c (log p_c - log p_a)                 = KL(p_clean || p_adv)
+ *   stable-kl: 2 p_a (sg r(p_a) - sg r(p_c))           mt-dnn `stable_kl(adv, clean)`
+ * advLogits, cleanLogits [B, C] -> [B]
+ */
+export function innerLossRows(
+  kind: InnerLoss,
+  advLogits: tf.Tensor2D,
+  cleanLogits: tf.Tensor2D,
+): tf.Tensor1D {
   return tf.tidy(() => {
-    const logp = tf.logSoftmax(pLogits);
-    const logq = tf.logSoftmax(qLogits);
-    return logp.exp().mul(logp.sub(logq)).sum(-1) as tf.Tensor1D;
+    if (kind === 'kl') return klRows(cleanLogits, advLogits);
+    const pAdv = tf.softmax(advLogits);
+    const pClean = tf.softmax(cleanLogits);
+    const terms = pAdv.mul(detach(logOdds(pAdv)).sub(detach(logOdds(pClean)))).mul(2); // [B, C]
+    return terms.sum(-1) as tf.Tensor1D;
   });
+}
+
+/**
+ * Reduces per-row values [B] of a loss over [B, C] terms: their sum, / B (`batchmean`), or / (B C)
+ * (`elementmean`, torch's `.mean()` over the terms). -> scalar
+ */
+export function reduceRows(rows: tf.Tensor1D, reduction: InnerReduction, numClasses: number): tf.Scalar {
+  return tf.tidy(() => {
+    const [b] = rows.shape;
+    const total = rows.sum();
+    if (reduction === 'sum') return total as tf.Scalar;
+    return total.div(reduction === 'batchmean' ? b : b * numClasses) as tf.Scalar;
+  });
+}
+
+/** The configured inner loss of perturbed logits against clean ones. [B, C], [B, C] -> scalar */
+export function innerLoss(
+  kind: InnerLoss,
+  reduction: InnerReduction,
+  advLogits: tf.Tensor2D,
+  cleanLogits: tf.Tensor2D,
+): tf.Scalar {
+  return tf.tidy(() =>
+    reduceRows(innerLossRows(kind, advLogits, cleanLogits), reduction, advLogits.shape[1]),
+  );
 }
 
 /**
@@ -35,8 +157,8 @@ export function klRows(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D): tf.Tensor1D 
  */
 export function symmetricKl(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => {
-    const toClean = klRows(stopGradient(advLogits), cleanLogits);
-    const toAdv = klRows(stopGradient(cleanLogits), advLogits);
+    const toClean = klRows(detach(advLogits), cleanLogits);
+    const toAdv = klRows(detach(cleanLogits), advLogits);
     return toClean.add(toAdv).mean() as tf.Scalar;
   });
 }

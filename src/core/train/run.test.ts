@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { modelConfigFor, resolveConfig, type TrainConfig } from '../config.ts';
 import { initParams } from '../model/params.ts';
 import { makeRng } from '../rng.ts';
-import { TrainingRun, type EncodedSplit } from './run.ts';
+import type { EncodedSplit } from '../data/dataset.ts';
+import { TrainingRun } from './run.ts';
 
 function syntheticSplit(count: number, seed: number, t = 12, vocab = 40): EncodedSplit {
   const rng = makeRng(seed);
@@ -95,6 +96,33 @@ describe('TrainingRun', () => {
     expect(rb.map((r) => r.totalLoss)).toEqual(ra.map((r) => r.totalLoss));
     expect(rc.map((r) => r.totalLoss)).not.toEqual(ra.map((r) => r.totalLoss));
     [a, b, c].forEach((r) => r.dispose());
+  });
+
+  it('probe measures a step under another config without touching the weights or leaking', async () => {
+    const run = makeRun({ method: 'standard' });
+    await run.trainStep();
+    const w = run.params.get('classifier.weight') as tf.Variable;
+    const before = Array.from(await w.data());
+    const tensors = tf.memory().numTensors;
+    const m = await run.probe({ ...run.config, method: 'alum', variant: 'mtdnn-head', advDropout: 'fresh' });
+    expect(m.advLoss).toBeGreaterThan(0);
+    expect(m.dropoutKl).toBeGreaterThan(0); // fresh masks disagree even at delta = 0
+    expect(m.deltaLinf).toBeGreaterThan(0.9); // mtdnn-head: unit L-inf per token
+    expect(Array.from(await w.data())).toEqual(before);
+    expect(run.step).toBe(1);
+    expect(tf.memory().numTensors).toBe(tensors);
+    run.dispose();
+  });
+
+  it('evaluates the dev set every evalEvery steps and at the end (evalDue)', async () => {
+    const run = makeRun({ method: 'standard', steps: 7, evalEvery: 3 });
+    const due: number[] = [];
+    while (!run.done) {
+      await run.trainStep();
+      if (run.evalDue) due.push(run.step);
+    }
+    expect(due).toEqual([3, 6, 7]);
+    run.dispose();
   });
 
   it('standard method has no adversarial term', async () => {

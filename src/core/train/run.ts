@@ -5,19 +5,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import type { ModelConfig, TrainConfig } from '../config.ts';
-import type { EncodedBatch } from '../data/dataset.ts';
-import type { MetricRow } from '../metrics.ts';
+import type { AdvDropout, ModelConfig, TrainConfig } from '../config.ts';
+import type { EncodedSplit } from '../data/dataset.ts';
+import { STEP_METRICS, type MetricRow } from '../metrics.ts';
 import type { BertInputs } from '../model/bert.ts';
-import { forward, NO_DROPOUT } from '../model/bert.ts';
+import { forward, NO_DROPOUT, type DropoutPass } from '../model/bert.ts';
 import { disposeParams, type Params } from '../model/params.ts';
 import { makeRng, shuffled, type Rng } from '../rng.ts';
 import { AdamW, ADAMW_DEFAULTS, globalNorm } from './adamw.ts';
 import { alumGradients, disposeStepResult, type AlumDropout, type AlumStepResult } from './alum.ts';
 import { lrAt } from './schedule.ts';
-
-/** Token ids of a data split, row-major [count, maxLength] (what `encodeBatch` produces). */
-export type EncodedSplit = EncodedBatch;
 
 export type Batch = BertInputs & { labels: tf.Tensor1D };
 
@@ -47,16 +44,24 @@ export function disposeBatch(b: Batch): void {
   tf.dispose([b.inputIds, b.tokenTypeIds, b.attentionMask, b.labels]);
 }
 
-/** Dropout passes for one ALUM step, each with its own seed from the run's RNG. */
-export function dropoutPlan(rng: Rng, rate: number, k: number): AlumDropout {
-  const pass = () => ({ rate, seed: rng.seed() });
-  return { clean: pass(), inner: Array.from({ length: k }, pass), adv: pass() };
+/**
+ * Dropout passes for one ALUM step (docs/alum-step.md, "Dropout in the adversarial passes"): the clean pass
+ * draws its own masks; the inner and adversarial passes reuse them (`same`), draw new ones (`fresh`), or have
+ * none (`off`). Seeds come from the run's RNG.
+ */
+export function dropoutPlan(rng: Rng, rate: number, k: number, mode: AdvDropout): AlumDropout {
+  const clean: DropoutPass = { rate, seed: rng.seed() };
+  const other = (): DropoutPass =>
+    mode === 'same' ? clean : mode === 'off' ? NO_DROPOUT : { rate, seed: rng.seed() };
+  return { clean, inner: Array.from({ length: k }, other), adv: other() };
 }
 
-/**
- * The scalar metrics of a step as one tensor (one readback):
- * [task, adv, total, innerGradNorm, deltaLinf, deltaL2, embedAbsMean, effPerturb(, gradNorm when given)]
- */
+/** The scalar metrics of a step, in the order `stepScalars` stacks them (one readback per step). */
+export const STEP_SCALARS = [...STEP_METRICS, 'skippedNow'] as const;
+
+export type StepScalars = Record<(typeof STEP_SCALARS)[number], number>;
+
+/** The step's scalar metrics as one tensor [STEP_SCALARS.length] (plus the gradient norm last, when given). */
 export function stepScalars(
   r: AlumStepResult,
   attentionMask: tf.Tensor2D,
@@ -66,22 +71,31 @@ export function stepScalars(
     const mask = attentionMask.toFloat(); // [B, T]
     const tokens = mask.sum();
     const hidden = r.embedding.shape[2];
-    const perToken = (x: tf.Tensor2D) => x.mul(mask).sum().div(tokens); // mean over real tokens
+    const perToken = (x: tf.Tensor) => x.mul(mask).sum().div(tokens); // [B, T] -> mean over real tokens
     const zero = tf.scalar(0);
     const lastGrad = r.deltaGrads[r.deltaGrads.length - 1];
     const d = r.deltaFinal;
-    return tf.stack([
-      r.taskLoss,
-      r.advLoss,
-      r.totalLoss,
-      lastGrad ? lastGrad.square().sum().sqrt() : zero,
-      d ? perToken(d.abs().max(-1) as tf.Tensor2D) : zero,
-      d ? perToken(d.square().sum(-1).sqrt() as tf.Tensor2D) : zero,
-      perToken(r.embedding.abs().sum(-1) as tf.Tensor2D).div(hidden),
-      r.eff ? r.eff.sum().div(tokens.mul(hidden)) : zero,
-      ...(gradNorm ? [gradNorm] : []),
-    ]) as tf.Tensor1D;
+    const values: Record<(typeof STEP_SCALARS)[number], tf.Tensor> = {
+      taskLoss: r.taskLoss,
+      advLoss: r.advLoss,
+      totalLoss: r.totalLoss,
+      innerGradNorm: lastGrad ? lastGrad.square().sum().sqrt().mul(tf.scalar(1).sub(r.skipped)) : zero,
+      deltaLinf: d ? perToken(d.abs().max(-1)) : zero,
+      deltaL2: d ? perToken(d.square().sum(-1).sqrt()) : zero,
+      embedAbsMean: perToken(r.embedding.abs().sum(-1)).div(hidden),
+      effPerturb: r.eff ? r.eff.sum().div(tokens.mul(hidden)) : zero,
+      klInit: r.klInit,
+      klAdv: r.klAdv,
+      dropoutKl: r.dropoutKl,
+      skippedNow: r.skipped,
+    };
+    return tf.stack([...STEP_SCALARS.map((k) => values[k]), ...(gradNorm ? [gradNorm] : [])]) as tf.Tensor1D;
   });
+}
+
+/** Names the values `stepScalars` read back. */
+export function readStepScalars(values: ArrayLike<number>): StepScalars {
+  return Object.fromEntries(STEP_SCALARS.map((k, i) => [k, values[i] ?? NaN])) as StepScalars;
 }
 
 export class TrainingRun {
@@ -132,33 +146,63 @@ export class TrainingRun {
     return out;
   }
 
-  /** One optimizer step. Returns the step's metrics (no devAccuracy; see `evaluate`). */
+  /** Whether the dev set is due for evaluation after the step just taken: every `evalEvery` steps, and at the end. */
+  get evalDue(): boolean {
+    const every = this.config.evalEvery;
+    return this.step > 0 && ((every > 0 && this.step % every === 0) || this.done);
+  }
+
+  /** The step's gradients on `batch` under `cfg`: fresh delta_0 and dropout seeds from the run's RNG. */
+  private gradients(cfg: TrainConfig, batch: Batch): AlumStepResult {
+    const shape: [number, number, number] = [cfg.batchSize, this.train.maxLength, this.model.hiddenSize];
+    const deltaInit =
+      cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
+    return alumGradients(this.params, this.model, batch, cfg, {
+      dropout: dropoutPlan(this.rng, cfg.dropout, cfg.k, cfg.advDropout),
+      deltaInit: deltaInit as tf.Tensor3D | null,
+      record: false,
+    });
+  }
+
+  /**
+   * The metrics a step under `cfg` (the run's config by default) gives on the next batch, without updating
+   * the weights: to compare variants on the same model. Uses up a batch and RNG draws like a step.
+   */
+  async probe(cfg: TrainConfig = this.config): Promise<StepScalars> {
+    const batch = batchTensors(this.train, this.nextIndices());
+    let result: AlumStepResult | null = null;
+    try {
+      result = this.gradients({ ...cfg, batchSize: this.config.batchSize }, batch);
+      const scalars = stepScalars(result, batch.attentionMask);
+      const values = await scalars.data();
+      scalars.dispose();
+      return readStepScalars(values);
+    } finally {
+      if (result) disposeStepResult(result);
+      disposeBatch(batch);
+    }
+  }
+
+  /** One optimizer step. Returns the step's metrics (no devAccuracy; see `evaluate` and `evalDue`). */
   async trainStep(): Promise<MetricRow> {
     const started = performanceNow();
     const cfg = this.config;
     const batch = batchTensors(this.train, this.nextIndices());
-    const shape: [number, number, number] = [cfg.batchSize, this.train.maxLength, this.model.hiddenSize];
     const lr = lrAt(this.step, cfg.steps, cfg.lr);
     let result: AlumStepResult | null = null;
     let gradNorm: tf.Scalar | null = null;
     try {
-      const deltaInit =
-        cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
-      result = await alumGradients(this.params, this.model, batch, cfg, {
-        dropout: dropoutPlan(this.rng, cfg.dropout, cfg.k),
-        deltaInit: deltaInit as tf.Tensor3D | null,
-        record: false,
-      });
+      result = this.gradients(cfg, batch);
       gradNorm = globalNorm(result.grads.values()); // read back for the finiteness check, reused for clipping
       const scalars = stepScalars(result, batch.attentionMask, gradNorm);
       const values = await scalars.data();
       scalars.dispose();
-      const [task, adv, total] = [values[0] ?? NaN, values[1] ?? NaN, values[2] ?? NaN];
-      const gradNormValue = values[8] ?? NaN;
+      const m = readStepScalars(values);
+      const gradNormValue = values[STEP_SCALARS.length] ?? NaN;
       // Do not apply a non-finite update: the weights trained so far are kept intact.
-      if (!Number.isFinite(total)) {
+      if (!Number.isFinite(m.totalLoss)) {
         throw new Error(
-          `step ${this.step + 1}: loss is not finite (task ${task}, adv ${adv}); update skipped`,
+          `step ${this.step + 1}: loss is not finite (task ${m.taskLoss}, adv ${m.advLoss}); update skipped`,
         );
       }
       if (!Number.isFinite(gradNormValue)) {
@@ -167,22 +211,10 @@ export class TrainingRun {
         );
       }
       this.optimizer.apply(result.grads, lr, gradNorm);
-      if (result.skipped) this.skipped += 1;
+      if (m.skippedNow > 0) this.skipped += 1;
       this.step += 1;
-      return {
-        step: this.step,
-        taskLoss: task,
-        advLoss: adv,
-        totalLoss: total,
-        innerGradNorm: values[3] ?? 0,
-        deltaLinf: values[4] ?? 0,
-        deltaL2: values[5] ?? 0,
-        embedAbsMean: values[6] ?? 0,
-        effPerturb: values[7] ?? 0,
-        skipped: this.skipped,
-        lr,
-        ms: performanceNow() - started,
-      };
+      const { skippedNow: _, ...row } = m;
+      return { step: this.step, ...row, skipped: this.skipped, lr, ms: performanceNow() - started };
     } finally {
       gradNorm?.dispose();
       if (result) disposeStepResult(result);

@@ -3,12 +3,13 @@
  * (cached), build the model for the config's size preset. Used by the worker and the CLI alike.
  */
 import { modelConfigFor, type ModelConfig, type TrainConfig } from '../config.ts';
-import { encodeBatch, parseTaskData, type TaskData } from '../data/dataset.ts';
+import { encodeSplit, parseTaskData, type TaskData } from '../data/dataset.ts';
 import { errorMessage } from '../errors.ts';
 import { initParams, type Params } from '../model/params.ts';
 import { makeRng } from '../rng.ts';
 import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
-import { TrainingRun, type EncodedSplit } from './run.ts';
+import type { EncodedSplit } from '../data/dataset.ts';
+import { TrainingRun } from './run.ts';
 
 export interface LoadedTask {
   data: TaskData;
@@ -49,8 +50,8 @@ export function encodedSplits(
   let splits = task.encoded.get(maxLength);
   if (!splits) {
     splits = {
-      train: encodeBatch(task.tokenizer, task.data.train, maxLength),
-      dev: encodeBatch(task.tokenizer, task.data.dev, maxLength),
+      train: encodeSplit(task.tokenizer, task.data.train, maxLength),
+      dev: encodeSplit(task.tokenizer, task.data.dev, maxLength),
     };
     task.encoded.set(maxLength, splits);
   }

@@ -11,14 +11,7 @@ import type { ModelConfig, TrainConfig } from '../config.ts';
 import type { NamedArray } from '../io/safetensors.ts';
 import { NO_DROPOUT } from '../model/bert.ts';
 import type { Params } from '../model/params.ts';
-import {
-  alumGradients,
-  DETACH_EMBEDDING,
-  disposeStepResult,
-  INNER_LOSS,
-  INNER_REDUCTION,
-  NORM_EPS,
-} from './alum.ts';
+import { alumGradients, disposeStepResult, NORM_EPS, type AlumSettings } from './alum.ts';
 import type { Batch } from './run.ts';
 
 export interface Trace {
@@ -34,10 +27,8 @@ async function i32(t: tf.Tensor): Promise<NamedArray> {
   return { dtype: 'I32', shape: t.shape.slice(), data: Int32Array.from(await t.data()) };
 }
 
-export type TraceSettings = Pick<
-  TrainConfig,
-  'method' | 'alpha' | 'k' | 'eta' | 'epsilon' | 'sigma' | 'variant' | 'seed' | 'batchSize' | 'maxLength'
->;
+export type TraceSettings = AlumSettings &
+  Pick<TrainConfig, 'sigma' | 'seed' | 'batchSize' | 'maxLength' | 'advDropout'>;
 
 /** Runs one step (no optimizer update) and collects everything. The batch stays owned by the caller. */
 export async function traceStep(
@@ -51,7 +42,7 @@ export async function traceStep(
     s.method === 'alum'
       ? (tf.randomNormal([b, t, model.hiddenSize], 0, s.sigma, 'float32', s.seed) as tf.Tensor3D)
       : null;
-  const r = await alumGradients(params, model, batch, s, {
+  const r = alumGradients(params, model, batch, s, {
     dropout: { clean: NO_DROPOUT, inner: Array.from({ length: s.k }, () => NO_DROPOUT), adv: NO_DROPOUT },
     deltaInit,
     record: true,
@@ -74,6 +65,8 @@ export async function traceStep(
     out.set('loss_task', await f32(r.taskLoss));
     out.set('loss_adv', await f32(r.advLoss));
     out.set('loss_total', await f32(r.totalLoss));
+    out.set('kl_init', await f32(r.klInit));
+    out.set('kl_adv', await f32(r.klAdv));
     for (const [name, g] of r.grads) out.set(`grad.${name}`, await f32(g));
     const metadata: Record<string, string> = {
       method: s.method,
@@ -87,12 +80,15 @@ export async function traceStep(
       batchSize: String(b),
       maxLength: String(t),
       dropout: '0',
-      inner_loss: INNER_LOSS,
-      inner_reduction: INNER_REDUCTION,
+      inner_loss: s.innerLoss,
+      inner_reduction: s.innerReduction,
+      norm: s.norm,
       norm_eps: NORM_EPS[s.variant].toExponential(),
-      detach_embedding: String(DETACH_EMBEDDING),
+      detach_embedding: String(s.detachEmbedding),
+      adv_dropout: s.advDropout,
       outer_loss: 'symmetric KL, batch mean, stop-gradient on the target distribution of each KL',
-      skipped: String(r.skipped),
+      spec: 'docs/alum-step.md',
+      skipped: String((await r.skipped.data())[0] === 1),
       attention_mask_value: '-10000',
     };
     return { tensors: out, metadata };

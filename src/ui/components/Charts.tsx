@@ -1,6 +1,7 @@
 /**
- * The three live charts (ALUM.md §5.1): losses, perturbation size against the embedding scale, and dev
- * accuracy. Series specs are module constants so each chart is built once.
+ * The live charts: losses; what the inner ascent gained against what dropout alone gives; perturbation size
+ * against the embedding scale; dev accuracy. Metric definitions: docs/alum-step.md. Series specs are module
+ * constants so each chart is built once.
  */
 import type { MetricRow } from '../../protocol/messages.ts';
 import { MetricChart, type SeriesSpec } from './MetricChart.tsx';
@@ -9,6 +10,17 @@ const LOSS_SERIES: readonly SeriesSpec[] = [
   { label: 'task loss (clean CE)', color: '#1f77b4', value: (r) => r.taskLoss },
   { label: 'adv loss (sym-KL)', color: '#d62728', value: (r) => r.advLoss },
   { label: 'total loss', color: '#2ca02c', dash: [6, 4], value: (r) => r.totalLoss },
+];
+
+const ASCENT_SERIES: readonly SeriesSpec[] = [
+  { label: 'inner loss at δ₀ (klInit)', color: '#8c564b', value: (r) => r.klInit },
+  { label: 'inner loss after ascent (klAdv)', color: '#d62728', value: (r) => r.klAdv },
+  {
+    label: 'sym-KL from dropout alone (dropoutKl)',
+    color: '#7f7f7f',
+    dash: [6, 4],
+    value: (r) => r.dropoutKl,
+  },
 ];
 
 const DELTA_SERIES: readonly SeriesSpec[] = [
@@ -33,6 +45,14 @@ export function Charts() {
         description="clean task cross-entropy, adversarial symmetric KL and their weighted total against step, log scale (the sym-KL is often orders of magnitude below the task loss)"
         series={LOSS_SERIES}
         yLabel="loss"
+        log
+      />
+      <MetricChart
+        testId="chart.ascent"
+        title="What the ascent gained, and what dropout alone gives (log y)"
+        description="inner loss at the initial perturbation and after the ascent, and the symmetric KL that the dropout masks alone give at zero perturbation (zero, so not drawn, when the adversarial passes reuse the clean pass's masks), log scale, against step"
+        series={ASCENT_SERIES}
+        yLabel="divergence"
         log
       />
       <MetricChart

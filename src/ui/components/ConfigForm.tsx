@@ -6,17 +6,15 @@
 import { useState } from 'react';
 import type { ModelPresetName, TrainConfig } from '../../core/config.ts';
 import {
+  CHOICES as CONFIG_CHOICES,
   CONFIG_KEYS,
   countParams,
-  METHODS,
-  MODEL_PRESET_NAMES,
+  errorMessage,
   modelConfigFor,
-  VARIANTS,
 } from '../coreConfig.ts';
 import { CONFIG_HELP } from '../help.ts';
 import { stageConfig } from '../store/actions.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
-import { errorMessage } from '../urlConfig.ts';
 
 /** Vocabulary size to size the model presets with before a run tells us the real one. */
 const FALLBACK_VOCAB = 8000;
@@ -34,16 +32,28 @@ const GROUPS: readonly { legend: string; note?: string; fields: readonly Field[]
   {
     legend: 'ALUM adversary',
     note: 'Used when method is alum.',
-    fields: ['alpha', 'k', 'eta', 'epsilon', 'sigma', 'variant'],
+    fields: [
+      'alpha',
+      'k',
+      'eta',
+      'epsilon',
+      'sigma',
+      'variant',
+      'norm',
+      'innerLoss',
+      'innerReduction',
+      'detachEmbedding',
+      'advDropout',
+    ],
   },
   { legend: 'Optimisation', fields: ['lr', 'batchSize', 'steps', 'weightDecay', 'dropout', 'evalEvery'] },
   { legend: 'Model and data', fields: ['model', 'maxLength', 'seed'] },
 ];
 
+/** Fields edited with a menu: every string-valued field, and the booleans as true/false. */
 const CHOICES: Partial<Record<Field, readonly string[]>> = {
-  method: METHODS,
-  variant: VARIANTS,
-  model: MODEL_PRESET_NAMES,
+  ...CONFIG_CHOICES,
+  detachEmbedding: ['false', 'true'],
 };
 
 export function ConfigForm() {

@@ -3,8 +3,8 @@
  * rebuilds it from the staged config at step 0 (the way config edits take effect).
  */
 import { useState } from 'react';
+import { errorMessage } from '../coreConfig.ts';
 import * as actions from '../store/actions.ts';
-import { errorMessage } from '../urlConfig.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
 
 export function Controls() {
