@@ -183,6 +183,38 @@ function encoderLayer(
   return layerNorm(params, `${p}.output.LayerNorm`, out.add(h1), eps) as tf.Tensor3D;
 }
 
+/** Dropout sites of the layers after the embedding, seeded apart from `embed`'s. */
+function encoderSites(dropout: DropoutPass): DropoutSites {
+  return new DropoutSites({ rate: dropout.rate, seed: dropout.seed + 1000 });
+}
+
+function encodeWith(
+  params: Params,
+  cfg: ModelConfig,
+  e: tf.Tensor3D,
+  attentionMask: tf.Tensor2D,
+  sites: DropoutSites,
+): tf.Tensor3D {
+  const bias = attentionBias(attentionMask);
+  let h = e;
+  for (let i = 0; i < cfg.numLayers; i++) h = encoderLayer(params, cfg, i, h, bias, sites);
+  return h;
+}
+
+/**
+ * The encoder stack from an embedding-layer output (possibly perturbed): the last hidden states, before the
+ * pooler (what `BertForMaskedLM`'s head reads). e [B, T, H], attentionMask int32 [B, T] -> [B, T, H].
+ */
+export function encode(
+  params: Params,
+  cfg: ModelConfig,
+  e: tf.Tensor3D,
+  attentionMask: tf.Tensor2D,
+  dropout: DropoutPass,
+): tf.Tensor3D {
+  return tf.tidy(() => encodeWith(params, cfg, e, attentionMask, encoderSites(dropout)));
+}
+
 /**
  * Encoder + pooler + classifier from an embedding-layer output (possibly perturbed).
  * e [B, T, H], attentionMask int32 [B, T] -> logits [B, C].
@@ -195,10 +227,8 @@ export function classify(
   dropout: DropoutPass,
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    const sites = new DropoutSites({ rate: dropout.rate, seed: dropout.seed + 1000 }); // disjoint from embed's sites
-    const bias = attentionBias(attentionMask);
-    let h = e;
-    for (let i = 0; i < cfg.numLayers; i++) h = encoderLayer(params, cfg, i, h, bias, sites);
+    const sites = encoderSites(dropout);
+    const h = encodeWith(params, cfg, e, attentionMask, sites); // [B, T, H]
     const [b, , hid] = h.shape;
     const cls = h.slice([0, 0, 0], [b, 1, hid]).reshape([b, hid]); // [B, H]
     const pooled = tf.tanh(linear(params, 'bert.pooler.dense', cls)); // [B, H]
