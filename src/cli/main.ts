@@ -23,7 +23,7 @@ import {
 } from '../core/config.ts';
 import { encodeSplit } from '../core/data/dataset.ts';
 import { errorMessage } from '../core/errors.ts';
-import { encodeCheckpoint, toHfConfig } from '../core/model/hf.ts';
+import { hfFolderFiles } from '../core/model/hf.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import { findPreset, PRESETS } from '../core/presets.ts';
 import { encodeSafetensors } from '../core/io/safetensors.ts';
@@ -177,14 +177,16 @@ async function train(argv: string[], io: Io): Promise<number> {
     }
   } finally {
     // What was trained is kept even when a step fails or the run is interrupted: the current weights are written.
-    const hf = toHfConfig(run.model, task.data.labels, config.dropout);
-    await writeAtomic(join(outDir, 'model', 'config.json'), JSON.stringify(hf, null, 2) + '\n');
-    await writeAtomic(
-      join(outDir, 'model', 'vocab.txt'),
-      vocabText.endsWith('\n') ? vocabText : vocabText + '\n',
-    );
     const meta = { alum_config: JSON.stringify(config), steps_trained: String(run.step) };
-    await writeAtomic(join(outDir, 'model', 'model.safetensors'), await encodeCheckpoint(run.params, meta));
+    const files = await hfFolderFiles(
+      run.params,
+      run.model,
+      task.data.labels,
+      config.dropout,
+      vocabText,
+      meta,
+    );
+    for (const f of files) await writeAtomic(join(outDir, 'model', f.name), f.bytes);
     const summary = {
       config,
       model: run.model,

@@ -8,7 +8,7 @@ import type { MetricRow } from '../core/metrics.ts';
 
 export type { MetricRow };
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export type RunId = string;
 export type RunStatus = 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
@@ -31,7 +31,9 @@ export type ToWorker =
   | { type: 'pause'; runId: RunId }
   | { type: 'step'; runId: RunId; n: number }
   | { type: 'reset'; runId: RunId; config: TrainConfig }
-  | { type: 'dispose'; runId: RunId };
+  | { type: 'dispose'; runId: RunId }
+  /** The run's model as a zip of its Hugging Face folder; answered by `model-export` with the same requestId. */
+  | { type: 'export-model'; runId: RunId; requestId: string };
 
 export type FromWorker =
   | {
@@ -44,7 +46,12 @@ export type FromWorker =
   | { type: 'run-created'; info: RunInfo }
   | { type: 'status'; runId: RunId; status: RunStatus; step: number }
   | { type: 'metrics'; runId: RunId; rows: MetricRow[] }
+  | { type: 'model-export'; runId: RunId; requestId: string; result: ModelExport }
   | { type: 'error'; runId: RunId | null; message: string };
+
+/** A zip of the Hugging Face folder (config.json, model.safetensors, vocab.txt), or why there is none. */
+export type ModelExport =
+  { ok: true; fileName: string; zip: Uint8Array; step: number } | { ok: false; message: string };
 
 export function assertNever(x: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(x)}`);

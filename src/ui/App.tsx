@@ -3,6 +3,7 @@ import { Charts } from './components/Charts.tsx';
 import { ConfigForm } from './components/ConfigForm.tsx';
 import { Controls } from './components/Controls.tsx';
 import { ErrorBanner } from './components/ErrorBanner.tsx';
+import { ExportPanel } from './components/ExportPanel.tsx';
 import { LatestMetrics } from './components/LatestMetrics.tsx';
 import { StatusBar } from './components/StatusBar.tsx';
 
@@ -21,6 +22,7 @@ export function App() {
         <aside>
           <Controls />
           <ConfigForm />
+          <ExportPanel />
         </aside>
         <div className="results">
           <Charts />

@@ -17,9 +17,13 @@
  *   stages the merged config (the form and URL follow) and applies it by resetting the active run.
  * - `metrics()`: a copy of every MetricRow of the active run.
  * - `waitForStep(n, timeoutMs)`: resolves with `state()` once step >= n; rejects on timeout or a run error.
+ * - `exportModel()`: a Blob of the zip of the active run's Hugging Face folder (config.json,
+ *   model.safetensors, vocab.txt), as the "Download model" button saves it.
+ * - `exportMetrics(format)`: the active run's metric rows as CSV or JSONL text.
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import type { MetricRow, RunId, RunStatus } from '../protocol/messages.ts';
+import { formatMetrics, type MetricsFormat } from './metricsExport.ts';
 import * as actions from './store/actions.ts';
 import { activeRun, appStore, type AppState } from './store/store.ts';
 
@@ -45,6 +49,8 @@ export interface AlumAutomationApi {
   setConfig(partial: Partial<TrainConfig>): Promise<void>;
   metrics(): MetricRow[];
   waitForStep(n: number, timeoutMs?: number): Promise<AlumState>;
+  exportModel(): Promise<Blob>;
+  exportMetrics(format: MetricsFormat): string;
 }
 
 declare global {
@@ -80,6 +86,8 @@ export function createAutomationApi(): AlumAutomationApi {
       return actions.reset();
     },
     metrics: () => [...(activeRun(appStore.getState())?.metrics ?? [])],
+    exportModel: async () => (await actions.exportModel()).blob,
+    exportMetrics: (format) => formatMetrics(activeRun(appStore.getState())?.metrics ?? [], format),
     waitForStep: async (n, timeoutMs = 60_000) => {
       const s = await actions.waitForState(
         (st) => (activeRun(st)?.step ?? 0) >= n,

@@ -4,11 +4,18 @@ import { readFileSync } from 'node:fs';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 import * as tf from '@tensorflow/tfjs';
+import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { fixtureDir } from '../../test/helpers/nano.ts';
 import { resolveConfig, type TrainConfig } from '../core/config.ts';
-import type { Endpoint, FromWorker, MetricRow, ToWorker } from '../protocol/messages.ts';
+import {
+  PROTOCOL_VERSION,
+  type Endpoint,
+  type FromWorker,
+  type MetricRow,
+  type ToWorker,
+} from '../protocol/messages.ts';
 import { Trainer } from './trainer.ts';
 
 const vocab = readFileSync(`${fixtureDir}/vocab.txt`, 'utf8');
@@ -100,7 +107,7 @@ afterAll(() => {
 
 describe('Trainer over a MessageChannel', () => {
   it('answers hello with the backend and why', async () => {
-    client.send({ type: 'hello', protocolVersion: 1, backend: null });
+    client.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, backend: null });
     const ready = await client.waitFor((m) => m.type === 'ready');
     expect(ready).toMatchObject({ type: 'ready', backend: 'cpu', backendReason: 'cpu is the first choice' });
   });
@@ -118,6 +125,26 @@ describe('Trainer over a MessageChannel', () => {
     expect(rows[2]?.devAccuracy).toBeGreaterThanOrEqual(0);
     expect(rows[0]?.devAccuracy).toBeUndefined();
     expect(rows.every((r) => Number.isFinite(r.taskLoss) && r.advLoss > 0)).toBe(true);
+  });
+
+  it('exports the model of a run as a zip of its Hugging Face folder, and refuses an unknown run in one line', async () => {
+    client.send({ type: 'create', runId: 'rx', config, dataUrl: 'mem:task.json', vocabUrl: 'mem:vocab.txt' });
+    await client.waitFor((m) => m.type === 'run-created' && m.info.runId === 'rx');
+    client.send({ type: 'step', runId: 'rx', n: 1 });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'rx' && m.step === 1);
+    client.send({ type: 'export-model', runId: 'rx', requestId: 'e1' });
+    const reply = await client.waitFor((m) => m.type === 'model-export' && m.requestId === 'e1');
+    if (reply.type !== 'model-export' || !reply.result.ok) throw new Error(JSON.stringify(reply));
+    expect(reply.result).toMatchObject({ step: 1, fileName: 'alum-nano-step1.zip' });
+    expect(Object.keys(unzipSync(reply.result.zip)).sort()).toEqual([
+      'config.json',
+      'model.safetensors',
+      'vocab.txt',
+    ]);
+    client.send({ type: 'export-model', runId: 'nope', requestId: 'e2' });
+    const refused = await client.waitFor((m) => m.type === 'model-export' && m.requestId === 'e2');
+    expect(refused).toMatchObject({ result: { ok: false, message: "export failed: no run 'nope'" } });
+    client.send({ type: 'dispose', runId: 'rx' });
   });
 
   it('runs to the end on start and reports done', async () => {
@@ -229,7 +256,7 @@ describe('protocol version', () => {
     expect(err).toEqual({
       type: 'error',
       runId: null,
-      message: 'protocol version mismatch: page speaks 999, worker 1; reload the page',
+      message: `protocol version mismatch: page speaks 999, worker ${PROTOCOL_VERSION}; reload the page`,
     });
     ch.port1.close();
     ch.port2.close();

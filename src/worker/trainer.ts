@@ -10,11 +10,13 @@ import { errorMessage } from '../core/errors.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import { createRun, loadTask, type LoadedTask } from '../core/train/session.ts';
 import type { TrainingRun } from '../core/train/run.ts';
+import { exportRunZip } from './export.ts';
 import {
   assertNever,
   PROTOCOL_VERSION,
   type Endpoint,
   type FromWorker,
+  type ModelExport,
   type RunId,
   type RunStatus,
   type ToWorker,
@@ -120,8 +122,30 @@ export class Trainer {
         this.sessions.delete(msg.runId);
         return;
       }
+      case 'export-model':
+        this.post({
+          type: 'model-export',
+          runId: msg.runId,
+          requestId: msg.requestId,
+          result: await this.exportModel(msg.runId),
+        });
+        return;
       default:
         assertNever(msg);
+    }
+  }
+
+  /** The run's HF folder as a zip, or why not; never throws (the run itself is unaffected). */
+  private async exportModel(id: RunId): Promise<ModelExport> {
+    try {
+      const s = this.session(id);
+      if (!s.run) throw new Error(`run '${id}' has no model yet (${s.status})`);
+      const run = s.run;
+      const task = await this.task(s.dataUrl, s.vocabUrl);
+      const zip = await exportRunZip(run, task.tokenizer.vocab.join('\n'));
+      return { ok: true, zip, step: run.step, fileName: `alum-${run.config.model}-step${run.step}.zip` };
+    } catch (e) {
+      return { ok: false, message: `export failed: ${errorMessage(e)}` };
     }
   }
 

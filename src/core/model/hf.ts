@@ -5,6 +5,8 @@
  *   vocab.txt          WordPiece vocabulary
  * Pure: JSON/bytes in and out. File and network access belong to the CLI and the worker.
  */
+import type * as tf from '@tensorflow/tfjs';
+
 import type { ModelConfig } from '../config.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../io/safetensors.ts';
 import { paramsFromArrays, paramSpecs, type Params } from './params.ts';
@@ -112,7 +114,9 @@ export function fromHfConfig(
 }
 
 /** Reads the current parameter values (async readback, fine on webgpu) into named F32 arrays. */
-export async function paramsToArrays(params: Params): Promise<Map<string, NamedArray>> {
+export async function paramsToArrays(
+  params: ReadonlyMap<string, tf.Tensor>,
+): Promise<Map<string, NamedArray>> {
   const out = new Map<string, NamedArray>();
   for (const [name, v] of params) {
     out.set(name, { dtype: 'F32', shape: v.shape.slice(), data: (await v.data()) as Float32Array });
@@ -121,7 +125,7 @@ export async function paramsToArrays(params: Params): Promise<Map<string, NamedA
 }
 
 export async function encodeCheckpoint(
-  params: Params,
+  params: ReadonlyMap<string, tf.Tensor>,
   metadata: Record<string, string> = {},
 ): Promise<Uint8Array> {
   return encodeSafetensors(await paramsToArrays(params), { format: 'pt', ...metadata });
@@ -158,4 +162,32 @@ export function decodeCheckpoint(
     }
   }
   return paramsFromArrays(model, arrays, origin);
+}
+
+/** One file of a Hugging Face model folder. */
+export interface HfFile {
+  name: 'config.json' | 'model.safetensors' | 'vocab.txt';
+  bytes: Uint8Array;
+}
+
+/**
+ * The Hugging Face folder of a trained classifier, as `BertForSequenceClassification.from_pretrained` reads it:
+ * config.json (with id2label), model.safetensors (HF names, F32, `metadata` in its header) and vocab.txt.
+ * The CLI writes these files and the page zips them: one owner for the layout.
+ */
+export async function hfFolderFiles(
+  params: ReadonlyMap<string, tf.Tensor>,
+  model: ModelConfig,
+  labels: readonly string[],
+  dropout: number,
+  vocabText: string,
+  metadata: Record<string, string>,
+): Promise<HfFile[]> {
+  const utf8 = new TextEncoder();
+  const config = JSON.stringify(toHfConfig(model, labels, dropout), null, 2) + '\n';
+  return [
+    { name: 'config.json', bytes: utf8.encode(config) },
+    { name: 'model.safetensors', bytes: await encodeCheckpoint(params, metadata) },
+    { name: 'vocab.txt', bytes: utf8.encode(vocabText.endsWith('\n') ? vocabText : vocabText + '\n') },
+  ];
 }

@@ -10,6 +10,7 @@ import { getBridge } from './bridge.ts';
 import {
   activeRun,
   appStore,
+  reduceExportTaken,
   reduceResetRequested,
   reduceRunCreated,
   reduceRunDisposed,
@@ -145,6 +146,29 @@ export function stageConfig(patch: Record<string, unknown>): TrainConfig {
   const config = resolveConfig(patch, appStore.getState().staged);
   appStore.setState({ staged: config });
   return config;
+}
+
+let exportCounter = 0;
+
+/**
+ * The active run's model as a zip of its Hugging Face folder (config.json, model.safetensors, vocab.txt),
+ * built in the worker. Rejects with a one-line message when there is no model yet or the export failed.
+ */
+export async function exportModel(): Promise<{ fileName: string; blob: Blob }> {
+  const run = activeRun(appStore.getState());
+  if (run === null) throw new Error('no run to export yet: press Start or Step first');
+  await whenWorkerReady();
+  const requestId = `export-${++exportCounter}`;
+  getBridge().post({ type: 'export-model', runId: run.runId, requestId });
+  const s = await waitForState(
+    (st) => requestId in st.exports,
+    (st) => st.workerError,
+  );
+  const result = s.exports[requestId];
+  appStore.setState((st) => reduceExportTaken(st, requestId), true);
+  if (result === undefined) throw new Error('export vanished');
+  if (!result.ok) throw new Error(result.message);
+  return { fileName: result.fileName, blob: new Blob([result.zip.slice()], { type: 'application/zip' }) };
 }
 
 export function dismissErrors(): void {

@@ -14,6 +14,7 @@ import {
   PROTOCOL_VERSION,
   type FromWorker,
   type MetricRow,
+  type ModelExport,
   type RunId,
   type RunInfo,
   type RunStatus,
@@ -59,6 +60,8 @@ export interface AppState {
   urlErrors: string[];
   /** A worker error that belongs to no run (startup, protocol mismatch, a crashed worker). */
   workerError: string | null;
+  /** Model exports that arrived and were not yet taken, by request id (`takeExport` removes them). */
+  exports: Record<string, ModelExport>;
 }
 
 export function initialState(overrides: Partial<AppState> = {}): AppState {
@@ -69,6 +72,7 @@ export function initialState(overrides: Partial<AppState> = {}): AppState {
     staged: { ...DEFAULT_CONFIG },
     urlErrors: [],
     workerError: null,
+    exports: {},
     ...overrides,
   };
 }
@@ -115,6 +119,12 @@ export function reduceRunDisposed(state: AppState, runId: RunId): AppState {
   return { ...state, runs, activeRunId: state.activeRunId === runId ? null : state.activeRunId };
 }
 
+/** Removes an arrived export from the state (its bytes are then only the caller's). */
+export function reduceExportTaken(state: AppState, requestId: string): AppState {
+  const { [requestId]: _taken, ...exports } = state.exports;
+  return { ...state, exports };
+}
+
 /** Applies one worker message. Pure: returns a new state (or the same one when nothing changed). */
 export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
   switch (msg.type) {
@@ -144,6 +154,8 @@ export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
         const step = last === undefined ? run.step : Math.max(run.step, last.step);
         return { ...run, metrics: run.metrics.concat(msg.rows), step };
       });
+    case 'model-export':
+      return { ...state, exports: { ...state.exports, [msg.requestId]: msg.result } };
     case 'error':
       if (msg.runId === null) return { ...state, workerError: msg.message };
       return updateRun(state, msg.runId, (run) => ({ ...run, error: msg.message, status: 'error' }));
