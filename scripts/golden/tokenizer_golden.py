@@ -1,14 +1,20 @@
 #!/usr/bin/python3
 """Golden cases for src/core/tokenizer/wordpiece.ts: an independent reference for BERT WordPiece.
 
-A faithful transcription of Hugging Face transformers `models/bert/tokenization_bert.py`
-(`BasicTokenizer`, `WordpieceTokenizer`, `BertTokenizer.build_inputs_with_special_tokens` /
-`create_token_type_ids_from_sequences`), of the special-token split done by the slow
-`PreTrainedTokenizer.tokenize` (the added-tokens trie), and of the 'longest_first' branch of
-`PreTrainedTokenizerBase.truncate_sequences`, for `BertTokenizer(vocab, do_lower_case=True)`.
-Standard library only (transformers is not installed here), so anyone can rerun it:
+A transcription of what Hugging Face transformers 5 `BertTokenizer(vocab, do_lower_case=True)` runs: since
+transformers 5 that is the Rust `tokenizers` pipeline, so this follows huggingface/tokenizers
+`normalizers/bert.rs` (`BertNormalizer`), `pre_tokenizers/bert.rs` (`BertPreTokenizer`), the WordPiece model,
+the added-tokens split of the raw text at special tokens, the BERT post-processor and `truncate_encodings`
+('longest_first'). It used to transcribe the transformers 4 Python `BasicTokenizer`, which differs: that one
+drops unassigned code points (every C* char), NFC-normalizes, lowercases whole words (final sigma),
+and splits an odd truncation budget differently. Standard library only (transformers is not installed
+here), so anyone can rerun it:
 
     /usr/bin/python3 scripts/golden/tokenizer_golden.py     # writes test/golden/tokenizer.json
+
+Limits: the Rust code takes Cc/Cf/Co, Mn and P* from Unicode 8.0 tables (crate unicode_categories 0.1.1),
+this script from Python's `unicodedata`; they differ only on characters assigned after Unicode 8.0, which
+no case here uses. The ids transformers 5.17 itself gives are in test/golden/bert-tokenizer/.
 
 The vocabulary is small and hand-made; it deliberately puts the special tokens at odd ids.
 """
@@ -36,6 +42,8 @@ VOCAB = [
     "un", "##aff", "##able", "play", "##ing", "##ed", "##s", "##b", "##c", "##bc", "##x", "##",
     # CJK (each is its own token), including one outside the BMP
     "我", "爱", "北", "京", "東", "好", "𠀀",
+    # appended later (ids above unchanged): lowercased Greek with a word-final σ, as transformers 5 gives it
+    "οδοσ", "σοσ",
 ]
 
 CASES = [
@@ -76,6 +84,12 @@ CASES = [
     ("specials-in-text", "hello [MASK] world[SEP]x [mask] [CLS"),
     ("guillemets", "«ok» (abc)"),
     ("double-hash", "## #"),
+    ("private-use-dropped", "a\ue000b \U000f0000c\U0010fffd"),
+    ("noncharacters-kept", "ab\ufdd0 \uffff c"),
+    ("unassigned-between-words", "hello \u0378 \U00050000 world"),
+    ("cjk-ext-e-boundary", "x\U0002b81fx x\U0002b820x x\U0002b920x"),
+    ("vertical-tab-and-nel-dropped", "ab\x0bc \x85ok"),
+    ("sigma-uppercase-word", "ΣΟΣ"),
 ]
 
 PAIR_CASES = [
@@ -90,104 +104,93 @@ PAIR_CASES = [
     ("pair-truncated-to-nothing", "a b", "c d", 3),
     ("pair-wordpieces-truncated", "unaffable playing", "plays played unaffable", 7),
     ("pair-no-truncation-needed", "hello", "world", 32),
+    ("pair-truncated-odd-budget-longer-second", "a b c e", "a b c e a b c e", 8),
+    ("pair-truncated-odd-budget-longer-first", "a b c e a b c e", "a b c e", 8),
+    ("pair-truncated-odd-budget-both-over", "a b c e a b c e", "a b c e a b c e a", 8),
+    ("single-truncated-to-specials", "hello world", None, 2),
 ]
 
 
-# --- transformers/models/bert/tokenization_bert.py, transcribed ---------------------------------
+# --- huggingface/tokenizers normalizers/bert.rs + pre_tokenizers/bert.rs, transcribed ----------------
 
-
-def whitespace_tokenize(text):
-    text = text.strip()
-    if not text:
-        return []
-    return text.split()
+# Rust `char::is_whitespace` (the White_Space property).
+RUST_WHITESPACE = set("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {
+    chr(c) for c in range(0x2000, 0x200B)
+}
 
 
 def _is_whitespace(char):
-    if char == " " or char == "\t" or char == "\n" or char == "\r":
-        return True
-    return unicodedata.category(char) == "Zs"
+    return char in "\t\n\r" or char in RUST_WHITESPACE
 
 
 def _is_control(char):
-    if char == "\t" or char == "\n" or char == "\r":
+    # unicode_categories `is_other`: Cc, Cf and Co only (not Cn: unassigned chars are kept, nor Cs).
+    if char in "\t\n\r":
         return False
-    return unicodedata.category(char).startswith("C")
+    return unicodedata.category(char) in ("Cc", "Cf", "Co")
 
 
 def _is_punctuation(char):
+    # `is_bert_punc`: ASCII punctuation or a P* char.
     cp = ord(char)
     if (cp >= 33 and cp <= 47) or (cp >= 58 and cp <= 64) or (cp >= 91 and cp <= 96) or (cp >= 123 and cp <= 126):
         return True
     return unicodedata.category(char).startswith("P")
 
 
-class BasicTokenizer:
-    def __init__(self, never_split):
-        self.never_split = set(never_split)
+def _is_chinese_char(cp):
+    # Rust `is_chinese_char`: note 0x2B920, where Python's `_is_chinese_char` has 0x2B820.
+    return (
+        (cp >= 0x4E00 and cp <= 0x9FFF)
+        or (cp >= 0x3400 and cp <= 0x4DBF)
+        or (cp >= 0x20000 and cp <= 0x2A6DF)
+        or (cp >= 0x2A700 and cp <= 0x2B73F)
+        or (cp >= 0x2B740 and cp <= 0x2B81F)
+        or (cp >= 0x2B920 and cp <= 0x2CEAF)
+        or (cp >= 0xF900 and cp <= 0xFAFF)
+        or (cp >= 0x2F800 and cp <= 0x2FA1F)
+    )
 
-    def tokenize(self, text):
-        text = self._clean_text(text)
-        text = self._tokenize_chinese_chars(text)
-        unicode_normalized_text = unicodedata.normalize("NFC", text)
-        orig_tokens = whitespace_tokenize(unicode_normalized_text)
-        split_tokens = []
-        for token in orig_tokens:
-            if token not in self.never_split:
-                token = token.lower()
-                token = self._run_strip_accents(token)
-            split_tokens.extend(self._run_split_on_punc(token))
-        return whitespace_tokenize(" ".join(split_tokens))
 
-    def _run_strip_accents(self, text):
-        text = unicodedata.normalize("NFD", text)
-        return "".join(c for c in text if unicodedata.category(c) != "Mn")
+def bert_normalize(text, lowercase=True):
+    """`BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=...)`."""
+    # clean_text: drop NUL, U+FFFD and controls, then map whitespace to ' '.
+    text = "".join(
+        " " if _is_whitespace(c) else c
+        for c in text
+        if not (ord(c) == 0 or ord(c) == 0xFFFD or _is_control(c))
+    )
+    # handle_chinese_chars
+    text = "".join(" " + c + " " if _is_chinese_char(ord(c)) else c for c in text)
+    if lowercase:
+        # strip_accents (defaults to lowercase): NFD, drop Mn; no NFC anywhere.
+        text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+        # NormalizedString::lowercase: char by char (so a word-final Σ becomes σ, not ς).
+        text = "".join(c.lower() for c in text)
+    return text
 
-    def _run_split_on_punc(self, text):
-        if text in self.never_split:
-            return [text]
-        output = []
-        start_new_word = True
-        for char in text:
+
+def bert_pre_tokenize(text):
+    """`BertPreTokenizer`: split on whitespace (removed), then isolate every punctuation char."""
+    words = []
+    for chunk in text.split(" "):
+        current = ""
+        for char in chunk:
             if _is_punctuation(char):
-                output.append([char])
-                start_new_word = True
+                if current:
+                    words.append(current)
+                words.append(char)
+                current = ""
             else:
-                if start_new_word:
-                    output.append([])
-                start_new_word = False
-                output[-1].append(char)
-        return ["".join(x) for x in output]
+                current += char
+        if current:
+            words.append(current)
+    return words
 
-    def _tokenize_chinese_chars(self, text):
-        output = []
-        for char in text:
-            if self._is_chinese_char(ord(char)):
-                output.extend([" ", char, " "])
-            else:
-                output.append(char)
-        return "".join(output)
 
-    def _is_chinese_char(self, cp):
-        return (
-            (cp >= 0x4E00 and cp <= 0x9FFF)
-            or (cp >= 0x3400 and cp <= 0x4DBF)
-            or (cp >= 0x20000 and cp <= 0x2A6DF)
-            or (cp >= 0x2A700 and cp <= 0x2B73F)
-            or (cp >= 0x2B740 and cp <= 0x2B81F)
-            or (cp >= 0x2B820 and cp <= 0x2CEAF)
-            or (cp >= 0xF900 and cp <= 0xFAFF)
-            or (cp >= 0x2F800 and cp <= 0x2FA1F)
-        )
-
-    def _clean_text(self, text):
-        output = []
-        for char in text:
-            cp = ord(char)
-            if cp == 0 or cp == 0xFFFD or _is_control(char):
-                continue
-            output.append(" " if _is_whitespace(char) else char)
-        return "".join(output)
+class BasicTokenizer:
+    def tokenize(self, text):
+        return bert_pre_tokenize(bert_normalize(text))
 
 
 class WordpieceTokenizer:
@@ -196,9 +199,10 @@ class WordpieceTokenizer:
         self.unk_token = unk_token
         self.max_input_chars_per_word = max_input_chars_per_word
 
-    def tokenize(self, text):
+    def tokenize(self, word):
+        # models/wordpiece: one pre-tokenized word (chars = code points).
         output_tokens = []
-        for token in whitespace_tokenize(text):
+        for token in [word]:
             chars = list(token)
             if len(chars) > self.max_input_chars_per_word:
                 output_tokens.append(self.unk_token)
@@ -234,11 +238,11 @@ class BertTokenizer:
         self.vocab = {}
         for index, token in enumerate(vocab_list):
             self.vocab[token] = index
-        self.basic_tokenizer = BasicTokenizer(never_split=SPECIALS)
+        self.basic_tokenizer = BasicTokenizer()
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, "[UNK]")
 
     def _split_special_tokens(self, text):
-        # PreTrainedTokenizer.tokenize: the added-tokens trie cuts the raw text at every special token
+        # AddedVocabulary: the raw text is cut at every special token (normalized=False) before normalization
         # (leftmost match; none of the five is a prefix of another, so longest == only match).
         pieces = []
         i = 0
@@ -262,10 +266,7 @@ class BertTokenizer:
                 out.append(piece)
                 continue
             for token in self.basic_tokenizer.tokenize(piece):
-                if token in self.basic_tokenizer.never_split:
-                    out.append(token)
-                else:
-                    out.extend(self.wordpiece_tokenizer.tokenize(token))
+                out.extend(self.wordpiece_tokenizer.tokenize(token))
         return out
 
     def convert_tokens_to_ids(self, tokens):
@@ -277,17 +278,27 @@ class BertTokenizer:
         num_special = 3 if pair_ids is not None else 2
         total_len = len(ids) + (len(pair_ids) if pair_ids is not None else 0) + num_special
         if max_length is not None and total_len > max_length:
-            num_tokens_to_remove = total_len - max_length
-            # truncate_sequences, TruncationStrategy.LONGEST_FIRST, truncation_side 'right'
+            # truncate_encodings, TruncationStrategy::LongestFirst, direction Right, on max_length - specials.
+            budget = max_length - num_special
             if pair_ids is None:
-                assert len(ids) > num_tokens_to_remove, "HF refuses to truncate here"
-                ids = ids[:-num_tokens_to_remove]
+                ids = ids[:budget]
             else:
-                for _ in range(num_tokens_to_remove):
-                    if len(ids) > len(pair_ids):
-                        ids = ids[:-1]
-                    else:
-                        pair_ids = pair_ids[:-1]
+                n1, n2 = len(ids), len(pair_ids)
+                swap = n1 > n2
+                if swap:
+                    n1, n2 = n2, n1
+                n2 = n1 if n1 > budget else max(n1, budget - n1)
+                if n1 + n2 > budget:
+                    n1 = budget // 2
+                    n2 = n1 + budget % 2
+                if swap:
+                    n1, n2 = n2, n1
+                # transformers 5.17 gives a the odd token when both sides exceed the whole budget (reference
+                # case 500 in test/golden/bert-tokenizer/), where the Rust source above gives it to b.
+                if min(len(ids), len(pair_ids)) > budget and budget % 2 == 1:
+                    n1, n2 = budget // 2 + 1, budget // 2
+                ids = ids[:n1]
+                pair_ids = pair_ids[:n2]
         cls, sep = self.vocab["[CLS]"], self.vocab["[SEP]"]
         input_ids = [cls] + ids + [sep]
         token_type_ids = [0] * len(input_ids)
@@ -312,7 +323,7 @@ def main():
             case["maxLength"] = max_length
         cases.append({**case, **enc})
     out = {
-        "producedBy": "scripts/golden/tokenizer_golden.py (transcription of HF BertTokenizer, do_lower_case=True)",
+        "producedBy": "scripts/golden/tokenizer_golden.py (transcription of HF transformers 5 BertTokenizer, do_lower_case=True)",
         "python": sys.version.split()[0],
         "unicodedata": unicodedata.unidata_version,
         "vocab": VOCAB,

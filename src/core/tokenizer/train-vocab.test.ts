@@ -85,7 +85,7 @@ describe('trainWordPieceVocab', () => {
     const alphabet = new Set(vocab.filter((t) => [...t].length === 1));
     const tok = WordPieceTokenizer.fromTokens(vocab);
     let checked = 0;
-    for (const word of new Set(corpus.flatMap(basicTokenize))) {
+    for (const word of new Set(corpus.flatMap((text) => basicTokenize(text)))) {
       const inAlphabet = [...word].every((ch) => alphabet.has(ch));
       const pieces = tok.tokenize(word);
       if (inAlphabet) {

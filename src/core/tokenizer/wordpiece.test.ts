@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
-import { WordPieceTokenizer } from './wordpiece.ts';
+import { WordPieceTokenizer, longestFirst } from './wordpiece.ts';
 
 interface GoldenCase {
   name: string;
@@ -14,13 +14,13 @@ interface GoldenCase {
   tokenTypeIds: number[];
 }
 
-// Produced by scripts/golden/tokenizer_golden.py (a transcription of HF BertTokenizer in Python).
+// Produced by scripts/golden/tokenizer_golden.py (a Python transcription of HF transformers 5 BertTokenizer).
 const golden = JSON.parse(
   readFileSync(new URL('../../../test/golden/tokenizer.json', import.meta.url), 'utf8'),
 ) as { vocab: string[]; cases: GoldenCase[] };
 const tok = WordPieceTokenizer.fromVocabText(golden.vocab.join('\n') + '\n');
 
-describe('WordPieceTokenizer golden cases (HF BertTokenizer, do_lower_case=True)', () => {
+describe('WordPieceTokenizer golden cases (HF transformers 5 BertTokenizer, do_lower_case=True)', () => {
   it('has a meaningful number of cases', () => {
     expect(golden.cases.length).toBeGreaterThanOrEqual(30);
   });
@@ -95,5 +95,36 @@ describe('WordPieceTokenizer', () => {
     const t0 = performance.now();
     for (let i = 0; i < 2000; i++) tok.encode(text, undefined, 128);
     expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+});
+
+describe('longestFirst (HF truncation="longest_first" on a pair)', () => {
+  it('matches the table of tokenizers utils/truncation.rs tests (budget 7)', () => {
+    // [len a, len b] -> [kept a, kept b]; 0, 2, 4 and 8 tokens as in the Rust tests.
+    const table: [number, number, number, number][] = [
+      [0, 0, 0, 0],
+      [0, 8, 0, 7],
+      [2, 2, 2, 2],
+      [2, 4, 2, 4],
+      [2, 8, 2, 5],
+      [4, 4, 3, 4],
+      [4, 8, 3, 4],
+      [8, 0, 7, 0],
+      [8, 2, 5, 2],
+      [8, 4, 4, 3],
+    ];
+    for (const [la, lb, ka, kb] of table) expect(longestFirst(la, lb, 7), `${la},${lb}`).toEqual([ka, kb]);
+  });
+
+  it('gives a the odd token when both sides exceed the budget (transformers 5.17 reference case 500)', () => {
+    // The truncation.rs source gives b the odd token here (6, 7); transformers 5.17 gave 7 and 6. Inferred
+    // from that one case: ties over the budget (Rust tests: (8, 8) -> (3, 4)) are left untested.
+    expect(longestFirst(21, 148, 13)).toEqual([7, 6]);
+    expect(longestFirst(8, 9, 7)).toEqual([4, 3]);
+    expect(longestFirst(9, 8, 7)).toEqual([4, 3]);
+    expect(longestFirst(7, 176, 13)).toEqual([6, 7]);
+    expect(longestFirst(21, 148, 61)).toEqual([21, 40]);
+    expect(longestFirst(10, 10, 0)).toEqual([0, 0]);
+    expect(longestFirst(10, 20, 12)).toEqual([6, 6]);
   });
 });

@@ -1,16 +1,19 @@
 /**
- * BERT WordPiece tokenizer (uncased), matching Hugging Face `BertTokenizer(vocab, do_lower_case=True)`:
- * special tokens in the raw text are kept whole (the slow tokenizer's added-tokens trie), the rest goes
- * through `basicTokenize` and then greedy longest-match-first WordPiece with `##` continuations.
- * `encode` adds [CLS]/[SEP] and token types like `build_inputs_with_special_tokens` and truncates like
- * `truncation='longest_first'`.
- * References: huggingface/transformers `models/bert/tokenization_bert.py`, `tokenization_utils.py`
- * (`tokenize`), `tokenization_utils_base.py` (`truncate_sequences`); google-research/bert `tokenization.py`.
+ * BERT WordPiece tokenizer matching Hugging Face transformers 5 `BertTokenizer(vocab, do_lower_case=...)`
+ * (uncased by default): special tokens in the raw text are kept whole (the added-tokens split, before any
+ * normalization), the rest goes through `basicTokenize` and then greedy longest-match-first WordPiece with
+ * `##` continuations. `encode` adds [CLS]/[SEP] and token types like the BERT post-processor and truncates
+ * like `truncation='longest_first'`.
+ * Since transformers 5, `BertTokenizer` is the Rust `tokenizers` pipeline, which differs from the Python
+ * (transformers 4) one on unassigned code points, NFC, final sigma, Unicode versions (see basic.ts) and on
+ * how 'longest_first' splits an odd budget (see `longestFirst`).
+ * References: huggingface/tokenizers `normalizers/bert.rs`, `pre_tokenizers/bert.rs`, `models/wordpiece`,
+ * `utils/truncation.rs`; google-research/bert `tokenization.py`. Reference ids from transformers 5.17:
+ * test/golden/bert-tokenizer/ (checked by hf-parity.test.ts).
  *
- * Written by hand rather than through `@huggingface/tokenizers` 0.2.0: that package's BertNormalizer keeps
- * unassigned code points (Python drops every C* char), and tests `is_chinese_char` on UTF-16 code units,
- * so ideographs outside the BMP (CJK Ext. B..F) are not split off. It also treats an empty pair as no pair
- * and has no truncation. The golden cases (scripts/golden/tokenizer_golden.py) cover these.
+ * Written by hand rather than through `@huggingface/tokenizers` 0.2.0: that package tests `is_chinese_char`
+ * on UTF-16 code units, so ideographs outside the BMP (CJK Ext. B..E) are not split off; it also treats an
+ * empty pair as no pair and has no truncation.
  */
 import { basicTokenize } from './basic.ts';
 
@@ -25,11 +28,37 @@ const CONTINUATION = '##';
 /** Bound on the word -> ids memo (emails repeat words a lot; the memo just gets cleared when full). */
 const CACHE_LIMIT = 200_000;
 
+export interface TokenizerOptions {
+  /** HF `do_lower_case` (default true): strip accents and lowercase before WordPiece. */
+  lowercase?: boolean;
+}
+
 /** Token ids of one encoded input: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, unpadded. */
 export interface Encoded {
   inputIds: number[];
   /** 0 for [CLS], a and the first [SEP]; 1 for b and the last [SEP]. */
   tokenTypeIds: number[];
+}
+
+/**
+ * How many tokens a and b keep under HF `truncation='longest_first'` when `budget` tokens (maxLength less
+ * the 3 specials) must hold both; transformers 5 runs Rust `truncate_encodings` here. A side that fits in
+ * half the budget is kept whole and the other gets the rest; otherwise both get half, and an odd budget's
+ * last token goes to the longer side, to b on a tie. One exception: when both sides are longer than the whole
+ * budget, the odd token goes to a. That is what transformers 5.17 gives (reference case 500: 21 and 148
+ * tokens, budget 13 -> 7 and 6) although the `truncate_encodings` source we could read gives 6 and 7; the
+ * rule is inferred from that one case (a tie over the budget, which the Rust tests give to b, is a guess).
+ * The transformers 4 Python code gave a the odd token whenever both sides were cut: 7 and 6 also for 7 and
+ * 176 tokens, where transformers 5.17 gives 6 and 7 (reference cases 503, 506, 507).
+ */
+export function longestFirst(lenA: number, lenB: number, budget: number): [number, number] {
+  if (lenA + lenB <= budget) return [lenA, lenB];
+  const shorter = Math.min(lenA, lenB);
+  if (shorter <= budget - shorter) return lenA <= lenB ? [lenA, budget - lenA] : [budget - lenB, lenB];
+  const half = Math.floor(budget / 2);
+  const odd = budget - 2 * half;
+  const oddToA = shorter > budget || lenA > lenB;
+  return oddToA ? [half + odd, half] : [half, half + odd];
 }
 
 export class WordPieceTokenizer {
@@ -40,10 +69,12 @@ export class WordPieceTokenizer {
   readonly clsId: number;
   readonly sepId: number;
   readonly maskId: number;
+  /** HF `do_lower_case`. */
+  readonly lowercase: boolean;
   private readonly ids: ReadonlyMap<string, number>;
   private readonly cache = new Map<string, readonly number[]>();
 
-  private constructor(vocab: readonly string[]) {
+  private constructor(vocab: readonly string[], options: TokenizerOptions) {
     const ids = new Map<string, number>();
     // Like HF `load_vocab`: a duplicated token maps to its last line.
     vocab.forEach((token, i) => ids.set(token, i));
@@ -54,6 +85,7 @@ export class WordPieceTokenizer {
     };
     this.vocab = vocab;
     this.ids = ids;
+    this.lowercase = options.lowercase ?? true;
     this.padId = special('[PAD]');
     this.unkId = special('[UNK]');
     this.clsId = special('[CLS]');
@@ -62,15 +94,18 @@ export class WordPieceTokenizer {
   }
 
   /** Parses a BERT vocab.txt (one token per line, id = line index; CRLF and a final newline allowed). */
-  static fromVocabText(text: string): WordPieceTokenizer {
+  static fromVocabText(text: string, options: TokenizerOptions = {}): WordPieceTokenizer {
     const lines = text.replace(/^\ufeff/, '').split('\n');
     if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-    return new WordPieceTokenizer(lines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)));
+    return new WordPieceTokenizer(
+      lines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)),
+      options,
+    );
   }
 
   /** Builds a tokenizer from a token list (e.g. the output of `trainWordPieceVocab`). */
-  static fromTokens(tokens: readonly string[]): WordPieceTokenizer {
-    return new WordPieceTokenizer(tokens.slice());
+  static fromTokens(tokens: readonly string[], options: TokenizerOptions = {}): WordPieceTokenizer {
+    return new WordPieceTokenizer(tokens.slice(), options);
   }
 
   get vocabSize(): number {
@@ -89,9 +124,9 @@ export class WordPieceTokenizer {
 
   /**
    * `[CLS] a [SEP]`, or `[CLS] a [SEP] b [SEP]` when `pair` is given (an empty pair still adds its [SEP]).
-   * With `maxLength`, tokens are dropped from the end, always from the longer of a and b (from b on a
-   * tie), as HF `truncation='longest_first'` does. Not padded. A single text that does not fit at all
-   * (maxLength 2) is cut to `[CLS] [SEP]` where HF would log an error and not truncate.
+   * With `maxLength`, tokens are dropped from the end as HF `truncation='longest_first'` does (see
+   * `longestFirst`). Not padded. maxLength 2 cuts a single text to `[CLS] [SEP]` (Rust truncates to a
+   * budget of 0; transformers 4 logged an error and did not truncate).
    */
   encode(text: string, pair?: string, maxLength?: number): Encoded {
     let a = this.textIds(text);
@@ -101,20 +136,14 @@ export class WordPieceTokenizer {
       if (!Number.isInteger(maxLength) || maxLength < nSpecial) {
         throw new RangeError(`encode: maxLength must be an integer >= ${nSpecial}, got ${maxLength}`);
       }
-      let la = a.length;
-      let lb = b === null ? 0 : b.length;
-      let excess = la + lb + nSpecial - maxLength;
+      const budget = maxLength - nSpecial;
       if (b === null) {
-        la -= Math.max(0, excess);
+        a = a.slice(0, budget);
       } else {
-        // HF removes one token at a time from the longer sequence (b on ties); O(1) per removal is fine.
-        for (; excess > 0; excess--) {
-          if (la > lb) la--;
-          else lb--;
-        }
+        const [keepA, keepB] = longestFirst(a.length, b.length, budget);
+        a = a.slice(0, keepA);
+        b = b.slice(0, keepB);
       }
-      a = a.slice(0, la);
-      if (b !== null) b = b.slice(0, lb);
     }
     const inputIds = [this.clsId, ...a, this.sepId];
     const tokenTypeIds = new Array<number>(inputIds.length).fill(0);
@@ -127,8 +156,8 @@ export class WordPieceTokenizer {
 
   /**
    * Tokens joined by spaces with `##` continuations glued back (HF `convert_tokens_to_string`); [PAD] is
-   * always dropped, the other special tokens too when `skipSpecialTokens`. Lowercased and accent-free:
-   * WordPiece is not invertible.
+   * always dropped, the other special tokens too when `skipSpecialTokens`. WordPiece is not invertible
+   * (case and accents are gone when lowercasing, spacing around punctuation always).
    */
   decode(ids: readonly number[], skipSpecialTokens = false): string {
     const special = new Set([this.clsId, this.sepId, this.maskId, this.unkId]);
@@ -152,7 +181,7 @@ export class WordPieceTokenizer {
         continue;
       }
       if (part === '') continue;
-      for (const word of basicTokenize(part)) {
+      for (const word of basicTokenize(part, this.lowercase)) {
         for (const id of this.wordIds(word)) out.push(id);
       }
     }
