@@ -9,33 +9,21 @@
  *      ||delta||_inf (1e-2 when every token reaches the ball).
  *   npx tsx scripts/sigma-floor.ts -- --warmup 30
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { DEFAULT_DATA, DEFAULT_VOCAB, nodeLoaders } from '../src/cli/files.ts';
-import { initBackend, NODE_CHAIN } from '../src/core/backend.ts';
-import { resolveConfig } from '../src/core/config.ts';
 import { classify, embed } from '../src/core/model/bert.ts';
 import { batchTensors, disposeBatch, type StepScalars } from '../src/core/train/run.ts';
-import { createRun, loadTask } from '../src/core/train/session.ts';
+import { warmRun } from './warm-run.ts';
 
 const { values } = parseArgs({
   options: { warmup: { type: 'string', default: '30' }, batches: { type: 'string', default: '3' } },
 });
 const SIGMAS = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
 
-const choice = await initBackend(null, NODE_CHAIN, nodeLoaders);
-const task = loadTask(
-  readFileSync(DEFAULT_DATA, 'utf8'),
-  readFileSync(DEFAULT_VOCAB, 'utf8'),
-  DEFAULT_DATA,
-  DEFAULT_VOCAB,
-);
-const base = resolveConfig({ method: 'standard', steps: Number(values.warmup), batchSize: 16, evalEvery: 0 });
-const run = createRun(base, task);
-for (let i = 0; i < base.steps; i++) await run.trainStep();
+const { run, choice } = await warmRun(Number(values.warmup), { batchSize: 16 });
+const base = run.config;
 console.log(`tiny model after ${base.steps} standard steps, batch 16 x 64, backend ${choice.backend}\n`);
 
 /** mean |z(e + sigma u) - z(e)| over a batch, same dropout masks: the logits' response to the input. */

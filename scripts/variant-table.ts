@@ -7,15 +7,12 @@
  * (dropoutKl / advLoss). Prints a markdown table; wasm backend (cpu fallback).
  *   npm run variants -- --warmup 120 --batches 8
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { DEFAULT_DATA, DEFAULT_VOCAB, nodeLoaders } from '../src/cli/files.ts';
-import { initBackend, NODE_CHAIN } from '../src/core/backend.ts';
-import { resolveConfig, type TrainConfig } from '../src/core/config.ts';
+import type { TrainConfig } from '../src/core/config.ts';
 import { findPreset } from '../src/core/presets.ts';
 import type { StepScalars } from '../src/core/train/run.ts';
-import { createRun, loadTask } from '../src/core/train/session.ts';
+import { warmRun } from './warm-run.ts';
 
 const { values } = parseArgs({
   options: { warmup: { type: 'string', default: '120' }, batches: { type: 'string', default: '8' } },
@@ -34,16 +31,8 @@ const ROWS: { label: string; preset: string; patch?: Partial<TrainConfig> }[] = 
   { label: 'mtdnn-head, advDropout same', preset: 'mtdnn-head', patch: { advDropout: 'same' } },
 ];
 
-const choice = await initBackend(null, NODE_CHAIN, nodeLoaders);
-const task = loadTask(
-  readFileSync(DEFAULT_DATA, 'utf8'),
-  readFileSync(DEFAULT_VOCAB, 'utf8'),
-  DEFAULT_DATA,
-  DEFAULT_VOCAB,
-);
-const base = resolveConfig({ method: 'standard', steps: warmup, evalEvery: 0 });
-const run = createRun(base, task);
-for (let i = 0; i < warmup; i++) await run.trainStep();
+const { run, choice } = await warmRun(warmup);
+const base = run.config;
 const acc = await run.evaluate();
 
 const mean = (rows: StepScalars[], key: keyof StepScalars) =>

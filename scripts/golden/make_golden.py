@@ -162,9 +162,15 @@ def param_shapes():
 
 def init_params_f32():
     """Seed-0 random init, float32: weights N(0,0.2), biases N(0,0.05), LayerNorm weight 1+N(0,0.1), LN bias N(0,0.05)."""
-    g = torch.Generator().manual_seed(0)
+    return draw_like_fixture(param_shapes(), 0)
+
+
+def draw_like_fixture(shapes, seed):
+    """Float32 draws in `shapes` order from one seeded generator: weights N(0,0.2), biases N(0,0.05), LayerNorm
+    weight 1+N(0,0.1). (A real BERT init is N(0,0.02)/0/1/0; nonzero biases make every gradient term show.)"""
+    g = torch.Generator().manual_seed(seed)
     out = {}
-    for name, shape in param_shapes().items():
+    for name, shape in shapes.items():
         z = torch.randn(shape, generator=g, dtype=torch.float32)
         if ".LayerNorm.weight" in name:
             t = 1.0 + 0.1 * z

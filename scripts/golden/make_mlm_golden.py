@@ -73,20 +73,8 @@ def head_shapes():
 
 
 def init_head_f32():
-    """Seed-6 random head, float32, distributed like the fixture: weights N(0,0.2), biases N(0,0.05), LayerNorm
-    weight 1+N(0,0.1). (A real BERT init is N(0,0.02)/0/1/0; nonzero biases make every term of the gradient show.)"""
-    g = torch.Generator().manual_seed(HEAD_SEED)
-    out = {}
-    for name, shape in head_shapes().items():
-        z = torch.randn(shape, generator=g, dtype=torch.float32)
-        if ".LayerNorm.weight" in name:
-            t = 1.0 + 0.1 * z
-        elif name.endswith("bias"):
-            t = 0.05 * z
-        else:
-            t = 0.2 * z
-        out[name] = t.contiguous()
-    return out
+    """Seed-6 random head, float32, distributed like the fixture (make_golden.draw_like_fixture)."""
+    return mg.draw_like_fixture(head_shapes(), HEAD_SEED)
 
 
 def mlm_params_f32():

@@ -143,3 +143,13 @@ export function expectStepMetrics(
     expectNear([got[name as keyof StepScalars]], [value], name, { rel: 1e-5, rtol: 1e-4, floor: 1e-2 });
   }
 }
+
+/** A tensor's values as a plain array (async readback). */
+export async function values(t: tf.Tensor): Promise<number[]> {
+  return Array.from(await t.data());
+}
+
+/** A scalar tensor's value. */
+export async function scalar(t: tf.Tensor): Promise<number> {
+  return (await t.data())[0] as number;
+}

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { closeness, expectNear, flat, readJson, root } from '../../../test/helpers/nano.ts';
+import { closeness, expectNear, flat, readJson, root, values } from '../../../test/helpers/nano.ts';
 import { decodeSafetensors } from '../io/safetensors.ts';
 import { makeRng } from '../rng.ts';
 import { embed, encode, NO_DROPOUT, type BertInputs } from './bert.ts';
@@ -67,10 +67,6 @@ function maskedBatch(): BertInputs & { positions: tf.Tensor1D; labels: tf.Tensor
     positions: tf.tensor1d(golden.positions, 'int32'),
     labels: tf.tensor1d(golden.labels, 'int32'),
   };
-}
-
-async function values(t: tf.Tensor): Promise<number[]> {
-  return Array.from(await t.data());
 }
 
 /** Loss and the gradient of every variable of `p`, by HF name. */

@@ -13,6 +13,7 @@ import {
   loadNano,
   nanoBatch,
   readJson,
+  values,
   type NanoGolden,
 } from '../../../test/helpers/nano.ts';
 import { NO_DROPOUT } from '../model/bert.ts';
@@ -41,10 +42,6 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 afterAll(() => disposeParams(nano.params));
-
-async function values(t: tf.Tensor): Promise<number[]> {
-  return Array.from(await t.data());
-}
 
 function runCase(c: GoldenCase) {
   const batch = nanoBatch(nanoGolden);

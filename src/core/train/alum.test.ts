@@ -11,6 +11,8 @@ import {
   loadNano,
   nanoBatch,
   readJson,
+  scalar,
+  values,
   type NanoGolden,
 } from '../../../test/helpers/nano.ts';
 import type { Variant } from '../config.ts';
@@ -28,14 +30,6 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 afterAll(() => disposeParams(nano.params));
-
-async function values(t: tf.Tensor): Promise<number[]> {
-  return Array.from(await t.data());
-}
-
-async function scalar(t: tf.Tensor): Promise<number> {
-  return (await t.data())[0] as number;
-}
 
 /** The golden file's settings: KL(clean || adv) summed, embedding not detached, per-token L-inf. */
 function settings(variant: Variant, patch: Partial<AlumSettings> = {}): AlumSettings {
