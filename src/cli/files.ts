@@ -3,18 +3,16 @@
  * name the file, and the Node backend loaders (wasm by default, Dawn's `webgpu` package when asked).
  */
 import { readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { BackendLoaders } from '../core/backend.ts';
 import type { ModelConfig } from '../core/config.ts';
-import { parseDataFile } from '../core/data/parse.ts';
 import { decodeCheckpoint, fromHfConfig } from '../core/model/hf.ts';
 import type { Params } from '../core/model/params.ts';
 import { makeRng } from '../core/rng.ts';
-import { stratifiedSplit } from '../core/data/dataset.ts';
 import { errorMessage } from '../core/errors.ts';
-import { loadTask, taskFromData, type LoadedTask } from '../core/train/session.ts';
+import { taskFromFile, type LoadedTask } from '../core/train/session.ts';
 
 /** A problem with a file the user gave (missing, unreadable, malformed): exit code 2. */
 export class InputError extends Error {}
@@ -60,10 +58,7 @@ async function loadDataFileUnchecked(file: string, vocabText: string, seed: numb
       throw new Error(`${file}: missing; run 'npm run data' to prepare the default task`);
     throw e;
   });
-  if (extname(file).toLowerCase() === '.json') return loadTask(text, vocabText, file, 'vocab.txt');
-  const { labels, examples } = parseDataFile(file, text);
-  const { train, dev } = stratifiedSplit(examples, 0.1, seed);
-  return taskFromData({ name: file, source: file, labels, train, dev }, vocabText, 'vocab.txt');
+  return taskFromFile(file, text, vocabText, 'vocab.txt', seed);
 }
 
 /** An HF-layout model directory: config.json, model.safetensors, vocab.txt. */

@@ -2,6 +2,7 @@
 import { Charts } from './components/Charts.tsx';
 import { ConfigForm } from './components/ConfigForm.tsx';
 import { Controls } from './components/Controls.tsx';
+import { DataPanel } from './components/DataPanel.tsx';
 import { ErrorBanner } from './components/ErrorBanner.tsx';
 import { ExportPanel } from './components/ExportPanel.tsx';
 import { LatestMetrics } from './components/LatestMetrics.tsx';
@@ -21,6 +22,7 @@ export function App() {
       <main>
         <aside>
           <Controls />
+          <DataPanel />
           <ConfigForm />
           <ExportPanel />
         </aside>

@@ -20,9 +20,11 @@
  * - `exportModel()`: a Blob of the zip of the active run's Hugging Face folder (config.json,
  *   model.safetensors, vocab.txt), as the "Download model" button saves it.
  * - `exportMetrics(format)`: the active run's metric rows as CSV or JSONL text.
+ * - `loadData({ name, text })`: use a data file (CSV/TSV/JSONL/task JSON) for the run, as the "Load data" input
+ *   does: resolves with its split sizes and labels, or rejects with a one-line message naming file and line.
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
-import type { MetricRow, RunId, RunStatus } from '../protocol/messages.ts';
+import type { DataCheck, MetricRow, RunId, RunStatus, UserData } from '../protocol/messages.ts';
 import { formatMetrics, type MetricsFormat } from './metricsExport.ts';
 import * as actions from './store/actions.ts';
 import { activeRun, appStore, type AppState } from './store/store.ts';
@@ -51,6 +53,7 @@ export interface AlumAutomationApi {
   waitForStep(n: number, timeoutMs?: number): Promise<AlumState>;
   exportModel(): Promise<Blob>;
   exportMetrics(format: MetricsFormat): string;
+  loadData(data: UserData): Promise<DataCheck>;
 }
 
 declare global {
@@ -87,6 +90,7 @@ export function createAutomationApi(): AlumAutomationApi {
     },
     metrics: () => [...(activeRun(appStore.getState())?.metrics ?? [])],
     exportModel: async () => (await actions.exportModel()).blob,
+    loadData: actions.loadData,
     exportMetrics: (format) => formatMetrics(activeRun(appStore.getState())?.metrics ?? [], format),
     waitForStep: async (n, timeoutMs = 60_000) => {
       const s = await actions.waitForState(

@@ -116,7 +116,13 @@ describe('Trainer over a MessageChannel', () => {
     client.send({ type: 'create', runId: 'r1', config, dataUrl: 'mem:task.json', vocabUrl: 'mem:vocab.txt' });
     const created = await client.waitFor((m) => m.type === 'run-created');
     expect(created).toMatchObject({
-      info: { runId: 'r1', trainExamples: 8, devExamples: 2, labels: ['ham', 'spam'] },
+      info: {
+        runId: 'r1',
+        dataName: 'mem:task.json',
+        trainExamples: 8,
+        devExamples: 2,
+        labels: ['ham', 'spam'],
+      },
     });
     client.send({ type: 'step', runId: 'r1', n: 3 });
     await client.waitFor((m) => m.type === 'status' && m.runId === 'r1' && m.step === 3);
@@ -145,6 +151,33 @@ describe('Trainer over a MessageChannel', () => {
     const refused = await client.waitFor((m) => m.type === 'model-export' && m.requestId === 'e2');
     expect(refused).toMatchObject({ result: { ok: false, message: "export failed: no run 'nope'" } });
     client.send({ type: 'dispose', runId: 'rx' });
+  });
+
+  it("checks a user's data file without touching any run, then trains a run on it", async () => {
+    const rows = ['sentence\tlabel', ...spam.map((t) => `${t}\tspam`), ...ham.map((t) => `${t}\tham`)];
+    const data = { name: 'mine.tsv', text: rows.join('\n') + '\n' };
+    client.send({ type: 'check-data', requestId: 'c1', data, vocabUrl: 'mem:vocab.txt', seed: 1 });
+    const ok = await client.waitFor((m) => m.type === 'data-checked' && m.requestId === 'c1');
+    expect(ok).toMatchObject({ result: { ok: true, name: 'mine.tsv', labels: ['spam', 'ham'] } });
+    const bad = { name: 'bad.tsv', text: 'sentence\tlabel\nfine\tham\nno label here\n' };
+    client.send({ type: 'check-data', requestId: 'c2', data: bad, vocabUrl: 'mem:vocab.txt', seed: 1 });
+    const refused = await client.waitFor((m) => m.type === 'data-checked' && m.requestId === 'c2');
+    expect(refused).toMatchObject({ result: { ok: false } });
+    if (refused.type === 'data-checked' && !refused.result.ok)
+      expect(refused.result.message).toMatch(/^bad\.tsv:3: /);
+    client.send({
+      type: 'create',
+      runId: 'rd',
+      config,
+      dataUrl: 'mem:task.json',
+      vocabUrl: 'mem:vocab.txt',
+      data,
+    });
+    const created = await client.waitFor((m) => m.type === 'run-created' && m.info.runId === 'rd');
+    expect(created).toMatchObject({ info: { dataName: 'mine.tsv', labels: ['spam', 'ham'] } });
+    client.send({ type: 'step', runId: 'rd', n: 1 });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'rd' && m.step === 1);
+    client.send({ type: 'dispose', runId: 'rd' });
   });
 
   it('runs to the end on start and reports done', async () => {

@@ -8,18 +8,20 @@ import { BROWSER_CHAIN, initBackend } from '../core/backend.ts';
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { MetricRow } from '../core/metrics.ts';
-import { createRun, loadTask, type LoadedTask } from '../core/train/session.ts';
+import { createRun, loadTask, taskFromFile, type LoadedTask } from '../core/train/session.ts';
 import type { TrainingRun } from '../core/train/run.ts';
 import { exportRunZip } from './export.ts';
 import {
   assertNever,
   PROTOCOL_VERSION,
   type Endpoint,
+  type DataCheck,
   type FromWorker,
   type ModelExport,
   type RunId,
   type RunStatus,
   type ToWorker,
+  type UserData,
 } from '../protocol/messages.ts';
 
 /** How long metric rows are held before being posted together. */
@@ -30,6 +32,8 @@ interface Session {
   config: TrainConfig;
   dataUrl: string;
   vocabUrl: string;
+  /** The user's data file, or null for the task at `dataUrl`. */
+  data: UserData | null;
   run: TrainingRun | null;
   status: RunStatus;
   /** Steps still owed to `step(n)` commands. */
@@ -47,6 +51,7 @@ export type TextFetcher = (url: string) => Promise<string>;
 export class Trainer {
   private readonly sessions = new Map<RunId, Session>();
   private readonly tasks = new Map<string, Promise<LoadedTask>>();
+  private readonly vocabs = new Map<string, Promise<string>>();
   private backend: Promise<BackendChoice> | null = null;
 
   constructor(
@@ -94,7 +99,10 @@ export class Trainer {
         return;
       }
       case 'create':
-        await this.create(msg.runId, msg.config, msg.dataUrl, msg.vocabUrl);
+        await this.create(msg.runId, msg.config, msg.dataUrl, msg.vocabUrl, msg.data ?? null);
+        return;
+      case 'check-data':
+        this.post({ type: 'data-checked', requestId: msg.requestId, result: await this.checkData(msg) });
         return;
       case 'start':
         this.start(this.session(msg.runId));
@@ -113,7 +121,7 @@ export class Trainer {
       case 'reset': {
         const s = this.session(msg.runId);
         await this.stopAndDispose(s);
-        await this.create(msg.runId, msg.config, s.dataUrl, s.vocabUrl);
+        await this.create(msg.runId, msg.config, s.dataUrl, s.vocabUrl, s.data);
         return;
       }
       case 'dispose': {
@@ -141,8 +149,7 @@ export class Trainer {
       const s = this.session(id);
       if (!s.run) throw new Error(`run '${id}' has no model yet (${s.status})`);
       const run = s.run;
-      const task = await this.task(s.dataUrl, s.vocabUrl);
-      const zip = await exportRunZip(run, task.tokenizer.vocab.join('\n'));
+      const zip = await exportRunZip(run, await this.vocab(s.vocabUrl));
       return { ok: true, zip, step: run.step, fileName: `alum-${run.config.model}-step${run.step}.zip` };
     } catch (e) {
       return { ok: false, message: `export failed: ${errorMessage(e)}` };
@@ -161,7 +168,30 @@ export class Trainer {
     this.post({ type: 'status', runId: s.id, status, step: s.run?.step ?? 0 });
   }
 
-  private async create(id: RunId, config: TrainConfig, dataUrl: string, vocabUrl: string): Promise<void> {
+  /** Parses a user's data file as a run would, touching no run; never throws. */
+  private async checkData(msg: { data: UserData; vocabUrl: string; seed: number }): Promise<DataCheck> {
+    try {
+      const task = taskFromFile(
+        msg.data.name,
+        msg.data.text,
+        await this.vocab(msg.vocabUrl),
+        msg.vocabUrl,
+        msg.seed,
+      );
+      const { train, dev, labels } = task.data;
+      return { ok: true, name: msg.data.name, trainExamples: train.length, devExamples: dev.length, labels };
+    } catch (e) {
+      return { ok: false, message: errorMessage(e) };
+    }
+  }
+
+  private async create(
+    id: RunId,
+    config: TrainConfig,
+    dataUrl: string,
+    vocabUrl: string,
+    data: UserData | null,
+  ): Promise<void> {
     if (!this.backend) throw new Error('send hello before create');
     await this.backend;
     const previous = this.sessions.get(id);
@@ -171,6 +201,7 @@ export class Trainer {
       config,
       dataUrl,
       vocabUrl,
+      data,
       run: null,
       status: 'loading',
       owed: 0,
@@ -182,7 +213,9 @@ export class Trainer {
     this.sessions.set(id, s);
     this.setStatus(s, 'loading');
     try {
-      const task = await this.task(dataUrl, vocabUrl);
+      const task = data
+        ? taskFromFile(data.name, data.text, await this.vocab(vocabUrl), vocabUrl, config.seed)
+        : await this.task(dataUrl, vocabUrl);
       if (this.sessions.get(id) !== s) return; // reset or disposed while loading
       s.run = createRun(config, task);
       this.post({
@@ -190,6 +223,7 @@ export class Trainer {
         info: {
           runId: id,
           config,
+          dataName: data?.name ?? dataUrl.replace(/^.*\//, ''),
           paramCount: s.run.paramCount,
           vocabSize: s.run.model.vocabSize,
           trainExamples: task.data.train.length,
@@ -206,16 +240,14 @@ export class Trainer {
 
   /** Fetched and parsed once per (data, vocab) pair; tokenised per max length inside `createRun`. */
   private task(dataUrl: string, vocabUrl: string): Promise<LoadedTask> {
-    const key = `${dataUrl}\n${vocabUrl}`;
-    let task = this.tasks.get(key);
-    if (!task) {
-      task = Promise.all([this.fetchText(dataUrl), this.fetchText(vocabUrl)]).then(([data, vocab]) =>
-        loadTask(data, vocab, dataUrl, vocabUrl),
-      );
-      task.catch(() => this.tasks.delete(key));
-      this.tasks.set(key, task);
-    }
-    return task;
+    return cached(this.tasks, `${dataUrl}\n${vocabUrl}`, async () =>
+      loadTask(await this.fetchText(dataUrl), await this.vocab(vocabUrl), dataUrl, vocabUrl),
+    );
+  }
+
+  /** A vocabulary's text, fetched once per URL. */
+  private vocab(vocabUrl: string): Promise<string> {
+    return cached(this.vocabs, vocabUrl, () => this.fetchText(vocabUrl));
   }
 
   private start(s: Session): void {
@@ -298,6 +330,17 @@ export class Trainer {
     s.run = null;
     s.rows = [];
   }
+}
+
+/** `map[key]`, computed once by `make`; a failed promise is forgotten so the next call retries. */
+function cached<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = map.get(key);
+  if (!p) {
+    p = make();
+    p.catch(() => map.delete(key));
+    map.set(key, p);
+  }
+  return p;
 }
 
 function runIdOf(msg: ToWorker): RunId | null {

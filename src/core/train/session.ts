@@ -3,7 +3,8 @@
  * (cached), build the model for the config's size preset. Used by the worker and the CLI alike.
  */
 import { modelConfigFor, type ModelConfig, type TrainConfig } from '../config.ts';
-import { encodeSplit, parseTaskData, type TaskData } from '../data/dataset.ts';
+import { encodeSplit, parseTaskData, stratifiedSplit, type TaskData } from '../data/dataset.ts';
+import { parseDataFile } from '../data/parse.ts';
 import { errorMessage } from '../errors.ts';
 import { initParams, type Params } from '../model/params.ts';
 import { makeRng } from '../rng.ts';
@@ -41,6 +42,26 @@ export function taskFromData(data: TaskData, vocabText: string, vocabOrigin: str
     throw new Error(`${vocabOrigin}: ${errorMessage(e)}`);
   }
   return { data, tokenizer, encoded: new Map() };
+}
+
+/** Share of a user file's rows held out as the dev split (stratified, seeded). */
+export const DEV_FRACTION = 0.1;
+
+/**
+ * A task from a data file's text: the built-in task JSON, or a user CSV/TSV/JSONL (by extension) split
+ * 90/10, stratified and seeded. Errors are one line naming the file (and line, for user files).
+ */
+export function taskFromFile(
+  fileName: string,
+  text: string,
+  vocabText: string,
+  vocabOrigin: string,
+  seed: number,
+): LoadedTask {
+  if (/\.json$/i.test(fileName)) return loadTask(text, vocabText, fileName, vocabOrigin);
+  const { labels, examples } = parseDataFile(fileName, text);
+  const { train, dev } = stratifiedSplit(examples, DEV_FRACTION, seed);
+  return taskFromData({ name: fileName, source: fileName, labels, train, dev }, vocabText, vocabOrigin);
 }
 
 export function encodedSplits(

@@ -36,7 +36,7 @@ export function StatusBar() {
       <span data-testid="status.speed">{speed === null ? '— steps/s' : `${speed.toFixed(2)} steps/s`}</span>
       <span data-testid="status.params">Params {info ? formatNumber(info.paramCount) : '—'}</span>
       <span data-testid="status.data">
-        Train {info ? formatNumber(info.trainExamples) : '—'} / dev{' '}
+        Data {info ? info.dataName : '—'}: train {info ? formatNumber(info.trainExamples) : '—'} / dev{' '}
         {info ? formatNumber(info.devExamples) : '—'}
       </span>
     </section>

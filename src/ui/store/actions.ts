@@ -4,17 +4,18 @@
  * Each command promise resolves once the message was posted (after the worker is ready and, for a new
  * run, after it finished loading); it rejects on a worker or run error.
  */
-import type { RunId } from '../../protocol/messages.ts';
+import type { DataCheck, ModelExport, RunId, ToWorker, UserData } from '../../protocol/messages.ts';
 import { resolveConfig, type TrainConfig } from '../coreConfig.ts';
 import { getBridge } from './bridge.ts';
 import {
   activeRun,
   appStore,
-  reduceExportTaken,
+  reduceReplyTaken,
   reduceResetRequested,
   reduceRunCreated,
   reduceRunDisposed,
   type AppState,
+  type WorkerReply,
 } from './store.ts';
 
 /**
@@ -92,14 +93,21 @@ function createRun(): RunId {
   const runId = `run-${Date.now().toString(36)}-${++runCounter}`;
   const config = appStore.getState().staged;
   appStore.setState((s) => reduceRunCreated(s, runId, config), true);
+  const data = appStore.getState().stagedData;
   getBridge().post({
     type: 'create',
     runId,
     config,
     dataUrl: new URL('data/spam-assassin.json', document.baseURI).href,
-    vocabUrl: new URL('data/vocab.txt', document.baseURI).href,
+    vocabUrl: vocabUrl(),
+    ...(data === null ? {} : { data }),
   });
   return runId;
+}
+
+/** The built-in vocabulary (user data files are tokenised with it too). */
+function vocabUrl(): string {
+  return new URL('data/vocab.txt', document.baseURI).href;
 }
 
 function disposeRun(runId: RunId): void {
@@ -148,7 +156,22 @@ export function stageConfig(patch: Record<string, unknown>): TrainConfig {
   return config;
 }
 
-let exportCounter = 0;
+let requestCounter = 0;
+
+/** Posts a request built for a fresh id and resolves with the worker's reply to it (removed from the store). */
+async function request<R extends WorkerReply>(build: (requestId: string) => ToWorker): Promise<R> {
+  await whenWorkerReady();
+  const requestId = `req-${++requestCounter}`;
+  getBridge().post(build(requestId));
+  const s = await waitForState(
+    (st) => requestId in st.replies,
+    (st) => st.workerError,
+  );
+  appStore.setState((st) => reduceReplyTaken(st, requestId), true);
+  const reply = s.replies[requestId];
+  if (reply === undefined) throw new Error(`request ${requestId}: no reply`);
+  return reply as R;
+}
 
 /**
  * The active run's model as a zip of its Hugging Face folder (config.json, model.safetensors, vocab.txt),
@@ -157,18 +180,36 @@ let exportCounter = 0;
 export async function exportModel(): Promise<{ fileName: string; blob: Blob }> {
   const run = activeRun(appStore.getState());
   if (run === null) throw new Error('no run to export yet: press Start or Step first');
-  await whenWorkerReady();
-  const requestId = `export-${++exportCounter}`;
-  getBridge().post({ type: 'export-model', runId: run.runId, requestId });
-  const s = await waitForState(
-    (st) => requestId in st.exports,
-    (st) => st.workerError,
-  );
-  const result = s.exports[requestId];
-  appStore.setState((st) => reduceExportTaken(st, requestId), true);
-  if (result === undefined) throw new Error('export vanished');
+  const result = await request<ModelExport>((requestId) => ({
+    type: 'export-model',
+    runId: run.runId,
+    requestId,
+  }));
   if (!result.ok) throw new Error(result.message);
   return { fileName: result.fileName, blob: new Blob([result.zip.slice()], { type: 'application/zip' }) };
+}
+
+/**
+ * Uses the user's data file (CSV, TSV, JSONL, or a task JSON) for the next runs: the worker parses it first,
+ * and a file it cannot use is refused with a one-line message naming file and line, leaving the current run
+ * as it is. Once accepted, the current run (if any) is replaced by a new one on the file, at step 0.
+ */
+export async function loadData(data: UserData): Promise<DataCheck & { ok: true }> {
+  const check = await request<DataCheck>((requestId) => ({
+    type: 'check-data',
+    requestId,
+    data,
+    vocabUrl: vocabUrl(),
+    seed: appStore.getState().staged.seed,
+  }));
+  if (!check.ok) throw new Error(check.message);
+  appStore.setState({ stagedData: data });
+  const run = activeRun(appStore.getState());
+  if (run !== null) {
+    disposeRun(run.runId);
+    await ensureRun();
+  }
+  return check;
 }
 
 export function dismissErrors(): void {

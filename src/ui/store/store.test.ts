@@ -40,6 +40,7 @@ function row(step: number, extra: Partial<MetricRow> = {}): MetricRow {
 const info: RunInfo = {
   runId: 'r1',
   config,
+  dataName: 'spam-assassin.json',
   paramCount: 275_042,
   vocabSize: 8000,
   trainExamples: 4836,

@@ -12,12 +12,14 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { BackendName, TrainConfig } from '../../core/config.ts';
 import {
   PROTOCOL_VERSION,
+  type DataCheck,
   type FromWorker,
   type MetricRow,
   type ModelExport,
   type RunId,
   type RunInfo,
   type RunStatus,
+  type UserData,
 } from '../../protocol/messages.ts';
 import { DEFAULT_CONFIG } from '../coreConfig.ts';
 
@@ -60,9 +62,14 @@ export interface AppState {
   urlErrors: string[];
   /** A worker error that belongs to no run (startup, protocol mismatch, a crashed worker). */
   workerError: string | null;
-  /** Model exports that arrived and were not yet taken, by request id (`takeExport` removes them). */
-  exports: Record<string, ModelExport>;
+  /** Answers to requests (`export-model`, `check-data`) not yet taken, by request id (`reduceReplyTaken`). */
+  replies: Record<string, WorkerReply>;
+  /** The user's data file the next run is created with; null for the built-in task. */
+  stagedData: UserData | null;
 }
+
+/** What the worker answers a request with. */
+export type WorkerReply = ModelExport | DataCheck;
 
 export function initialState(overrides: Partial<AppState> = {}): AppState {
   return {
@@ -72,7 +79,8 @@ export function initialState(overrides: Partial<AppState> = {}): AppState {
     staged: { ...DEFAULT_CONFIG },
     urlErrors: [],
     workerError: null,
-    exports: {},
+    replies: {},
+    stagedData: null,
     ...overrides,
   };
 }
@@ -119,10 +127,10 @@ export function reduceRunDisposed(state: AppState, runId: RunId): AppState {
   return { ...state, runs, activeRunId: state.activeRunId === runId ? null : state.activeRunId };
 }
 
-/** Removes an arrived export from the state (its bytes are then only the caller's). */
-export function reduceExportTaken(state: AppState, requestId: string): AppState {
-  const { [requestId]: _taken, ...exports } = state.exports;
-  return { ...state, exports };
+/** Removes an arrived reply from the state (its contents are then only the caller's). */
+export function reduceReplyTaken(state: AppState, requestId: string): AppState {
+  const { [requestId]: _taken, ...replies } = state.replies;
+  return { ...state, replies };
 }
 
 /** Applies one worker message. Pure: returns a new state (or the same one when nothing changed). */
@@ -155,7 +163,8 @@ export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
         return { ...run, metrics: run.metrics.concat(msg.rows), step };
       });
     case 'model-export':
-      return { ...state, exports: { ...state.exports, [msg.requestId]: msg.result } };
+    case 'data-checked':
+      return { ...state, replies: { ...state.replies, [msg.requestId]: msg.result } };
     case 'error':
       if (msg.runId === null) return { ...state, workerError: msg.message };
       return updateRun(state, msg.runId, (run) => ({ ...run, error: msg.message, status: 'error' }));
