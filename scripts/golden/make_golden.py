@@ -347,19 +347,23 @@ def crosscheck_with_torch_layer(P, x, mask):
 # ----------------------------------------------------------------------------------------------------------------------
 # Fixture
 # ----------------------------------------------------------------------------------------------------------------------
-def make_fixture():
-    P32 = init_params_f32()
-    FIX_DIR.mkdir(parents=True, exist_ok=True)
-    (FIX_DIR / "config.json").write_text(json.dumps(hf_config_json(), indent=2) + "\n")
-    (FIX_DIR / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    write_safetensors(FIX_DIR / "model.safetensors", P32)
-    back = read_safetensors(FIX_DIR / "model.safetensors")
+def write_fixture(fix_dir, config_json, P32):
+    """An HF model folder (config.json, vocab.txt, model.safetensors of the float32 `P32`), read back and checked."""
+    fix_dir.mkdir(parents=True, exist_ok=True)
+    (fix_dir / "config.json").write_text(json.dumps(config_json, indent=2) + "\n")
+    (fix_dir / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    write_safetensors(fix_dir / "model.safetensors", P32)
+    back = read_safetensors(fix_dir / "model.safetensors")
     assert set(back) == set(P32)
     for k, v in P32.items():
         assert list(back[k].shape) == list(v.shape) and np.array_equal(back[k], v.numpy()), k
-    print(f"wrote {FIX_DIR.relative_to(ROOT)}/ (config.json, vocab.txt, model.safetensors: {len(P32)} tensors, "
+    print(f"wrote {fix_dir.relative_to(ROOT)}/ (config.json, vocab.txt, model.safetensors: {len(P32)} tensors, "
           f"{sum(v.numel() for v in P32.values())} params; read-back OK)")  # fmt: skip
     return P32
+
+
+def make_fixture():
+    return write_fixture(FIX_DIR, hf_config_json(), init_params_f32())
 
 
 # ----------------------------------------------------------------------------------------------------------------------

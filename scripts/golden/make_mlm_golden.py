@@ -142,18 +142,7 @@ def hf_full_sequence_loss(P, batch):
 # Fixture, batch, golden
 # ----------------------------------------------------------------------------------------------------------------------
 def make_fixture():
-    P32 = mlm_params_f32()
-    FIX_DIR.mkdir(parents=True, exist_ok=True)
-    (FIX_DIR / "config.json").write_text(json.dumps(hf_config_json(), indent=2) + "\n")
-    (FIX_DIR / "vocab.txt").write_text("\n".join(mg.VOCAB) + "\n")
-    mg.write_safetensors(FIX_DIR / "model.safetensors", P32)
-    back = mg.read_safetensors(FIX_DIR / "model.safetensors")
-    assert set(back) == set(P32)
-    for k, v in P32.items():
-        assert list(back[k].shape) == list(v.shape) and np.array_equal(back[k], v.numpy()), k
-    print(f"wrote {FIX_DIR.relative_to(ROOT)}/ (config.json, vocab.txt, model.safetensors: {len(P32)} tensors, "
-          f"{sum(v.numel() for v in P32.values())} params; read-back OK)")  # fmt: skip
-    return P32
+    return mg.write_fixture(FIX_DIR, hf_config_json(), mlm_params_f32())
 
 
 def make_masked_batch():
