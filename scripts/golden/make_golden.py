@@ -478,18 +478,49 @@ def inner_loss_value(z_adv, z_clean, inner_loss, reduction):
     raise ValueError(f"inner_reduction {reduction!r}")
 
 
-def make_context(P32):
-    """Everything a case shares: float64 parameters, the batch, e, z_c, delta_init (fixed seeds)."""
+def is_regression(labels):
+    return labels.is_floating_point()
+
+
+def task_loss(z, labels):
+    """Cross-entropy for class ids; for float targets HF BertForSequenceClassification's regression loss,
+    MSELoss()(logits.squeeze(), labels) (z [B, 1])."""
+    if is_regression(labels):
+        return F.mse_loss(z.squeeze(-1), labels)
+    return F.cross_entropy(z, labels)
+
+
+def mse_inner(z_adv, z_clean):
+    """Regression inner loss: mt-dnn F.mse_loss(adv_logits, logits.detach(), reduction="sum")
+    (https://github.com/namisan/mt-dnn/blob/676b48b120e04c25ad138f5affb0d6842ba366af/mt_dnn/perturbation.py
+    lines 118-119)."""
+    return ((z_adv - z_clean.detach()) ** 2).sum()
+
+
+def mse_outer(z_clean, z_adv):
+    """Regression outer adversarial loss: mean over the batch of (z_c - z_a)^2, no stop-gradient on either side
+    (mt-dnn perturbation.py lines 150-151 call MseCriterion(logits, adv_logits), loss.py lines 80-96 at the same commit;
+    its mse_loss(input.squeeze(), target) broadcasts [B] against [B, 1] to [B, B]: we pair each row with itself,
+    see docs/alum-step.md, "Regression")."""
+    return ((z_clean - z_adv) ** 2).mean()
+
+
+def make_context(P32, targets=None):
+    """Everything a case shares: float64 parameters, the batch, e, z_c, delta_init (fixed seeds). With `targets`
+    (float64 [B]) the labels are those regression targets and the task loss is MSE (the classifier then has one
+    output row)."""
     names = list(param_shapes())
     P = {k: v.to(F64) for k, v in P32.items()}  # exact float32 values, computed in float64
     input_ids, attention_mask, token_type_ids, labels = make_batch()
+    if targets is not None:
+        labels = targets
     B, T = input_ids.shape
     m3 = attention_mask.to(F64)[:, :, None]  # [B,T,1]
     n_real = attention_mask.sum().item()
     with torch.no_grad():
         e0 = embed(P, input_ids, token_type_ids)
         z_c = f_enc(P, e0, attention_mask)
-        loss_task = F.cross_entropy(z_c, labels)
+        loss_task = task_loss(z_c, labels)
     g_delta = torch.Generator().manual_seed(1234)
     delta_init = torch.randn(B, T, H, generator=g_delta, dtype=F64) * SIGMA * m3
 
@@ -522,9 +553,16 @@ def alum_step_reference(ctx, case):
     e0, z_c, delta0 = ctx["e0"], ctx["z_c"], ctx["delta_init"]
     guard = GUARD[variant]
 
+    regression = is_regression(ctx["labels"])
+
+    def loss_in(z_adv, z_clean):
+        if regression:
+            return mse_inner(z_adv, z_clean)
+        return inner_loss_value(z_adv, z_clean, loss_kind, reduction)
+
     def inner_loss(x):
         """The inner loss at the point x: e, the parameters and z_c are constants."""
-        return inner_loss_value(f_enc(P, e0 + x, mask), z_c, loss_kind, reduction)
+        return loss_in(f_enc(P, e0 + x, mask), z_c)
 
     def inner_grad(x):
         x = x.detach().clone().requires_grad_(True)
@@ -584,12 +622,15 @@ def alum_step_reference(ctx, case):
     e = embed(Q, ctx["input_ids"], ctx["token_type_ids"])
     zc = f_enc(Q, e, mask)
     za = f_enc(Q, (e.detach() if detach else e) + delta_final, mask)
-    l_task = F.cross_entropy(zc, ctx["labels"])
-    l_adv = sym_kl_batchmean(zc, za)  # mt-dnn SymKlCriterion (3228e7c loss.py lines 133-155), batch mean
+    l_task = task_loss(zc, ctx["labels"])
+    if regression:
+        l_adv = mse_outer(zc, za)
+    else:
+        l_adv = sym_kl_batchmean(zc, za)  # mt-dnn SymKlCriterion (3228e7c loss.py lines 133-155), batch mean
     l_total = l_task + alpha * l_adv
     gs = torch.autograd.grad(l_total, [Q[k] for k in names])
     with torch.no_grad():
-        kl_adv = inner_loss_value(za, zc, loss_kind, reduction).item()
+        kl_adv = loss_in(za, zc).item()
 
     # Independent construction of the same gradient via the stop-gradient identity:
     # d loss_adv / d z_c = (p_c - p_adv)/B, d loss_adv / d z_adv = (p_adv - p_c)/B.
@@ -597,10 +638,16 @@ def alum_step_reference(ctx, case):
     e2 = embed(Q2, ctx["input_ids"], ctx["token_type_ids"])
     zc2 = f_enc(Q2, e2, mask)
     za2 = f_enc(Q2, (e2.detach() if detach else e2) + delta_final, mask)
-    with torch.no_grad():
-        pc, pa = torch.softmax(zc2, -1), torch.softmax(za2, -1)
     B = ctx["B"]
-    sur = F.cross_entropy(zc2, ctx["labels"]) + alpha * ((zc2 * (pc - pa)).sum() + (za2 * (pa - pc)).sum()) / B
+    if regression:
+        # d loss_adv / d z_c = 2 (z_c - z_a) / B = -d loss_adv / d z_a: both sides carry a gradient
+        with torch.no_grad():
+            d = 2 * (zc2 - za2) / B
+        sur = task_loss(zc2, ctx["labels"]) + alpha * ((zc2 * d).sum() - (za2 * d).sum())
+    else:
+        with torch.no_grad():
+            pc, pa = torch.softmax(zc2, -1), torch.softmax(za2, -1)
+        sur = F.cross_entropy(zc2, ctx["labels"]) + alpha * ((zc2 * (pc - pa)).sum() + (za2 * (pa - pc)).sum()) / B
     gs2 = torch.autograd.grad(sur, [Q2[k] for k in names])
     worst = max((a - b).abs().max().item() for a, b in zip(gs, gs2))
     assert worst < 1e-12, f"{case}: grads differ from the surrogate construction by {worst}"
@@ -905,6 +952,74 @@ def check_detach(ctx, case, r, standard_grads):
     return max(diffs)
 
 
+# Regression (STS-B style, docs/alum-step.md "Regression"): the nano fixture with only the first row of its
+# classifier (one output, HF num_labels = 1, problem_type "regression"), float targets, MSE task loss, MSE 'sum'
+# inner loss, MSE outer adversarial term without stop-gradients. Same batch and delta_init as the other cases.
+REGRESSION_TARGETS = [0.5, -1.25, 2.0]
+# (variant, K, inner_loss, inner_reduction, detach_embedding, norm, eta, epsilon); inner_loss and inner_reduction
+# are not used by regression (its inner loss is always MSE 'sum').
+REGRESSION_CASES = [
+    ("paper", 1, "kl", "sum", False, "inf", 0.05, 0.02),
+    ("mtdnn-2020", 2, "kl", "sum", True, "l2", 0.02, 0.01),
+]
+
+
+def make_regression_cases(P32):
+    R32 = dict(P32)
+    R32["classifier.weight"] = P32["classifier.weight"][:1].clone()  # [1, H]
+    R32["classifier.bias"] = P32["classifier.bias"][:1].clone()  # [1]
+    ctx = make_context(R32, torch.tensor(REGRESSION_TARGETS, dtype=F64))
+    assert ctx["z_c"].shape == (ctx["B"], 1)
+    out = []
+    for row in REGRESSION_CASES:
+        case = case_dict(row)
+        name = f"regression-{case_name(case)}"
+        r = alum_step_reference(ctx, case)
+        assert r["kl_init"] == r["inner_loss"][0] and len(r["inner_loss"]) == case["K"]
+        assert r["loss_adv"] > 0 and r["kl_adv"] > r["kl_init"], f"{name}: the ascent did not raise the inner loss"
+
+        def inner_loss_k(x):
+            return mse_inner(f_enc(ctx["P"], ctx["e0"] + x, ctx["attention_mask"]), ctx["z_c"])
+
+        check_inner_grad_fd(inner_loss_k, r["_points"][-1], r["delta_grad"][-1], name)
+        # detach_embedding: the adversarial pass reaches the embedding tables only when not detached
+        Q = ctx["param_leaves"]()
+        zc = f_enc(Q, embed(Q, ctx["input_ids"], ctx["token_type_ids"]), ctx["attention_mask"])
+        cut = task_loss(zc, ctx["labels"]) + case["alpha"] * mse_outer(zc, r["logits_adv"])
+        (g_cut,) = torch.autograd.grad(cut, [Q[EMBEDDING_PARAMS[0]]])
+        d_cut = (r["grads"][EMBEDDING_PARAMS[0]] - g_cut).abs().max().item()
+        assert (d_cut <= 1e-12) == case["detach_embedding"], f"{name}: detach check ({d_cut})"
+        print_step(name, r)
+        out.append({
+            "name": name,
+            "config": ts_config(case),
+            "inner_loss": r["inner_loss"],
+            "delta_grad": [tl(g) for g in r["delta_grad"]],
+            "delta": [tl(d) for d in r["delta"]],
+            "delta_final": tl(r["delta_final"]),
+            "logits_clean": tl(r["_logits_clean"]),
+            "logits_adv": tl(r["logits_adv"]),
+            "loss_task": r["loss_task"],
+            "loss_adv": r["loss_adv"],
+            "loss_total": r["loss_total"],
+            "kl_init": r["kl_init"],
+            "kl_adv": r["kl_adv"],
+            "eff_perturb": r["eff_perturb"],
+            "inner_grad_norm": r["inner_grad_norm"],
+            "delta_linf_mean": r["delta_linf_mean"],
+            "delta_l2_mean": r["delta_l2_mean"],
+            "grads": {k: tl(g) for k, g in r["grads"].items()},
+        })  # fmt: skip
+    print("  check: regression inner gradients match central finite differences; detach cuts only the adv pass")
+    return {
+        "targets": REGRESSION_TARGETS,
+        "model": "test/fixtures/nano-bert with classifier.weight[:1] and classifier.bias[:1] (num_labels 1)",
+        "losses": "task MSE (HF regression), inner MSE sum (mt-dnn), outer mean (z_c - z_a)^2 without stop-gradient; "
+                  "kl_init/kl_adv are the inner MSE at x_1 and at the adversarial pass",
+        "cases": out,
+    }
+
+
 def round_sig(x, digits=10):
     """Nested floats rounded to `digits` significant digits (the shortest repr of the rounded float is written)."""
     if isinstance(x, float):
@@ -916,7 +1031,7 @@ def round_sig(x, digits=10):
     return x
 
 
-def make_alum_cases_golden(ctx):
+def make_alum_cases_golden(ctx, regression):
     names = ctx["names"]
     Q = ctx["param_leaves"]()
     lt = F.cross_entropy(f_enc(Q, embed(Q, ctx["input_ids"], ctx["token_type_ids"]), ctx["attention_mask"]),
@@ -994,6 +1109,7 @@ def make_alum_cases_golden(ctx):
             "epsilon_note": "epsilon is unused by mtdnn-2020 and mtdnn-head; it is set below their delta norms",
         },
         "cases": out_cases,
+        "regression": regression,
     }))  # fmt: skip
 
 
@@ -1127,8 +1243,10 @@ def main():
     ctx = make_context(P32)
     print("nano-bert golden")
     make_nano_bert_golden(ctx)
+    print("regression cases")
+    regression = make_regression_cases(P32)
     print("alum-cases golden")
-    make_alum_cases_golden(ctx)
+    make_alum_cases_golden(ctx, regression)
     print("symkl golden")
     make_symkl_golden()
     print("adamw golden")

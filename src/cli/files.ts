@@ -2,17 +2,17 @@
  * The CLI's file side: reading model directories, data files and vocabularies with one-line errors that
  * name the file, and the Node backend loaders (wasm by default, Dawn's `webgpu` package when asked).
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { BackendLoaders } from '../core/backend.ts';
-import type { ModelConfig } from '../core/config.ts';
-import { decodeCheckpoint, fromHfConfig } from '../core/model/hf.ts';
-import type { Params } from '../core/model/params.ts';
-import { makeRng } from '../core/rng.ts';
+import type { ModelConfig, ProblemType } from '../core/config.ts';
+import { loadHfModel, MODEL_FILES, type HfLoadReport } from '../core/model/hf-load.ts';
+import { paramsFromArrays, type Params } from '../core/model/params.ts';
 import { errorMessage } from '../core/errors.ts';
-import { taskFromFile, type LoadedTask } from '../core/train/session.ts';
+import { taskFromFile, withTokenizerOptions, type LoadedTask } from '../core/train/session.ts';
+import type { TokenizerOptions } from '../core/tokenizer/wordpiece.ts';
 
 /** A problem with a file the user gave (missing, unreadable, malformed): exit code 2. */
 export class InputError extends Error {}
@@ -52,46 +52,68 @@ async function readVocabText(file: string): Promise<string> {
 }
 
 /** A task from a data file: the built-in JSON task format, or a user TSV/CSV/JSONL split 90/10 (seeded). */
-async function loadDataFileUnchecked(file: string, vocabText: string, seed: number): Promise<LoadedTask> {
+async function loadDataFileUnchecked(
+  file: string,
+  vocabText: string,
+  seed: number,
+  tokenizer: TokenizerOptions,
+  data: DataFileOptions,
+): Promise<LoadedTask> {
   const text = await readText(file).catch((e: unknown) => {
     if (file === DEFAULT_DATA)
       throw new Error(`${file}: missing; run 'npm run data' to prepare the default task`);
     throw e;
   });
-  return taskFromFile(file, text, vocabText, 'vocab.txt', seed);
+  const dev = data.dev === undefined ? undefined : { name: data.dev, text: await readText(data.dev) };
+  const options = {
+    ...(dev === undefined ? {} : { dev }),
+    ...(data.problemType === undefined ? {} : { problemType: data.problemType }),
+  };
+  return withTokenizerOptions(taskFromFile(file, text, vocabText, 'vocab.txt', seed, options), tokenizer);
 }
 
-/** An HF-layout model directory: config.json, model.safetensors, vocab.txt. */
-async function loadModelDirUnchecked(
-  dir: string,
-  seed: number,
-): Promise<{ model: ModelConfig; labels: string[]; params: Params; vocabText: string }> {
-  const configFile = join(dir, 'config.json');
-  let json: unknown;
-  const configText = await readText(configFile);
-  try {
-    json = JSON.parse(configText);
-  } catch {
-    throw new Error(`${configFile}: not valid JSON`);
-  }
-  const { model, labels } = fromHfConfig(json, configFile);
-  const weightsFile = join(dir, 'model.safetensors');
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(weightsFile));
-  } catch {
-    throw new Error(`${weightsFile}: no such file (only safetensors checkpoints are read)`);
-  }
-  const vocabText = await readText(join(dir, 'vocab.txt'));
-  // A checkpoint without a classification head gets a fresh seeded one (BERT init, std 0.02).
-  const rng = makeRng(seed);
-  const params = decodeCheckpoint(bytes, model, weightsFile, (name, shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const values = new Float32Array(n);
-    if (name.endsWith('.weight')) for (let i = 0; i < n; i++) values[i] = rng.normal() * 0.02;
-    return values;
+/** `--dev FILE` (the dev split instead of a seeded 90/10 split) and `--problem` (docs/data-formats.md). */
+export interface DataFileOptions {
+  dev?: string;
+  problemType?: ProblemType;
+}
+
+/** A model loaded from a folder (`--init DIR`), with what the load did. */
+export interface LoadedModelDir {
+  model: ModelConfig;
+  labels: string[];
+  params: Params;
+  vocabText: string;
+  /** HF `do_lower_case` of the model's tokenizer: pass to `loadDataFile`. */
+  lowercase: boolean;
+  report: HfLoadReport;
+}
+
+/**
+ * A Hugging Face model folder: config.json, vocab.txt or tokenizer.json, model.safetensors or
+ * pytorch_model.bin (core/model/hf-load.ts reads them; this only reads the files that exist).
+ */
+async function loadModelDirUnchecked(dir: string, seed: number): Promise<LoadedModelDir> {
+  const present = await readdir(dir).catch((e: unknown) => {
+    const code = (e as { code?: string }).code;
+    // A missing folder is reported by the first file it should hold.
+    if (code === 'ENOENT') throw new Error(`${join(dir, 'config.json')}: no such file`);
+    throw new Error(
+      `${dir}: ${code === 'ENOTDIR' ? 'not a directory' : `cannot read (${code ?? String(e)})`}`,
+    );
   });
-  return { model, labels, params, vocabText };
+  const files = new Map<string, Uint8Array>();
+  for (const name of present) {
+    if (!(MODEL_FILES as readonly string[]).includes(name) && !name.endsWith('.index.json')) continue;
+    try {
+      files.set(name, new Uint8Array(await readFile(join(dir, name))));
+    } catch (e) {
+      throw new Error(`${join(dir, name)}: cannot read (${(e as { code?: string }).code ?? String(e)})`);
+    }
+  }
+  const loaded = loadHfModel(files, { name: dir, seed });
+  const params = paramsFromArrays(loaded.model, loaded.arrays, dir);
+  return { ...loaded, params };
 }
 
 /** Runs `f`, turning any failure into an InputError (a problem with the user's files, exit code 2). */
@@ -106,11 +128,17 @@ async function asInput<T>(f: () => Promise<T>): Promise<T> {
 export const readVocab = (file: string): Promise<string> => asInput(() => readVocabText(file));
 
 /** A task from a data file: the built-in JSON task format, or a user TSV/CSV/JSONL split 90/10 (seeded). */
-export const loadDataFile = (file: string, vocabText: string, seed: number): Promise<LoadedTask> =>
-  asInput(() => loadDataFileUnchecked(file, vocabText, seed));
+export const loadDataFile = (
+  file: string,
+  vocabText: string,
+  seed: number,
+  tokenizer: TokenizerOptions = {},
+  data: DataFileOptions = {},
+): Promise<LoadedTask> => asInput(() => loadDataFileUnchecked(file, vocabText, seed, tokenizer, data));
 
-/** An HF-layout model directory: config.json, model.safetensors, vocab.txt. */
-export const loadModelDir = (dir: string, seed: number) => asInput(() => loadModelDirUnchecked(dir, seed));
+/** A Hugging Face model folder (safetensors or torch.save weights, vocab.txt or tokenizer.json). */
+export const loadModelDir = (dir: string, seed: number): Promise<LoadedModelDir> =>
+  asInput(() => loadModelDirUnchecked(dir, seed));
 
 export const nodeLoaders: BackendLoaders = {
   wasm: async () => {

@@ -3,6 +3,7 @@
  *   alum train     fine-tune with ALUM (or standard) and write metrics.jsonl + an HF-layout model
  *   alum trace     run one ALUM step with dropout off and dump every intermediate to safetensors
  *   alum tokenize  text lines in, JSON arrays of ids out
+ *   alum export-torch  the same run as a PyTorch folder (train_alum.py for python, torchrun, accelerate)
  * Bad input exits with code 2 and one line `error: ...` naming the file, line or flag (stack with --debug).
  */
 import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
@@ -31,16 +32,29 @@ import { batchTensors, disposeBatch } from '../core/train/run.ts';
 import { createRun } from '../core/train/session.ts';
 import { traceStep } from '../core/train/trace.ts';
 import { makeRng, shuffled } from '../core/rng.ts';
-import { InputError, loadDataFile, loadModelDir, nodeLoaders, readVocab, type Io } from './files.ts';
+import { describeLoad } from '../core/model/hf-load.ts';
+import {
+  InputError,
+  loadDataFile,
+  loadModelDir,
+  nodeLoaders,
+  readVocab,
+  type DataFileOptions,
+  type Io,
+} from './files.ts';
+import { exportTorch, runConfig } from './export-torch.ts';
 
 export class UsageError extends Error {}
 
 const USAGE = `usage:
-  alum train [--preset P] [--init DIR] [--data FILE] [--steps N] [--seed S] [--backend B] [--out DIR] [config flags]
+  alum train [--preset P] [--init DIR] [--data FILE] [--dev FILE] [--problem classification|regression]
+             [--steps N] [--seed S] [--backend B] [--out DIR] [config flags]   (data formats: docs/data-formats.md)
   alum trace --model DIR --data FILE --seed S --out FILE.safetensors [--batch-size N] [--max-length T]
              [--method alum --k K --alpha A --eta E --epsilon X --sigma S --variant V --norm N
               --inner-loss L --inner-reduction R --detach-embedding true|false]
   alum tokenize --vocab FILE          (reads lines on stdin, writes one JSON array of ids per line)
+  alum export-torch --out DIR [--model DIR] [--run DIR] [--data FILE] [--preset P] [config flags]
+             (train_alum.py + config.json + README.md for python, torchrun, accelerate; docs/torch-export.md)
 config flags: ${CONFIG_KEYS.map((k) => `--${flagName(k)}`).join(' ')}
 presets: ${PRESETS.map((p) => p.name).join(', ')}
 backends: ${BACKENDS.join(', ')} (default: wasm, falling back to cpu)`;
@@ -104,14 +118,31 @@ async function writeAtomic(file: string, data: string | Uint8Array): Promise<voi
   await rename(tmp, file);
 }
 
+/** `--dev FILE` and `--problem classification|regression` (auto when absent: docs/data-formats.md). */
+function dataFlags(values: Record<string, string | boolean | undefined>): DataFileOptions {
+  const out: DataFileOptions = {};
+  const problem = values['problem'];
+  if (problem !== undefined) {
+    if (problem !== 'classification' && problem !== 'regression') {
+      throw new UsageError(`--problem must be classification or regression, got ${JSON.stringify(problem)}`);
+    }
+    out.problemType = problem;
+  }
+  if (typeof values['dev'] === 'string') out.dev = values['dev'];
+  return out;
+}
+
 async function train(argv: string[], io: Io): Promise<number> {
   const values = parse(argv, {
     preset: { type: 'string' },
     init: { type: 'string' },
     data: { type: 'string' },
+    dev: { type: 'string' },
+    problem: { type: 'string' },
     backend: { type: 'string' },
     out: { type: 'string' },
   });
+  const dataOptions = dataFlags(values);
   const preset = typeof values['preset'] === 'string' ? findPreset(values['preset']) : findPreset('default');
   // From a checkpoint the default learning rate is a fine-tuning one; a preset or --lr still overrides it.
   const fineTune = typeof values['init'] === 'string' ? { lr: FINETUNE_LR } : {};
@@ -130,11 +161,14 @@ async function train(argv: string[], io: Io): Promise<number> {
   io.err(`backend: ${choice.backend} (${choice.reason})`);
 
   const init = typeof values['init'] === 'string' ? await loadModelDir(values['init'], config.seed) : null;
+  if (init) io.err(`init: ${describeLoad(init.report)}`);
   const vocabText = init ? init.vocabText : await readVocab(io.defaultVocab);
   const task = await loadDataFile(
     typeof values['data'] === 'string' ? values['data'] : io.defaultData,
     vocabText,
     config.seed,
+    { lowercase: init?.lowercase ?? true },
+    dataOptions,
   );
   let run;
   try {
@@ -154,23 +188,26 @@ async function train(argv: string[], io: Io): Promise<number> {
   await writeFile(metricsFile, '');
   let last: MetricRow | null = null;
   let lastDev: number | null = null;
+  let lastPearson: number | null = null; // regression runs report correlations instead of accuracy
   const started = performance.now();
   try {
     while (!run.done && !io.stopRequested()) {
       const row = await run.trainStep();
       last = row;
       try {
-        if (run.evalDue) row.devAccuracy = await run.evaluate();
+        if (run.evalDue) Object.assign(row, await run.evaluateDev());
       } finally {
         await appendFile(metricsFile, JSON.stringify(row) + '\n');
       }
       if (row.devAccuracy !== undefined) lastDev = row.devAccuracy;
+      if (row.devPearson !== undefined) lastPearson = row.devPearson;
       if (row.devAccuracy !== undefined || run.step % 10 === 0) {
         const secs = (performance.now() - started) / 1000;
         io.err(
           `step ${run.step}/${config.steps} task ${row.taskLoss.toFixed(4)} adv ${row.advLoss.toExponential(2)} ` +
             `dLinf ${row.deltaLinf.toExponential(2)}` +
             (row.devAccuracy !== undefined ? ` dev-acc ${(row.devAccuracy * 100).toFixed(2)}%` : '') +
+            (row.devPearson !== undefined ? ` dev-pearson ${row.devPearson.toFixed(4)}` : '') +
             ` ${(run.step / secs).toFixed(2)} steps/s`,
         );
       }
@@ -185,6 +222,7 @@ async function train(argv: string[], io: Io): Promise<number> {
       config.dropout,
       vocabText,
       meta,
+      init?.lowercase ?? true,
     );
     for (const f of files) await writeAtomic(join(outDir, 'model', f.name), f.bytes);
     const summary = {
@@ -201,7 +239,10 @@ async function train(argv: string[], io: Io): Promise<number> {
   const stopped = !run.done;
   io.err(
     `${stopped ? 'stopped' : 'done'}: ${last?.step ?? 0} steps in ${secs.toFixed(1)} s; ` +
-      `dev accuracy ${lastDev === null ? 'not evaluated' : `${(lastDev * 100).toFixed(2)}%`}; saved to ${outDir}`,
+      (lastPearson !== null
+        ? `dev Pearson ${lastPearson.toFixed(4)}`
+        : `dev accuracy ${lastDev === null ? 'not evaluated' : `${(lastDev * 100).toFixed(2)}%`}`) +
+      `; saved to ${outDir}`,
   );
   io.out(
     JSON.stringify({
@@ -229,7 +270,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
   const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
   const init = await loadModelDir(modelDir, config.seed);
   try {
-    const task = await loadDataFile(dataFile, init.vocabText, config.seed);
+    const task = await loadDataFile(dataFile, init.vocabText, config.seed, { lowercase: init.lowercase });
     if (config.maxLength > init.model.maxPositions) {
       throw new UsageError(
         `--max-length ${config.maxLength} exceeds the model's max_position_embeddings ${init.model.maxPositions}`,
@@ -288,6 +329,29 @@ async function tokenize(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
+async function exportTorchCommand(argv: string[], io: Io): Promise<number> {
+  const values = parse(argv, {
+    out: { type: 'string' },
+    model: { type: 'string' },
+    run: { type: 'string' },
+    data: { type: 'string' },
+    preset: { type: 'string' },
+  });
+  const out = required(values, 'out');
+  const runDir = typeof values['run'] === 'string' ? values['run'] : null;
+  const base = runDir === null ? {} : await runConfig(runDir);
+  const preset = typeof values['preset'] === 'string' ? findPreset(values['preset']).patch : {};
+  const modelDir =
+    typeof values['model'] === 'string' ? values['model'] : runDir === null ? null : join(runDir, 'model');
+  // As `alum train --init`: from a checkpoint the default learning rate is the fine-tuning one.
+  const fineTune = modelDir !== null && runDir === null ? { lr: FINETUNE_LR } : {};
+  const config = configFrom(values, { ...fineTune, ...base, ...preset }, ['model']);
+  const dataFile = typeof values['data'] === 'string' ? values['data'] : null;
+  const files = await exportTorch({ out, config, modelDir, dataFile }, io);
+  io.err(`export-torch: ${files.join(', ')} in ${resolve(out)}`);
+  return 0;
+}
+
 /** Runs the CLI; returns the exit code. Never throws. */
 export async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
@@ -300,7 +364,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (command === 'train') return await train(rest, io);
     if (command === 'trace') return await trace(rest, io);
     if (command === 'tokenize') return await tokenize(rest, io);
-    throw new UsageError(`unknown command '${command}' (train, trace, tokenize)`);
+    if (command === 'export-torch') return await exportTorchCommand(rest, io);
+    throw new UsageError(`unknown command '${command}' (train, trace, tokenize, export-torch)`);
   } catch (e) {
     const message = errorMessage(e);
     io.err(`error: ${message}`);

@@ -118,7 +118,12 @@ export interface ModelConfig {
   typeVocabSize: number;
   numLabels: number;
   layerNormEps: number;
+  /** HF `problem_type`: absent = classification; `regression` has one output trained with MSE. */
+  problemType?: ProblemType;
 }
+
+/** What the classifier head predicts: class logits, or one real number (HF `problem_type: "regression"`). */
+export type ProblemType = 'classification' | 'regression';
 
 export interface ModelPreset {
   hiddenSize: number;

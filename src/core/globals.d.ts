@@ -4,7 +4,12 @@ declare class TextEncoder {
   encode(input?: string): Uint8Array;
 }
 declare class TextDecoder {
-  constructor(label?: string);
-  decode(input?: Uint8Array): string;
+  constructor(label?: string, options?: { fatal?: boolean });
+  decode(input?: Uint8Array, options?: { stream?: boolean }): string;
 }
 declare const performance: { now(): number };
+// A File the page hands to the worker travels in protocol messages (src/protocol/messages.ts `UserData.file`);
+// core never reads one (the worker streams it), so only the name is declared here.
+declare class Blob {
+  readonly size: number;
+}

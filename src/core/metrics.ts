@@ -6,9 +6,9 @@
 /** One optimizer step's measurements: every quantity a chart needs. */
 export interface MetricRow {
   step: number;
-  /** Cross-entropy of the clean forward pass. */
+  /** Task loss of the clean forward pass: cross-entropy, or MSE for regression. */
   taskLoss: number;
-  /** Outer symmetric KL between clean and adversarial predictions (0 for `standard` or a skipped batch). */
+  /** Outer symmetric KL (MSE for regression) between clean and adversarial predictions (0 for `standard` or a skipped batch). */
   advLoss: number;
   /** taskLoss + alpha * advLoss: what the optimizer minimised. */
   totalLoss: number;
@@ -34,8 +34,12 @@ export interface MetricRow {
   ms: number;
   /** Learning rate used by this step. */
   lr: number;
-  /** Dev-set accuracy, on rows where the dev set was evaluated. */
+  /** Dev-set accuracy, on rows where the dev set was evaluated (classification). */
   devAccuracy?: number;
+  /** Regression: dev-set Pearson and Spearman correlation of predictions and targets, and their MSE. */
+  devPearson?: number;
+  devSpearman?: number;
+  devMse?: number;
 }
 
 /** The per-step measurements a training step computes on the backend (read back together, in this order). */
@@ -61,4 +65,7 @@ export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
   'ms',
   'lr',
   'devAccuracy',
+  'devPearson',
+  'devSpearman',
+  'devMse',
 ];

@@ -5,10 +5,11 @@
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import type { MetricRow } from '../core/metrics.ts';
+import type { DataPreview } from '../core/data/preview.ts';
 
 export type { MetricRow };
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export type RunId = string;
 export type RunStatus = 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
@@ -16,12 +17,51 @@ export type RunStatus = 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'e
 /** A data file the user picked in the page: its name (the extension picks the format) and its text. */
 export interface UserData {
   name: string;
+  /** The file's text; '' when `file` is given (a large file the worker streams, with progress). */
   text: string;
+  /** The picked File itself, read by the worker with `stream()` (docs/data-formats.md, "Large files"). */
+  file?: Blob;
+  /** A second file used as the dev split instead of the seeded 90/10 split. */
+  dev?: { name: string; text: string; file?: Blob };
 }
+
+/**
+ * A Hugging Face BERT the user picked ("Load model"): its name and its files (config.json, vocab.txt or
+ * tokenizer.json, tokenizer_config.json, model.safetensors or pytorch_model.bin), by base name.
+ */
+export interface UserModel {
+  name: string;
+  files: { name: string; bytes: Uint8Array }[];
+}
+
+/** What loading a model gives (core/model/hf-load.ts's report), or the one-line reason it cannot be used. */
+export type ModelCheck =
+  | {
+      ok: true;
+      name: string;
+      /** The load report as one line: tensors read, head initialised fresh, tensors ignored. */
+      summary: string;
+      labels: string[];
+      vocabSize: number;
+      maxPositions: number;
+      /** Head parameters the checkpoint lacked (initialised fresh, for the data's labels). */
+      initialised: string[];
+      /** Checkpoint tensors that are no parameter of the classifier, ignored. */
+      ignored: string[];
+    }
+  | { ok: false; message: string };
 
 /** What a data file gives: split sizes and labels, or the one-line reason it cannot be used. */
 export type DataCheck =
-  | { ok: true; name: string; trainExamples: number; devExamples: number; labels: string[] }
+  | {
+      ok: true;
+      name: string;
+      trainExamples: number;
+      devExamples: number;
+      labels: string[];
+      /** Counts, targets and token lengths with the run's tokenizer (the Load data panel's preview). */
+      preview?: DataPreview;
+    }
   | { ok: false; message: string };
 
 export interface RunInfo {
@@ -35,6 +75,8 @@ export interface RunInfo {
   trainExamples: number;
   devExamples: number;
   labels: string[];
+  /** The loaded model the run started from (its name and load report), when not from random weights. */
+  init?: { name: string; summary: string };
 }
 
 export type ToWorker =
@@ -47,7 +89,11 @@ export type ToWorker =
       vocabUrl: string;
       /** The user's data file, used instead of `dataUrl` (the vocabulary still comes from `vocabUrl`). */
       data?: UserData;
+      /** Start from this model's weights, and tokenise with its vocabulary instead of `vocabUrl`'s. */
+      model?: UserModel;
     }
+  /** Read a user's model files without touching any run; answered by `model-checked`. */
+  | { type: 'check-model'; requestId: string; model: UserModel; seed: number }
   /** Parse a user's data file without touching any run; answered by `data-checked`. */
   | { type: 'check-data'; requestId: string; data: UserData; vocabUrl: string; seed: number }
   | { type: 'start'; runId: RunId }
@@ -56,7 +102,13 @@ export type ToWorker =
   | { type: 'reset'; runId: RunId; config: TrainConfig }
   | { type: 'dispose'; runId: RunId }
   /** The run's model as a zip of its Hugging Face folder; answered by `model-export` with the same requestId. */
-  | { type: 'export-model'; runId: RunId; requestId: string };
+  | { type: 'export-model'; runId: RunId; requestId: string }
+  /** Saved runs (IndexedDB): each of these is answered by `saved-runs`. */
+  | { type: 'list-runs' }
+  /** Creates run `runId` from saved run `savedId`'s inputs and restores its last checkpoint (paused). */
+  | { type: 'resume-run'; runId: RunId; savedId: string }
+  | { type: 'rename-run'; savedId: string; name: string }
+  | { type: 'delete-run'; savedId: string };
 
 export type FromWorker =
   | {
@@ -71,7 +123,41 @@ export type FromWorker =
   | { type: 'metrics'; runId: RunId; rows: MetricRow[] }
   | { type: 'model-export'; runId: RunId; requestId: string; result: ModelExport }
   | { type: 'data-checked'; requestId: string; result: DataCheck }
-  | { type: 'error'; runId: RunId | null; message: string };
+  /** While `check-data` streams a large file: bytes read of `total`, and rows parsed so far. */
+  | { type: 'data-progress'; requestId: string; file: string; bytes: number; total: number; rows: number }
+  | { type: 'model-checked'; requestId: string; result: ModelCheck }
+  | { type: 'error'; runId: RunId | null; message: string }
+  | { type: 'saved-runs'; saved: SavedRuns };
+
+/** A saved run as the runs list shows it. */
+export interface SavedRunInfo {
+  id: string;
+  name: string;
+  dataName: string;
+  /** Model size and where its weights came from. */
+  modelName: string;
+  /** The last checkpoint's step. */
+  step: number;
+  steps: number;
+  /** `interrupted`: saved while running, and no live run holds it (the page was closed or crashed). */
+  status: RunStatus | 'interrupted';
+  startedAt: number;
+  updatedAt: number;
+  /** Bytes of the checkpoint's tensors. */
+  bytes: number;
+  config: TrainConfig;
+  /** The worker's run that holds this saved run now, if any (the current run is marked by it). */
+  liveRunId: RunId | null;
+}
+
+/** The runs list, storage used, and the one-line problem (IndexedDB unavailable, "not saved: ..."), if any. */
+export interface SavedRuns {
+  available: boolean;
+  problem: string | null;
+  runs: SavedRunInfo[];
+  usage: number | null;
+  quota: number | null;
+}
 
 /** A zip of the Hugging Face folder (config.json, model.safetensors, vocab.txt), or why there is none. */
 export type ModelExport =

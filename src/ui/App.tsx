@@ -6,6 +6,8 @@ import { DataPanel } from './components/DataPanel.tsx';
 import { ErrorBanner } from './components/ErrorBanner.tsx';
 import { ExportPanel } from './components/ExportPanel.tsx';
 import { LatestMetrics } from './components/LatestMetrics.tsx';
+import { ModelPanel } from './components/ModelPanel.tsx';
+import { RunsPanel } from './components/RunsPanel.tsx';
 import { StatusBar } from './components/StatusBar.tsx';
 
 export function App() {
@@ -23,12 +25,14 @@ export function App() {
         <aside>
           <Controls />
           <DataPanel />
+          <ModelPanel />
           <ConfigForm />
           <ExportPanel />
         </aside>
         <div className="results">
           <Charts />
           <LatestMetrics />
+          <RunsPanel />
         </div>
       </main>
     </>

@@ -20,14 +20,32 @@
  * - `exportModel()`: a Blob of the zip of the active run's Hugging Face folder (config.json,
  *   model.safetensors, vocab.txt), as the "Download model" button saves it.
  * - `exportMetrics(format)`: the active run's metric rows as CSV or JSONL text.
- * - `loadData({ name, text })`: use a data file (CSV/TSV/JSONL/task JSON) for the run, as the "Load data" input
- *   does: resolves with its split sizes and labels, or rejects with a one-line message naming file and line.
+ * - `loadData({ name, text })` or `loadData(file)`: use a data file (CSV/TSV/JSONL/task JSON) for the run, as the
+ *   "Load data" input does (a File over 8 MB is streamed by the worker): resolves with its split sizes, labels
+ *   and preview, or rejects with a one-line message naming file, line and (where known) column.
+ * - `loadModel(files)`: start the next runs from a Hugging Face BERT, as the "Load model" input does; `files` are
+ *   File objects or `{ name, bytes }` (config.json, vocab.txt or tokenizer.json, model.safetensors or
+ *   pytorch_model.bin; a name may carry its folder, which names the model). Resolves with the load report, or
+ *   rejects with a one-line message naming the file (a .bin whose pickle names any other global than the
+ *   tensor rebuilders is refused, and nothing in it runs).
+ * - `runs()`: the saved runs (IndexedDB), freshly listed by the worker: id, name, data, model, checkpoint step,
+ *   status, start time, bytes, and `liveRunId` (the current run's is `state().runId`).
+ *   `resumeRun(id)`, `renameRun(id, name)`, `deleteRun(id)`: as the runs list's buttons.
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
-import type { DataCheck, MetricRow, RunId, RunStatus, UserData } from '../protocol/messages.ts';
+import type {
+  DataCheck,
+  MetricRow,
+  ModelCheck,
+  RunId,
+  RunStatus,
+  SavedRunInfo,
+  UserData,
+} from '../protocol/messages.ts';
 import { formatMetrics, type MetricsFormat } from './metricsExport.ts';
 import * as actions from './store/actions.ts';
 import { activeRun, appStore, type AppState } from './store/store.ts';
+import { userData } from './userFiles.ts';
 
 export interface AlumState {
   status: RunStatus | 'idle';
@@ -53,7 +71,12 @@ export interface AlumAutomationApi {
   waitForStep(n: number, timeoutMs?: number): Promise<AlumState>;
   exportModel(): Promise<Blob>;
   exportMetrics(format: MetricsFormat): string;
-  loadData(data: UserData): Promise<DataCheck>;
+  loadData(data: UserData | File): Promise<DataCheck>;
+  loadModel(files: readonly actions.ModelFileInput[]): Promise<ModelCheck>;
+  runs(): Promise<SavedRunInfo[]>;
+  resumeRun(savedId: string): Promise<void>;
+  renameRun(savedId: string, name: string): Promise<void>;
+  deleteRun(savedId: string): Promise<void>;
 }
 
 declare global {
@@ -90,7 +113,15 @@ export function createAutomationApi(): AlumAutomationApi {
     },
     metrics: () => [...(activeRun(appStore.getState())?.metrics ?? [])],
     exportModel: async () => (await actions.exportModel()).blob,
-    loadData: actions.loadData,
+    loadData: async (data) => actions.loadData(data instanceof File ? await userData(data) : data),
+    loadModel: actions.loadModel,
+    runs: async () => {
+      await actions.listSavedRuns();
+      return structuredClone(appStore.getState().saved?.runs ?? []);
+    },
+    resumeRun: actions.resumeSavedRun,
+    renameRun: actions.renameSavedRun,
+    deleteRun: actions.deleteSavedRun,
     exportMetrics: (format) => formatMetrics(activeRun(appStore.getState())?.metrics ?? [], format),
     waitForStep: async (n, timeoutMs = 60_000) => {
       const s = await actions.waitForState(

@@ -59,6 +59,10 @@ export const METRIC_HELP: Readonly<Record<keyof MetricRow, string>> = {
   ms: 'Wall-clock milliseconds of this step (including readback)',
   lr: 'Learning rate used by this step',
   devAccuracy: 'Dev-set accuracy at the last evaluation',
+  devPearson: 'Regression: Pearson correlation of dev predictions and targets at the last evaluation',
+  devSpearman:
+    'Regression: Spearman (rank) correlation of dev predictions and targets at the last evaluation',
+  devMse: 'Regression: mean squared error on the dev set at the last evaluation',
 };
 
 /** Compact number for tables and the status line: 4 significant digits, exponent for tiny or huge values. */

@@ -13,12 +13,24 @@ import type { TrainingRun } from '../core/train/run.ts';
 const ZIP_MTIME = new Date('2020-04-29T00:00:00Z');
 
 /** The HF folder of `run` as zip bytes; entries `config.json`, `model.safetensors`, `vocab.txt`. */
-export async function exportRunZip(run: TrainingRun, vocabText: string): Promise<Uint8Array> {
+export async function exportRunZip(
+  run: TrainingRun,
+  vocabText: string,
+  lowercase = true,
+): Promise<Uint8Array> {
   const snapshot = new Map([...run.params].map(([name, v]) => [name, v.clone()] as const));
   try {
     const meta = { alum_config: JSON.stringify(run.config), steps_trained: String(run.step) };
     const labels = run.labels;
-    const files = await hfFolderFiles(snapshot, run.model, labels, run.config.dropout, vocabText, meta);
+    const files = await hfFolderFiles(
+      snapshot,
+      run.model,
+      labels,
+      run.config.dropout,
+      vocabText,
+      meta,
+      lowercase,
+    );
     return zipSync(Object.fromEntries(files.map((f) => [f.name, [f.bytes, { level: 0, mtime: ZIP_MTIME }]])));
   } finally {
     tf.dispose([...snapshot.values()]);

@@ -8,9 +8,20 @@ import { BROWSER_CHAIN, initBackend } from '../core/backend.ts';
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { MetricRow } from '../core/metrics.ts';
-import { createRun, loadTask, taskFromFile, type LoadedTask } from '../core/train/session.ts';
+import {
+  createRun,
+  loadTask,
+  taskFromFile,
+  withTokenizerOptions,
+  type LoadedTask,
+} from '../core/train/session.ts';
 import type { TrainingRun } from '../core/train/run.ts';
+import { dataPreview } from '../core/data/preview.ts';
 import { exportRunZip } from './export.ts';
+import { loadUserTask, type DataProgress } from './user-data.ts';
+import { restoreCheckpoint } from '../core/train/checkpoint.ts';
+import type { RunArchive } from './persist.ts';
+import { RunSaver, sourceOf, type SavedSession } from './saved-runs.ts';
 import {
   assertNever,
   PROTOCOL_VERSION,
@@ -22,7 +33,11 @@ import {
   type RunStatus,
   type ToWorker,
   type UserData,
+  type ModelCheck,
+  type UserModel,
 } from '../protocol/messages.ts';
+import { describeLoad, loadHfModel, withLabels, type LoadedHfModel } from '../core/model/hf-load.ts';
+import { paramsFromArrays } from '../core/model/params.ts';
 
 /** How long metric rows are held before being posted together. */
 const FLUSH_MS = 100;
@@ -34,6 +49,10 @@ interface Session {
   vocabUrl: string;
   /** The user's data file, or null for the task at `dataUrl`. */
   data: UserData | null;
+  /** The user's model the run starts from (its vocabulary replaces `vocabUrl`'s), or null for random weights. */
+  model: UserModel | null;
+  /** The vocabulary of a loaded model and its casing, written into the exported folder. */
+  modelVocab?: { text: string; lowercase: boolean };
   run: TrainingRun | null;
   status: RunStatus;
   /** Steps still owed to `step(n)` commands. */
@@ -44,6 +63,8 @@ interface Session {
   lastFlush: number;
   /** Set while reset/dispose waits for the pump: the pump then posts nothing more. */
   disposing: boolean;
+  /** Its saved run, when runs are saved (`archive` given to the Trainer). */
+  saved?: SavedSession;
 }
 
 export type TextFetcher = (url: string) => Promise<string>;
@@ -59,7 +80,10 @@ export class Trainer {
     private readonly loaders: BackendLoaders,
     private readonly fetchText: TextFetcher,
     private readonly chain: readonly BackendName[] = BROWSER_CHAIN,
+    archive: RunArchive | null = null,
   ) {
+    const live = () => this.liveSaved();
+    this.saver = archive && new RunSaver(archive, (m) => this.post(m), live);
     // Commands are handled one after another: a `start` sent right after `reset` waits for the reset to
     // finish instead of reviving the run being disposed. Training itself runs outside this queue (the pump),
     // so `pause` is handled while a run trains.
@@ -71,6 +95,14 @@ export class Trainer {
   }
 
   private queue: Promise<void> = Promise.resolve();
+  private readonly saver: RunSaver | null;
+
+  /** Saved run id -> the live run writing to it. */
+  private liveSaved(): Map<string, RunId> {
+    const live = new Map<string, RunId>();
+    this.sessions.forEach((s) => s.saved && s.run && live.set(s.saved.id, s.id));
+    return live;
+  }
 
   private post(msg: FromWorker): void {
     this.ep.postMessage(msg);
@@ -96,13 +128,29 @@ export class Trainer {
           backend: choice.backend,
           backendReason: choice.reason,
         });
+        await this.saver?.postList();
         return;
       }
       case 'create':
-        await this.create(msg.runId, msg.config, msg.dataUrl, msg.vocabUrl, msg.data ?? null);
+        await this.create(
+          msg.runId,
+          msg.config,
+          msg.dataUrl,
+          msg.vocabUrl,
+          msg.data ?? null,
+          msg.model ?? null,
+        );
+        this.track(msg.runId, sourceOf(msg));
         return;
       case 'check-data':
         this.post({ type: 'data-checked', requestId: msg.requestId, result: await this.checkData(msg) });
+        return;
+      case 'check-model':
+        this.post({
+          type: 'model-checked',
+          requestId: msg.requestId,
+          result: checkModel(msg.model, msg.seed),
+        });
         return;
       case 'start':
         this.start(this.session(msg.runId));
@@ -121,7 +169,8 @@ export class Trainer {
       case 'reset': {
         const s = this.session(msg.runId);
         await this.stopAndDispose(s);
-        await this.create(msg.runId, msg.config, s.dataUrl, s.vocabUrl, s.data);
+        await this.create(msg.runId, msg.config, s.dataUrl, s.vocabUrl, s.data, s.model);
+        if (s.saved) this.track(msg.runId, s.saved.source); // a reset run is a new saved run
         return;
       }
       case 'dispose': {
@@ -138,6 +187,12 @@ export class Trainer {
           result: await this.exportModel(msg.runId),
         });
         return;
+      case 'list-runs':
+      case 'resume-run':
+      case 'rename-run':
+      case 'delete-run':
+        await this.savedRuns(msg);
+        return;
       default:
         assertNever(msg);
     }
@@ -149,11 +204,62 @@ export class Trainer {
       const s = this.session(id);
       if (!s.run) throw new Error(`run '${id}' has no model yet (${s.status})`);
       const run = s.run;
-      const zip = await exportRunZip(run, await this.vocab(s.vocabUrl));
+      const vocab = s.modelVocab ?? { text: await this.vocab(s.vocabUrl), lowercase: true };
+      const zip = await exportRunZip(run, vocab.text, vocab.lowercase);
       return { ok: true, zip, step: run.step, fileName: `alum-${run.config.model}-step${run.step}.zip` };
     } catch (e) {
       return { ok: false, message: `export failed: ${errorMessage(e)}` };
     }
+  }
+
+  /** Gives a just-created run its saved run (written from its first checkpoint on). */
+  private track(id: RunId, source: Record<string, unknown>): void {
+    const s = this.sessions.get(id);
+    if (this.saver && s?.run) s.saved = this.saver.begin(s.config, source);
+  }
+
+  /** The runs list and its commands; every one is answered with the list (and any problem in it). */
+  private async savedRuns(msg: Extract<ToWorker, { type: `${string}-run` | 'list-runs' }>): Promise<void> {
+    const saver = this.saver;
+    if (!saver) throw new Error('saved runs are off in this worker');
+    try {
+      if (msg.type === 'rename-run') {
+        await saver.archive.rename(msg.savedId, msg.name);
+        this.sessions.forEach((s) => s.saved?.id === msg.savedId && (s.saved.name = msg.name.trim()));
+      }
+      if (msg.type === 'delete-run') {
+        await saver.archive.remove(msg.savedId);
+        this.sessions.forEach((s) => s.saved?.id === msg.savedId && delete s.saved); // the run goes on, unsaved
+      }
+      if (msg.type === 'resume-run') await this.resume(saver, msg.runId, msg.savedId); // fails the new run
+      if (msg.type !== 'list-runs' && !saver.archive.problem?.startsWith('saved runs unavailable')) {
+        saver.archive.problem = null; // the last command's problem, if any, is over
+      }
+    } catch (e) {
+      if (msg.type === 'resume-run') throw e;
+      saver.archive.problem = errorMessage(e); // a failed rename or delete is the list's problem, not the worker's
+    } finally {
+      await saver.postList();
+    }
+  }
+
+  /** Creates run `id` from a saved run's inputs and puts its last checkpoint in; it is then paused there. */
+  private async resume(saver: RunSaver, id: RunId, savedId: string): Promise<void> {
+    const { record, source, checkpoint } = await saver.archive.load(savedId);
+    await this.handle({ ...source, type: 'create', runId: id, config: record.config } as ToWorker);
+    const s = this.session(id);
+    if (!s.run) throw new Error(`saved run '${record.name}' could not be rebuilt (${s.status})`);
+    try {
+      restoreCheckpoint(s.run, checkpoint, `saved run '${record.name}'`);
+    } catch (e) {
+      await this.stopAndDispose(s);
+      this.setStatus(s, 'error');
+      throw e;
+    }
+    const status: RunStatus = s.run.done ? 'done' : 'paused';
+    s.saved = saver.resumed(record, source, checkpoint.meta.step, status);
+    s.rows.push(...s.saved.history); // the metrics up to the checkpoint, so the charts go on from there
+    this.setStatus(s, status);
   }
 
   private session(id: RunId): Session {
@@ -164,22 +270,26 @@ export class Trainer {
 
   private setStatus(s: Session, status: RunStatus): void {
     s.status = status;
+    const settled = status === 'paused' || status === 'done' || status === 'ready';
+    if (s.saved && s.run && settled) void this.saver?.queue(s.saved, s.run, status);
     this.flush(s);
     this.post({ type: 'status', runId: s.id, status, step: s.run?.step ?? 0 });
   }
 
-  /** Parses a user's data file as a run would, touching no run; never throws. */
-  private async checkData(msg: { data: UserData; vocabUrl: string; seed: number }): Promise<DataCheck> {
+  /** Parses a user's data file as a run would, touching no run; never throws. Streams post progress. */
+  private async checkData(msg: {
+    requestId: string;
+    data: UserData;
+    vocabUrl: string;
+    seed: number;
+  }): Promise<DataCheck> {
     try {
-      const task = taskFromFile(
-        msg.data.name,
-        msg.data.text,
-        await this.vocab(msg.vocabUrl),
-        msg.vocabUrl,
-        msg.seed,
-      );
+      const vocabText = await this.vocab(msg.vocabUrl);
+      const task = await this.userTask(msg.data, vocabText, msg.vocabUrl, msg.seed, msg.requestId);
       const { train, dev, labels } = task.data;
-      return { ok: true, name: msg.data.name, trainExamples: train.length, devExamples: dev.length, labels };
+      const preview = dataPreview(task.data, task.tokenizer);
+      const name = msg.data.name;
+      return { ok: true, name, trainExamples: train.length, devExamples: dev.length, labels, preview };
     } catch (e) {
       return { ok: false, message: errorMessage(e) };
     }
@@ -191,6 +301,7 @@ export class Trainer {
     dataUrl: string,
     vocabUrl: string,
     data: UserData | null,
+    model: UserModel | null = null,
   ): Promise<void> {
     if (!this.backend) throw new Error('send hello before create');
     await this.backend;
@@ -202,6 +313,7 @@ export class Trainer {
       dataUrl,
       vocabUrl,
       data,
+      model,
       run: null,
       status: 'loading',
       owed: 0,
@@ -213,11 +325,31 @@ export class Trainer {
     this.sessions.set(id, s);
     this.setStatus(s, 'loading');
     try {
-      const task = data
-        ? taskFromFile(data.name, data.text, await this.vocab(vocabUrl), vocabUrl, config.seed)
-        : await this.task(dataUrl, vocabUrl);
+      const loaded = model && readModel(model, config.seed);
+      const vocabText = loaded?.vocabText ?? (await this.vocab(vocabUrl));
+      const vocabOrigin = loaded ? `${model?.name ?? 'model'}/vocabulary` : vocabUrl;
+      let task = data
+        ? await this.userTask(data, vocabText, vocabOrigin, config.seed)
+        : loaded
+          ? loadTask(await this.fetchText(dataUrl), vocabText, dataUrl, vocabOrigin)
+          : await this.task(dataUrl, vocabUrl);
       if (this.sessions.get(id) !== s) return; // reset or disposed while loading
-      s.run = createRun(config, task);
+      let init;
+      if (loaded) {
+        task = withTokenizerOptions(task, { lowercase: loaded.lowercase });
+        const fitted = withLabels(loaded, task.data.labels, config.seed);
+        init = {
+          model: fitted.model,
+          params: paramsFromArrays(fitted.model, fitted.arrays, fitted.report.name),
+        };
+        s.modelVocab = { text: loaded.vocabText, lowercase: loaded.lowercase };
+      }
+      try {
+        s.run = createRun(config, task, init);
+      } catch (e) {
+        init?.params.forEach((v) => v.dispose());
+        throw e;
+      }
       this.post({
         type: 'run-created',
         info: {
@@ -229,6 +361,7 @@ export class Trainer {
           trainExamples: task.data.train.length,
           devExamples: task.data.dev.length,
           labels: task.data.labels,
+          ...(loaded ? { init: { name: loaded.report.name, summary: describeLoad(loaded.report) } } : {}),
         },
       });
       this.setStatus(s, 'ready');
@@ -243,6 +376,28 @@ export class Trainer {
     return cached(this.tasks, `${dataUrl}\n${vocabUrl}`, async () =>
       loadTask(await this.fetchText(dataUrl), await this.vocab(vocabUrl), dataUrl, vocabUrl),
     );
+  }
+
+  /** A user's data (text, or a File streamed with progress posted under `requestId`), and its dev file. */
+  private async userTask(
+    data: UserData,
+    vocabText: string,
+    vocabOrigin: string,
+    seed: number,
+    requestId?: string,
+  ): Promise<LoadedTask> {
+    if (/\.json$/i.test(data.name)) {
+      const text = data.file === undefined ? data.text : await data.file.text(); // a task JSON is parsed whole
+      return taskFromFile(data.name, text, vocabText, vocabOrigin, seed);
+    }
+    let last = 0;
+    const progress: DataProgress = (file, bytes, total, rows) => {
+      const now = performance.now();
+      if (requestId === undefined || (now - last < 100 && bytes < total)) return;
+      last = now;
+      this.post({ type: 'data-progress', requestId, file, bytes, total, rows });
+    };
+    return loadUserTask(data, vocabText, vocabOrigin, seed, progress);
   }
 
   /** A vocabulary's text, fetched once per URL. */
@@ -291,10 +446,12 @@ export class Trainer {
       }
       // A step counts against `step(n)` only when it was started for it (not while free-running).
       const forOwed = s.status !== 'running' && s.owed > 0;
+      await s.saved?.saving; // never step while a checkpoint of this run is being read
       try {
         const row: MetricRow = await run.trainStep();
         s.rows.push(row); // recorded before evaluating: a failed evaluation does not lose the step
-        if (run.evalDue) row.devAccuracy = await run.evaluate();
+        s.saved?.history.push(row);
+        if (run.evalDue) Object.assign(row, await run.evaluateDev());
       } catch (e) {
         // The update of a failing step is not applied: the weights trained so far are kept.
         s.owed = 0;
@@ -302,6 +459,7 @@ export class Trainer {
         this.setStatus(s, 'paused');
         return;
       }
+      if (s.saved && this.saver?.due(run)) void this.saver.queue(s.saved, run, 'running');
       if (forOwed && s.owed > 0) s.owed -= 1;
       if (s.status !== 'running' && s.owed === 0) {
         this.setStatus(s, run.done ? 'done' : s.status === 'ready' ? 'ready' : 'paused');
@@ -326,9 +484,37 @@ export class Trainer {
     s.status = 'paused';
     s.disposing = true;
     await s.pump?.catch(() => undefined);
+    if (s.saved && s.run && this.saver) await this.saver.queue(s.saved, s.run, 'paused'); // the latest state
     s.run?.dispose();
     s.run = null;
     s.rows = [];
+  }
+}
+
+/** A user's model files read by the core loader (one Error line naming the file on bad input). */
+function readModel(model: UserModel, seed: number): LoadedHfModel {
+  return loadHfModel(
+    model.files.map((f) => [f.name, f.bytes]),
+    { name: model.name, seed },
+  );
+}
+
+/** Reads a user's model as a run would, touching no run; never throws. */
+function checkModel(model: UserModel, seed: number): ModelCheck {
+  try {
+    const m = readModel(model, seed);
+    return {
+      ok: true,
+      name: m.report.name,
+      summary: describeLoad(m.report),
+      labels: m.labels,
+      vocabSize: m.model.vocabSize,
+      maxPositions: m.model.maxPositions,
+      initialised: m.report.initialised,
+      ignored: m.report.ignored,
+    };
+  } catch (e) {
+    return { ok: false, message: errorMessage(e) };
   }
 }
 

@@ -7,6 +7,7 @@ import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-si
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 
 import type { FromWorker, ToWorker, Endpoint } from '../protocol/messages.ts';
+import { openIdbStore, RunArchive } from './persist.ts';
 import { Trainer } from './trainer.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -40,4 +41,6 @@ new Trainer(
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${res.statusText}`);
     return res.text();
   },
+  undefined,
+  new RunArchive(() => openIdbStore()), // saved runs in IndexedDB; in memory only where it is unavailable
 );

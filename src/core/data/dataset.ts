@@ -3,13 +3,14 @@
  * the JSON file format of `public/data/*.json`, and batching into padded int32 model inputs.
  * Shape after GLUE's single-sentence / sentence-pair tasks (Wang et al. 2018).
  */
+import type { ProblemType } from '../config.ts';
 import { makeRng, shuffled } from '../rng.ts';
 
 export interface Example {
   text: string;
   /** Second segment of a sentence-pair task (token type 1). */
   textPair?: string;
-  /** Index into `TaskData.labels`. */
+  /** Index into `TaskData.labels`; for regression, the real-valued target. */
   label: number;
 }
 
@@ -17,10 +18,12 @@ export interface TaskData {
   name: string;
   /** One line of provenance: where the texts came from and how they were processed. */
   source: string;
-  /** Label names; `Example.label` indexes this. */
+  /** Label names; `Example.label` indexes this. Regression: `['LABEL_0']` (one output, HF's default id2label). */
   labels: string[];
   train: Example[];
   dev: Example[];
+  /** Absent = classification. */
+  problemType?: ProblemType;
 }
 
 /** Padded model inputs of a data split (or any list of examples), row-major [count, maxLength]. */
@@ -29,8 +32,8 @@ export interface EncodedSplit {
   tokenTypeIds: Int32Array;
   /** 1 for real tokens (including [CLS]/[SEP]), 0 for padding. */
   attentionMask: Int32Array;
-  /** [count] */
-  labels: Int32Array;
+  /** [count]: class ids, or float targets (Float32Array) for regression. */
+  labels: Int32Array | Float32Array;
   count: number;
   maxLength: number;
 }
@@ -103,12 +106,13 @@ export function encodeSplit(
   tok: SplitTokenizer,
   examples: readonly Example[],
   maxLength: number,
+  problemType: ProblemType = 'classification',
 ): EncodedSplit {
   const batchSize = examples.length;
   const inputIds = new Int32Array(batchSize * maxLength).fill(tok.padId);
   const tokenTypeIds = new Int32Array(batchSize * maxLength);
   const attentionMask = new Int32Array(batchSize * maxLength);
-  const labels = new Int32Array(batchSize);
+  const labels = problemType === 'regression' ? new Float32Array(batchSize) : new Int32Array(batchSize);
   examples.forEach((ex, b) => {
     const enc = tok.encode(ex.text, ex.textPair, maxLength);
     const row = b * maxLength;
@@ -151,8 +155,24 @@ export function stratifiedSplit(
     // At least one dev example per label when there are two or more (tiny user files still get a dev set).
     const nDev =
       devFraction > 0 && group.length > 1 ? Math.max(1, Math.round(group.length * devFraction)) : 0;
-    dev.push(...group.slice(0, nDev));
-    train.push(...group.slice(nDev));
+    // A loop, not push(...spread): a spread of a large file's rows overflows the call stack.
+    group.forEach((ex, i) => (i < nDev ? dev : train).push(ex));
   }
   return { train: shuffled(train, rng), dev: shuffled(dev, rng) };
+}
+
+/**
+ * A seeded random train/dev split for regression targets (no classes to stratify by): `round(n * devFraction)`
+ * examples (at least one when there are two or more) go to dev. Deterministic in `seed`.
+ */
+export function randomSplit(
+  examples: readonly Example[],
+  devFraction: number,
+  seed: number,
+): { train: Example[]; dev: Example[] } {
+  if (!(devFraction >= 0 && devFraction < 1))
+    throw new RangeError(`devFraction must be in [0, 1), got ${devFraction}`);
+  const all = shuffled(examples, makeRng(seed));
+  const nDev = devFraction > 0 && all.length > 1 ? Math.max(1, Math.round(all.length * devFraction)) : 0;
+  return { train: all.slice(nDev), dev: all.slice(0, nDev) };
 }

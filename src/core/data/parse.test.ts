@@ -18,7 +18,7 @@ describe('parseDataFile: CSV', () => {
   it('handles RFC 4180 quotes: commas, doubled quotes, newlines, CRLF, BOM', () => {
     const csv =
       '\ufeffsentence,label\r\n"a, b",0\r\n"she said ""hi""",1\r\n"two\nlines",0\r\nplain 5"" screen,1\r\n"",0\r\n';
-    expect(() => parseDataFile('q.csv', csv)).toThrow('q.csv:7: empty sentence');
+    expect(() => parseDataFile('q.csv', csv)).toThrow('q.csv:7: column 1: empty sentence');
     const ok = csv.replace('"",0\r\n', '');
     expect(parseDataFile('q.csv', ok).examples).toEqual([
       { text: 'a, b', label: 0 },
@@ -69,15 +69,26 @@ describe('parseDataFile: CSV', () => {
     [
       'd.csv',
       'foo,bar\na,b\n',
-      "d.csv:1: header must be sentence,label or sentence1,sentence2,label, got 'foo,bar'",
+      "d.csv:1: header must name a text column (sentence, or sentence1 and sentence2; see docs/data-formats.md) and a label column, got 'foo,bar'",
     ],
     ['d.csv', '', 'd.csv:1: empty file'],
     ['d.csv', '\n \n', 'd.csv:1: empty file'],
     ['d.csv', 'sentence,label\n', 'd.csv:2: no data rows after the header'],
     ['d.csv', 'sentence,label\na,spam\nb,spam\n', "d.csv:2: only one label class ('spam'); need at least 2"],
-    ['d.csv', 'sentence,label\na,\n', 'd.csv:2: empty label'],
-    ['d.csv', 'sentence,label\n"a,0\nb,1\n', 'd.csv:2: unterminated quoted field'],
-    ['d.csv', 'sentence,label\n"a"x,0\n', "d.csv:2: unexpected character 'x' after a closing quote"],
+    ['d.csv', 'sentence,label\na,\n', 'd.csv:2: column 3: empty label'],
+    ['d.csv', 'sentence,label\n"a,0\nb,1\n', 'd.csv:2: column 1: unterminated quoted field'],
+    [
+      'd.csv',
+      'sentence,label\nb,1\n"a"x,0\n',
+      "d.csv:3: column 4: unexpected character 'x' after a closing quote",
+    ],
+    [
+      'd.csv',
+      'sentence,label\nb,"1"?\n',
+      "d.csv:2: column 6: unexpected character '?' after a closing quote",
+    ],
+    ['d.csv', 'sentence,label\nb,1\n,0\n', 'd.csv:3: column 1: empty sentence'],
+    ['d.csv', 'label,sentence\nb,1\n2, \n', 'd.csv:3: column 3: empty sentence'],
     [
       'p.csv',
       'sentence1,sentence2,label\na,0\n',
@@ -102,7 +113,7 @@ describe('parseDataFile: CSV', () => {
       expect.unreachable();
     } catch (e) {
       expect((e as Error).message).not.toMatch(/\n/);
-      expect((e as Error).message).toMatch(/^h\.csv:1: header must be/);
+      expect((e as Error).message).toMatch(/^h\.csv:1: header must name a text column/);
     }
   });
 });
@@ -126,7 +137,7 @@ describe('parseDataFile: TSV', () => {
       'rte.tsv:2: expected 3 fields (sentence1,sentence2,label), got 2',
     );
     expect(() => parseDataFile('d.tsv', 'foo,bar\n')).toThrow(
-      "d.tsv:1: header must be sentence,label or sentence1,sentence2,label, got 'foo,bar'",
+      "d.tsv:1: header must name a text column (sentence, or sentence1 and sentence2; see docs/data-formats.md) and a label column, got 'foo,bar'",
     );
   });
 });
@@ -159,14 +170,15 @@ describe('parseDataFile: JSONL', () => {
   });
 
   it.each([
-    ['{"text":"a","label":0}\n{"text":"b","label":1}\n{oops\n', 'x.jsonl:3: invalid JSON'],
+    // The column comes from the engine's JSON.parse message where it gives a position (V8 does here).
+    ['{"text":"a","label":0}\n{"text":"b","label":1}\n  {oops\n', 'x.jsonl:3: column 4: invalid JSON'],
     ['{"text":"a","label":0}\n\n{"text":"b","label":1}\n{"text":"c"}\n', "x.jsonl:4: missing field 'label'"],
     ['{"label":0}\n', "x.jsonl:1: missing field 'text'"],
     ['[1,2]\n', 'x.jsonl:1: expected a JSON object'],
     ['{"text":5,"label":0}\n', "x.jsonl:1: field 'text' must be a string"],
     ['{"text":" ","label":0}\n', "x.jsonl:1: empty field 'text'"],
-    ['{"text":"a","label":1.5}\n', "x.jsonl:1: field 'label' must be a non-empty string or an integer"],
-    ['{"text":"a","label":null}\n', "x.jsonl:1: field 'label' must be a non-empty string or an integer"],
+    ['{"text":"a","label":null}\n', "x.jsonl:1: field 'label' must be a non-empty string or a finite number"],
+    ['{"text":"a","label":true}\n', "x.jsonl:1: field 'label' must be a non-empty string or a finite number"],
     ['{"text":"a","text_pair":3,"label":0}\n', "x.jsonl:1: field 'text_pair' must be a string"],
     [
       '{"text":"a","label":0}\n{"text":"b","text_pair":"c","label":1}\n',

@@ -3,7 +3,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { fixtureDir } from '../../../test/helpers/nano.ts';
-import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.ts';
+import { hfBinBytes, hfDtypes } from '../../../test/helpers/hf-bin.ts';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  halfToFloat,
+  toFloat32,
+  type NamedArray,
+} from './safetensors.ts';
 
 describe('safetensors', () => {
   it('reads the numpy-written fixture and re-encodes it byte for byte', () => {
@@ -35,5 +42,70 @@ describe('safetensors', () => {
     expect(() => decodeSafetensors(bad, 'y.safetensors')).toThrow(
       'y.safetensors: header length 100 does not fit',
     );
+  });
+});
+
+describe('safetensors dtypes and limits', () => {
+  it('decodes F16, BF16 (infinities, subnormals, -0 included) and I64 exactly as torch gives them', () => {
+    const file = decodeSafetensors(hfBinBytes('dtypes.safetensors'), 'dtypes.safetensors');
+    const want = hfDtypes();
+    for (const name of ['f32', 'f16', 'bf16', 'f16_inf']) {
+      const t = file.tensors.get(name)!;
+      expect(t.shape, name).toEqual(want[name]!.shape);
+      expect(Array.from(toFloat32(t, name)), name).toEqual(want[name]!.values);
+    }
+    expect(Array.from(file.tensors.get('i64')!.data as BigInt64Array, Number)).toEqual(want['i64']!.values);
+    expect(() => toFloat32(file.tensors.get('i64')!, 'i64')).toThrow('i64: dtype I64 where a floating-point');
+  });
+
+  it('halfToFloat covers every exponent class', () => {
+    expect(halfToFloat(0x3c00)).toBe(1);
+    expect(halfToFloat(0x0001)).toBe(2 ** -24);
+    expect(halfToFloat(0x7bff)).toBe(65504);
+    expect(halfToFloat(0xfc00)).toBe(-Infinity);
+    expect(halfToFloat(0x7e00)).toBeNaN();
+    expect(Object.is(halfToFloat(0x8000), -0)).toBe(true);
+  });
+
+  it('round-trips F16 and BF16 bits', () => {
+    const bits = Uint16Array.from([0x3c00, 0x8001, 0x7c00]);
+    const tensors = new Map<string, NamedArray>([
+      ['h', { dtype: 'F16', shape: [3], data: bits }],
+      ['b', { dtype: 'BF16', shape: [1, 3], data: bits }],
+    ]);
+    const back = decodeSafetensors(encodeSafetensors(tensors));
+    expect(back.tensors.get('h')).toEqual(tensors.get('h'));
+    expect(back.tensors.get('b')).toEqual(tensors.get('b'));
+  });
+
+  function withHeader(header: unknown, dataBytes = 0): Uint8Array {
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const out = new Uint8Array(8 + json.length + dataBytes);
+    new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+    out.set(json, 8);
+    return out;
+  }
+
+  it.each([
+    [{ t: { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, 'tensor \'t\' has unsupported dtype "F64"'],
+    [{ t: { dtype: 'F32', shape: [-1, -4], data_offsets: [0, 16] } }, 'not a non-negative integer'],
+    [
+      { t: { dtype: 'F32', shape: [65536, 65536], data_offsets: [0, 16] } },
+      'has more than 268435456 elements',
+    ],
+    [{ t: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 'data_offsets [0,4] do not match shape [2]'],
+    [{ t: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, 'data_offsets [8,16] do not match'],
+    [{ t: { dtype: 'F32', shape: [1], data_offsets: ['0', 4] } }, 'malformed header entry (data_offsets)'],
+    [[1, 2], 'header is not a JSON object'],
+    [{ __metadata__: { a: 1 } }, "__metadata__ 'a' is not a string"],
+  ])('refuses header %j before reading data', (header, message) => {
+    expect(() => decodeSafetensors(withHeader(header, 8), 'h.safetensors')).toThrow(`h.safetensors: `);
+    expect(() => decodeSafetensors(withHeader(header, 8), 'h.safetensors')).toThrow(message);
+  });
+
+  it('refuses a header length over 100 MB without reading it', () => {
+    const bytes = new Uint8Array(16);
+    new DataView(bytes.buffer).setBigUint64(0, 2n ** 63n, true);
+    expect(() => decodeSafetensors(bytes, 'big.safetensors')).toThrow('over the 100000000-byte limit');
   });
 });

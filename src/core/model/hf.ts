@@ -8,7 +8,7 @@
 import type * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.ts';
-import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../io/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, toFloat32, type NamedArray } from '../io/safetensors.ts';
 import { paramsFromArrays, paramSpecs, type Params } from './params.ts';
 
 export interface HfBertConfig {
@@ -29,7 +29,7 @@ export interface HfBertConfig {
   pad_token_id: number;
   id2label: Record<string, string>;
   label2id: Record<string, number>;
-  problem_type: 'single_label_classification';
+  problem_type: 'single_label_classification' | 'regression';
 }
 
 export function toHfConfig(c: ModelConfig, labels: readonly string[], dropout: number): HfBertConfig {
@@ -51,7 +51,7 @@ export function toHfConfig(c: ModelConfig, labels: readonly string[], dropout: n
     pad_token_id: 0,
     id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])),
     label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
-    problem_type: 'single_label_classification',
+    problem_type: c.problemType === 'regression' ? 'regression' : 'single_label_classification',
   };
 }
 
@@ -105,6 +105,8 @@ export function fromHfConfig(
     numLabels: labels.length,
     layerNormEps: eps,
   };
+  // HF: `problem_type: "regression"` trains its one output with MSELoss; anything else is classification here.
+  if (o['problem_type'] === 'regression') model.problemType = 'regression';
   if (model.hiddenSize % model.numHeads !== 0) {
     throw new Error(
       `${origin}: hidden_size ${model.hiddenSize} is not divisible by num_attention_heads ${model.numHeads}`,
@@ -131,6 +133,80 @@ export async function encodeCheckpoint(
   return encodeSafetensors(await paramsToArrays(params), { format: 'pt', ...metadata });
 }
 
+/** How a checkpoint's tensors map onto the model's parameters (`matchCheckpoint`). */
+export interface CheckpointMatch {
+  /** HF parameter name -> float32 values, for every parameter found with the right shape. */
+  arrays: Map<string, Float32Array>;
+  /** Parameters the checkpoint lacks: heads (`bert.pooler.*`, `classifier.*`), which can be initialised fresh. */
+  missingHead: string[];
+  /** Encoder and embedding parameters the checkpoint lacks: the model cannot be built without them. */
+  missingEncoder: string[];
+  /** Tensors with a parameter's name but another shape, as `name [got] != [want]`. */
+  misShaped: string[];
+  /** Checkpoint tensors that are no parameter of BertForSequenceClassification (MLM heads, buffers...). */
+  unexpected: string[];
+}
+
+/** A parameter whose absence is not fatal: a pre-training or BertModel checkpoint has no classification head. */
+export function isHeadParam(name: string): boolean {
+  return name.startsWith('classifier.') || name.startsWith('bert.pooler.');
+}
+
+/**
+ * A checkpoint key under our parameter names: BertModel checkpoints have no `bert.` prefix, and checkpoints
+ * converted from the original TensorFlow BERT name LayerNorm's parameters `gamma`/`beta` (transformers
+ * `modeling_utils.py` renames them the same way when it loads).
+ */
+export function canonicalParamName(key: string): string {
+  const k = key
+    .replace(/\.LayerNorm\.gamma$/, '.LayerNorm.weight')
+    .replace(/\.LayerNorm\.beta$/, '.LayerNorm.bias');
+  return /^(embeddings|encoder|pooler)\./.test(k) ? `bert.${k}` : k;
+}
+
+/** Matches named checkpoint arrays (any float dtype, widened to float32) to the model's parameters. */
+export function matchCheckpoint(
+  tensors: ReadonlyMap<string, NamedArray>,
+  model: ModelConfig,
+  origin: string,
+): CheckpointMatch {
+  const byName = new Map<string, [string, NamedArray]>();
+  const unexpected: string[] = [];
+  const specs = new Map(paramSpecs(model).map((s) => [s.name, s.shape]));
+  for (const [key, t] of tensors) {
+    const name = canonicalParamName(key);
+    if (!specs.has(name) || byName.has(name)) unexpected.push(key);
+    else byName.set(name, [key, t]);
+  }
+  const m: CheckpointMatch = {
+    arrays: new Map(),
+    missingHead: [],
+    missingEncoder: [],
+    misShaped: [],
+    unexpected,
+  };
+  for (const [name, shape] of specs) {
+    const found = byName.get(name);
+    if (!found) {
+      (isHeadParam(name) ? m.missingHead : m.missingEncoder).push(name);
+    } else if (found[1].shape.join(',') !== shape.join(',')) {
+      m.misShaped.push(`${found[0]} [${found[1].shape.join(',')}] != [${shape.join(',')}]`);
+    } else {
+      m.arrays.set(name, toFloat32(found[1], `${origin}: tensor '${found[0]}'`));
+    }
+  }
+  return m;
+}
+
+/** The one-line error for a match that cannot build the model, or null: mis-shaped and missing encoder tensors. */
+export function matchError(m: CheckpointMatch, origin: string, headsOptional: boolean): string | null {
+  const missing = headsOptional ? m.missingEncoder : [...m.missingEncoder, ...m.missingHead];
+  if (m.misShaped.length > 0)
+    return `${origin}: ${m.misShaped.length} tensor(s) do not match config.json's shapes: ${m.misShaped.join('; ')}`;
+  if (missing.length > 0) return `${origin}: missing ${missing.length} tensor(s): ${missing.join(', ')}`;
+  return null;
+}
+
 /**
  * Builds variables from safetensors bytes for a model config. Accepts a checkpoint without a classifier
  * head (e.g. a BertModel or pre-training checkpoint): the missing `bert.pooler`/`classifier` parameters are
@@ -142,37 +218,25 @@ export function decodeCheckpoint(
   origin: string,
   initMissing?: (name: string, shape: number[]) => Float32Array,
 ): Params {
-  const file = decodeSafetensors(bytes, origin);
-  const arrays = new Map<string, Float32Array>();
-  for (const spec of paramSpecs(model)) {
-    // Checkpoints saved from BertModel have no `bert.` prefix.
-    const t = file.tensors.get(spec.name) ?? file.tensors.get(spec.name.replace(/^bert\./, ''));
-    if (t) {
-      if (t.dtype !== 'F32')
-        throw new Error(`${origin}: parameter '${spec.name}' must be F32, got ${t.dtype}`);
-      const shape = t.shape.join(',');
-      if (shape !== spec.shape.join(',')) {
-        throw new Error(
-          `${origin}: parameter '${spec.name}' has shape [${shape}], config says [${spec.shape.join(',')}]`,
-        );
-      }
-      arrays.set(spec.name, t.data as Float32Array);
-    } else if (initMissing && (spec.name.startsWith('classifier.') || spec.name.startsWith('bert.pooler.'))) {
-      arrays.set(spec.name, initMissing(spec.name, spec.shape));
-    }
-  }
-  return paramsFromArrays(model, arrays, origin);
+  const m = matchCheckpoint(decodeSafetensors(bytes, origin).tensors, model, origin);
+  const error = matchError(m, origin, initMissing !== undefined);
+  if (error !== null) throw new Error(error);
+  const shapes = new Map(paramSpecs(model).map((s) => [s.name, s.shape]));
+  for (const name of m.missingHead)
+    m.arrays.set(name, (initMissing as NonNullable<typeof initMissing>)(name, shapes.get(name) as number[]));
+  return paramsFromArrays(model, m.arrays, origin);
 }
 
 /** One file of a Hugging Face model folder. */
 export interface HfFile {
-  name: 'config.json' | 'model.safetensors' | 'vocab.txt';
+  name: 'config.json' | 'model.safetensors' | 'vocab.txt' | 'tokenizer_config.json';
   bytes: Uint8Array;
 }
 
 /**
  * The Hugging Face folder of a trained classifier, as `BertForSequenceClassification.from_pretrained` reads it:
- * config.json (with id2label), model.safetensors (HF names, F32, `metadata` in its header) and vocab.txt.
+ * config.json (with id2label), model.safetensors (HF names, F32, `metadata` in its header) and vocab.txt, and
+ * for a cased vocabulary (`lowercase` false) tokenizer_config.json with `do_lower_case: false`.
  * The CLI writes these files and the page zips them: one owner for the layout.
  */
 export async function hfFolderFiles(
@@ -182,12 +246,19 @@ export async function hfFolderFiles(
   dropout: number,
   vocabText: string,
   metadata: Record<string, string>,
+  lowercase = true,
 ): Promise<HfFile[]> {
   const utf8 = new TextEncoder();
   const config = JSON.stringify(toHfConfig(model, labels, dropout), null, 2) + '\n';
-  return [
+  const files: HfFile[] = [
     { name: 'config.json', bytes: utf8.encode(config) },
     { name: 'model.safetensors', bytes: await encodeCheckpoint(params, metadata) },
     { name: 'vocab.txt', bytes: utf8.encode(vocabText.endsWith('\n') ? vocabText : vocabText + '\n') },
   ];
+  // A cased vocabulary says so (BertTokenizer lowercases by default); uncased folders stay three files.
+  if (!lowercase) {
+    const tc = JSON.stringify({ do_lower_case: false, tokenizer_class: 'BertTokenizer' }, null, 2) + '\n';
+    files.push({ name: 'tokenizer_config.json', bytes: utf8.encode(tc) });
+  }
+  return files;
 }

@@ -49,6 +49,13 @@ function zeroVariable(like: tf.Tensor): tf.Variable {
   return v;
 }
 
+/** AdamW's whole state as plain arrays (a checkpoint's part): update count and both moments per parameter. */
+export interface AdamWState {
+  t: number;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+}
+
 export class AdamW {
   /** Number of updates applied so far. */
   t = 0;
@@ -93,6 +100,53 @@ export class AdamW {
         p.assign(decayed.sub(m.div(denom).mul(lr / bc1)));
       }
     });
+  }
+
+  /** A copy of the state (reads every moment back from the backend). */
+  async exportState(): Promise<AdamWState> {
+    const read = async (vars: Map<string, tf.Variable>) => {
+      const out = new Map<string, Float32Array>();
+      for (const [name, x] of vars) out.set(name, (await x.data()) as Float32Array);
+      return out;
+    };
+    return { t: this.t, m: await read(this.m), v: await read(this.v) };
+  }
+
+  /**
+   * Replaces the state with `state` (as `exportState` gave it). Checks every moment's name and size first, so
+   * a mismatched state changes nothing and gets one line naming `origin` and the tensor.
+   */
+  importState(state: AdamWState, origin: string): void {
+    if (!Number.isInteger(state.t) || state.t < 0) {
+      throw new Error(`${origin}: optimizer step count must be a non-negative integer, got ${state.t}`);
+    }
+    for (const [label, vars, arrays] of [
+      ['m', this.m, state.m],
+      ['v', this.v, state.v],
+    ] as const) {
+      for (const [name, x] of vars) {
+        const a = arrays.get(name);
+        if (!a) throw new Error(`${origin}: optimizer state ${label} has no '${name}'`);
+        if (a.length !== x.size) {
+          throw new Error(
+            `${origin}: optimizer state ${label} '${name}' has ${a.length} values, expected ${x.size}`,
+          );
+        }
+      }
+      const extra = [...arrays.keys()].find((name) => !vars.has(name));
+      if (extra !== undefined) throw new Error(`${origin}: optimizer state ${label} has unknown '${extra}'`);
+    }
+    for (const [vars, arrays] of [
+      [this.m, state.m],
+      [this.v, state.v],
+    ] as const) {
+      for (const [name, x] of vars) {
+        const staging = tf.tensor(arrays.get(name) as Float32Array, x.shape);
+        x.assign(staging);
+        staging.dispose();
+      }
+    }
+    this.t = state.t;
   }
 
   dispose(): void {

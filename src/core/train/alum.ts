@@ -10,6 +10,8 @@
  * The inner ascent runs inside the recording of the outer gradient, so the clean forward pass is computed
  * once: (K + 2) forward and (K + 2) backward passes per step. Paper symbol -> config name: alpha, K -> k, eta,
  * epsilon, sigma (mt-dnn's `--adv_noise_var`, which is a standard deviation).
+ * Regression (`model.problemType === 'regression'`, one output): the task loss is MSE, the inner loss MSE 'sum'
+ * and the outer term an MSE with no stop-gradient (docs/alum-step.md, "Regression"); the rest is unchanged.
  * Differences from the released code, on purpose: padding is masked out of delta (mt-dnn leaves noise there),
  * and a non-finite inner gradient drops the adversarial term for the batch instead of crashing (as fairseq's
  * ALUM criterion does; mt-dnn HEAD returns 0 where it expects three values).
@@ -19,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig, Norm, TrainConfig, Variant } from '../config.ts';
 import { classify, embed, type BertInputs, type DropoutPass } from '../model/bert.ts';
 import type { Params } from '../model/params.ts';
-import { crossEntropy, innerLoss, symmetricKl } from './losses.ts';
+import { crossEntropy, innerLoss, mseBetween, mseLoss, mseSum, symmetricKl } from './losses.ts';
 import { detach, releaseAbandonedTape } from './tape.ts';
 
 /** The settings the step reads: a view of the run's config. */
@@ -162,9 +164,9 @@ export function innerAscent(
   record: boolean,
 ): InnerResult {
   const lossAt = (pass: DropoutPass) => (x: tf.Tensor) =>
-    innerLoss(
-      s.innerLoss,
-      s.innerReduction,
+    stepInnerLoss(
+      inp.model,
+      s,
       classify(inp.params, inp.model, inp.embedding.add(x) as tf.Tensor3D, inp.attentionMask, pass),
       inp.cleanLogits,
     );
@@ -245,6 +247,28 @@ export function disposeStepResult(r: AlumStepResult): void {
   tf.dispose([...maybe.filter((t): t is tf.Tensor => t !== null), ...r.deltaGrads, ...r.deltaSteps]);
 }
 
+const isRegression = (model: ModelConfig) => model.problemType === 'regression';
+
+/** The task loss: cross-entropy of class logits, or MSE of the one regression output. z [B, C] -> scalar */
+function taskLoss(model: ModelConfig, z: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return isRegression(model) ? mseLoss(z, labels) : crossEntropy(z, labels);
+}
+
+/** The inner loss: the configured KL for classification, MSE 'sum' for regression. -> scalar */
+function stepInnerLoss(
+  model: ModelConfig,
+  s: Pick<AlumSettings, 'innerLoss' | 'innerReduction'>,
+  zAdv: tf.Tensor2D,
+  zClean: tf.Tensor2D,
+): tf.Scalar {
+  return isRegression(model) ? mseSum(zAdv, zClean) : innerLoss(s.innerLoss, s.innerReduction, zAdv, zClean);
+}
+
+/** The outer adversarial loss: sym-KL (stop-gradient targets), or MSE with no stop-gradient. -> scalar */
+function outerAdvLoss(model: ModelConfig, zClean: tf.Tensor2D, zAdv: tf.Tensor2D): tf.Scalar {
+  return isRegression(model) ? mseBetween(zClean, zAdv) : symmetricKl(zClean, zAdv);
+}
+
 /** Two passes draw the same masks: both without dropout, or the same rate and seed. */
 function sameMasks(a: DropoutPass, b: DropoutPass): boolean {
   return (a.rate === 0 && b.rate === 0) || (a.rate === b.rate && a.seed === b.seed);
@@ -307,8 +331,8 @@ function adversarialTerm(
     inputs.attentionMask,
     opts.dropout.adv,
   );
-  const adv = symmetricKl(inputs.cleanLogits, zAdv).mul(ok) as tf.Scalar;
-  const klAdv = innerLoss(s.innerLoss, s.innerReduction, zAdv, inputs.cleanLogits).mul(ok) as tf.Scalar;
+  const adv = outerAdvLoss(inputs.model, inputs.cleanLogits, zAdv).mul(ok) as tf.Scalar;
+  const klAdv = stepInnerLoss(inputs.model, s, zAdv, inputs.cleanLogits).mul(ok) as tf.Scalar;
   const parts = {
     inner,
     deltaUsed: keep(deltaUsed),
@@ -347,7 +371,7 @@ export function alumGradients(
     const { value, grads } = tf.variableGrads(() => {
       const e = embed(params, model, batch, opts.dropout.clean); // [B, T, H]
       const zClean = classify(params, model, e, batch.attentionMask, opts.dropout.clean); // [B, C]
-      const task = crossEntropy(zClean, batch.labels);
+      const task = taskLoss(model, zClean, batch.labels);
       const parts: OuterParts = {
         embedding: keep(e),
         logitsClean: keep(zClean),
@@ -464,7 +488,8 @@ function dropoutDisagreement(
 ): tf.Scalar {
   if (sameMasks(dropout.clean, dropout.adv)) return tf.scalar(0);
   return tf.tidy(() =>
-    symmetricKl(
+    outerAdvLoss(
+      model,
       parts.logitsClean,
       classify(params, model, parts.embedding, batch.attentionMask, dropout.adv),
     ),

@@ -167,3 +167,29 @@ export function symmetricKl(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D): t
 export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => logits.argMax(-1).equal(labels.toInt()).toFloat().mean() as tf.Scalar);
 }
+
+/**
+ * Regression task loss: mean squared error of the one output [B, 1] against float targets [B], as HF
+ * `BertForSequenceClassification` with `problem_type = "regression"`: `MSELoss()(logits.squeeze(), labels)`.
+ * -> scalar
+ */
+export function mseLoss(predictions: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => predictions.reshape([-1]).sub(targets.toFloat()).square().mean() as tf.Scalar);
+}
+
+/**
+ * Regression inner loss: sum over [B, 1] of (adv - clean)^2, mt-dnn's
+ * `F.mse_loss(adv_logits, logits.detach(), reduction="sum")` (docs/alum-step.md, "Regression"). The clean
+ * output is a constant of the inner ascent (the ascent differentiates delta only). -> scalar
+ */
+export function mseSum(advOutputs: tf.Tensor2D, cleanOutputs: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => advOutputs.sub(cleanOutputs).square().sum() as tf.Scalar);
+}
+
+/**
+ * Regression outer adversarial loss: mean over the batch of (clean - adv)^2, with NO stop-gradient on either
+ * side (mt-dnn `MseCriterion(logits, adv_logits)`; see docs/alum-step.md, "Regression"). [B, 1] each -> scalar
+ */
+export function mseBetween(cleanOutputs: tf.Tensor2D, advOutputs: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => cleanOutputs.sub(advOutputs).square().mean() as tf.Scalar);
+}

@@ -3,55 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { modelConfigFor, resolveConfig, type TrainConfig } from '../config.ts';
-import { initParams } from '../model/params.ts';
-import { makeRng } from '../rng.ts';
-import type { EncodedSplit } from '../data/dataset.ts';
-import { TrainingRun } from './run.ts';
-
-function syntheticSplit(count: number, seed: number, t = 12, vocab = 40): EncodedSplit {
-  const rng = makeRng(seed);
-  const s: EncodedSplit = {
-    inputIds: new Int32Array(count * t),
-    tokenTypeIds: new Int32Array(count * t),
-    attentionMask: new Int32Array(count * t),
-    labels: new Int32Array(count),
-    count,
-    maxLength: t,
-  };
-  for (let i = 0; i < count; i++) {
-    const len = 4 + rng.int(t - 4);
-    const label = rng.int(2);
-    s.labels[i] = label;
-    for (let j = 0; j < len; j++) {
-      s.inputIds[i * t + j] = j === 0 ? 2 : j === len - 1 ? 3 : 8 + rng.int(vocab - 8);
-      s.attentionMask[i * t + j] = 1;
-    }
-    if (label === 1) s.inputIds[i * t + 1 + rng.int(len - 2)] = 7;
-  }
-  return s;
-}
-
-function makeRun(patch: Partial<TrainConfig>): TrainingRun {
-  const config = resolveConfig({
-    model: 'nano',
-    batchSize: 8,
-    maxLength: 12,
-    steps: 60,
-    lr: 3e-3,
-    dropout: 0.1,
-    ...patch,
-  });
-  const model = modelConfigFor('nano', 40, 2, 16);
-  return new TrainingRun(
-    config,
-    model,
-    initParams(model, makeRng(config.seed)),
-    syntheticSplit(256, 1),
-    syntheticSplit(64, 2),
-    ['no', 'yes'],
-  );
-}
+import { makeSyntheticRun as makeRun } from '../../../test/helpers/synthetic.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -14,6 +14,7 @@ import { disposeParams, type Params } from '../model/params.ts';
 import { makeRng, shuffled, type Rng } from '../rng.ts';
 import { AdamW, ADAMW_DEFAULTS, globalNorm } from './adamw.ts';
 import { alumGradients, disposeStepResult, type AlumDropout, type AlumStepResult } from './alum.ts';
+import { meanSquaredError, pearson, spearman } from './regression-metrics.ts';
 import { lrAt } from './schedule.ts';
 
 export type Batch = BertInputs & { labels: tf.Tensor1D };
@@ -25,7 +26,8 @@ export function batchTensors(split: EncodedSplit, indices: readonly number[]): B
   const ids = new Int32Array(b * t);
   const types = new Int32Array(b * t);
   const mask = new Int32Array(b * t);
-  const labels = new Int32Array(b);
+  const regression = split.labels instanceof Float32Array;
+  const labels = regression ? new Float32Array(b) : new Int32Array(b);
   indices.forEach((row, i) => {
     ids.set(split.inputIds.subarray(row * t, (row + 1) * t), i * t);
     types.set(split.tokenTypeIds.subarray(row * t, (row + 1) * t), i * t);
@@ -36,7 +38,7 @@ export function batchTensors(split: EncodedSplit, indices: readonly number[]): B
     inputIds: tf.tensor2d(ids, [b, t], 'int32'),
     tokenTypeIds: tf.tensor2d(types, [b, t], 'int32'),
     attentionMask: tf.tensor2d(mask, [b, t], 'int32'),
-    labels: tf.tensor1d(labels, 'int32'),
+    labels: tf.tensor1d(labels, regression ? 'float32' : 'int32'), // [B]
   };
 }
 
@@ -146,6 +148,28 @@ export class TrainingRun {
     return out;
   }
 
+  /** Where the data order stands: the current epoch's permutation and the next position in it (checkpoints). */
+  get dataPosition(): { order: readonly number[]; cursor: number } {
+    return { order: this.order.slice(), cursor: this.cursor };
+  }
+
+  /** Restores a `dataPosition`: `order` must be a permutation of the training rows (or empty, before epoch 1). */
+  setDataPosition(order: readonly number[], cursor: number, origin: string): void {
+    const n = this.train.count;
+    const seen = new Set<number>();
+    const isPermutation =
+      order.length === n &&
+      order.every((i) => Number.isInteger(i) && i >= 0 && i < n && seen.size < seen.add(i).size);
+    if (!(order.length === 0 || isPermutation)) {
+      throw new Error(`${origin}: data order is not a permutation of the ${n} training examples`);
+    }
+    if (!Number.isInteger(cursor) || cursor < 0 || cursor > order.length) {
+      throw new Error(`${origin}: data cursor ${cursor} is outside [0, ${order.length}]`);
+    }
+    this.order = order.slice();
+    this.cursor = cursor;
+  }
+
   /** Whether the dev set is due for evaluation after the step just taken: every `evalEvery` steps, and at the end. */
   get evalDue(): boolean {
     const every = this.config.evalEvery;
@@ -243,6 +267,43 @@ export class TrainingRun {
       }
     }
     return correct / split.count;
+  }
+
+  /**
+   * The dev metrics of a row: accuracy for classification; Pearson, Spearman and MSE of the one output
+   * against the targets for regression. Dropout off.
+   */
+  async evaluateDev(split: EncodedSplit = this.dev): Promise<Partial<MetricRow>> {
+    if (this.model.problemType !== 'regression') return { devAccuracy: await this.evaluate(split) };
+    const pred = await this.predictOutputs(split);
+    const target = split.labels;
+    return {
+      devPearson: pearson(pred, target),
+      devSpearman: spearman(pred, target),
+      devMse: meanSquaredError(pred, target),
+    };
+  }
+
+  /** The first output of every row of a split (the regression prediction), dropout off, in batches. */
+  async predictOutputs(split: EncodedSplit, batchSize = 64): Promise<Float32Array> {
+    const out = new Float32Array(split.count);
+    for (let start = 0; start < split.count; start += batchSize) {
+      const rows = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);
+      const batch = batchTensors(split, rows);
+      try {
+        const first = tf.tidy(() =>
+          forward(this.params, this.model, batch, NO_DROPOUT).slice([0, 0], [-1, 1]).reshape([-1]),
+        ); // [b]
+        try {
+          out.set(await first.data(), start);
+        } finally {
+          first.dispose();
+        }
+      } finally {
+        disposeBatch(batch);
+      }
+    }
+    return out;
   }
 
   dispose(): void {

@@ -3,12 +3,19 @@
  * (cached), build the model for the config's size preset. Used by the worker and the CLI alike.
  */
 import { modelConfigFor, type ModelConfig, type TrainConfig } from '../config.ts';
-import { encodeSplit, parseTaskData, stratifiedSplit, type TaskData } from '../data/dataset.ts';
-import { parseDataFile } from '../data/parse.ts';
+import {
+  encodeSplit,
+  parseTaskData,
+  randomSplit,
+  stratifiedSplit,
+  type Example,
+  type TaskData,
+} from '../data/dataset.ts';
+import { readDataText, tablesToData, type ParseOptions, type RawTable } from '../data/parse.ts';
 import { errorMessage } from '../errors.ts';
 import { initParams, type Params } from '../model/params.ts';
 import { makeRng } from '../rng.ts';
-import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
+import { WordPieceTokenizer, type TokenizerOptions } from '../tokenizer/wordpiece.ts';
 import type { EncodedSplit } from '../data/dataset.ts';
 import { TrainingRun } from './run.ts';
 
@@ -57,11 +64,36 @@ export function taskFromFile(
   vocabText: string,
   vocabOrigin: string,
   seed: number,
+  options: ParseOptions & { dev?: { name: string; text: string } } = {},
 ): LoadedTask {
   if (/\.json$/i.test(fileName)) return loadTask(text, vocabText, fileName, vocabOrigin);
-  const { labels, examples } = parseDataFile(fileName, text);
-  const { train, dev } = stratifiedSplit(examples, DEV_FRACTION, seed);
-  return taskFromData({ name: fileName, source: fileName, labels, train, dev }, vocabText, vocabOrigin);
+  const dev = options.dev ? readDataText(options.dev.name, options.dev.text) : null;
+  return taskFromTables(readDataText(fileName, text), dev, vocabText, vocabOrigin, seed, options);
+}
+
+/**
+ * A task from read tables (`readDataText`, or `readDataStream` in the worker): the user's dev table when
+ * given, else a seeded 90/10 split (stratified for classification, random for regression).
+ */
+export function taskFromTables(
+  trainTable: RawTable,
+  devTable: RawTable | null,
+  vocabText: string,
+  vocabOrigin: string,
+  seed: number,
+  options: ParseOptions = {},
+): LoadedTask {
+  const { data, dev: userDev } = tablesToData(trainTable, devTable, options);
+  const { labels, examples, problemType } = data;
+  let split: { train: Example[]; dev: Example[] };
+  if (userDev !== null) split = { train: examples, dev: userDev };
+  else if (problemType === 'regression') split = randomSplit(examples, DEV_FRACTION, seed);
+  else split = stratifiedSplit(examples, DEV_FRACTION, seed);
+  const name = trainTable.file;
+  const source = devTable === null ? name : `${name} (dev: ${devTable.file})`;
+  const task: TaskData = { name, source, labels, ...split };
+  if (problemType !== undefined) task.problemType = problemType;
+  return taskFromData(task, vocabText, vocabOrigin);
 }
 
 export function encodedSplits(
@@ -71,8 +103,8 @@ export function encodedSplits(
   let splits = task.encoded.get(maxLength);
   if (!splits) {
     splits = {
-      train: encodeSplit(task.tokenizer, task.data.train, maxLength),
-      dev: encodeSplit(task.tokenizer, task.data.dev, maxLength),
+      train: encodeSplit(task.tokenizer, task.data.train, maxLength, task.data.problemType),
+      dev: encodeSplit(task.tokenizer, task.data.dev, maxLength, task.data.problemType),
     };
     task.encoded.set(maxLength, splits);
   }
@@ -88,8 +120,11 @@ export function createRun(
   task: LoadedTask,
   init?: { model: ModelConfig; params: Params },
 ): TrainingRun {
-  const model =
+  const base =
     init?.model ?? modelConfigFor(config.model, task.tokenizer.vocab.length, task.data.labels.length);
+  const { problemType: _, ...rest } = base;
+  const model: ModelConfig =
+    task.data.problemType === 'regression' ? { ...rest, problemType: 'regression' } : rest;
   if (model.vocabSize !== task.tokenizer.vocab.length) {
     throw new Error(
       `model vocab_size ${model.vocabSize} does not match the vocabulary's ${task.tokenizer.vocab.length} tokens`,
@@ -106,4 +141,17 @@ export function createRun(
   const { train, dev } = encodedSplits(task, config.maxLength);
   const params = init?.params ?? initParams(model, makeRng(config.seed));
   return new TrainingRun(config, model, params, train, dev, task.data.labels);
+}
+
+/**
+ * The task tokenised as a loaded model's vocabulary says (HF `do_lower_case`: cased or uncased); nothing is
+ * encoded yet, so this only swaps the tokenizer. Task loaders build uncased tokenizers.
+ */
+export function withTokenizerOptions(task: LoadedTask, options: TokenizerOptions): LoadedTask {
+  if ((options.lowercase ?? true) === task.tokenizer.lowercase) return task;
+  return {
+    ...task,
+    tokenizer: WordPieceTokenizer.fromTokens(task.tokenizer.vocab, options),
+    encoded: new Map(),
+  };
 }

@@ -4,6 +4,7 @@
  * constants so each chart is built once.
  */
 import type { MetricRow } from '../../protocol/messages.ts';
+import { activeRun, useAppStore, type AppState } from '../store/store.ts';
 import { MetricChart, type SeriesSpec } from './MetricChart.tsx';
 
 const LOSS_SERIES: readonly SeriesSpec[] = [
@@ -36,7 +37,17 @@ const DEV_SERIES: readonly SeriesSpec[] = [
 const hasDev = (r: MetricRow) => r.devAccuracy !== undefined;
 const ACCURACY_RANGE: [number, number] = [0, 1];
 
+const CORRELATION_SERIES: readonly SeriesSpec[] = [
+  { label: 'dev Pearson', color: '#17becf', value: (r) => r.devPearson },
+  { label: 'dev Spearman', color: '#bcbd22', dash: [6, 4], value: (r) => r.devSpearman },
+];
+const hasCorrelation = (r: MetricRow) => r.devPearson !== undefined;
+const CORRELATION_RANGE: [number, number] = [-1, 1];
+/** Whether the active run is a regression one that has been evaluated (its dev metrics are correlations). */
+const selectRegression = (s: AppState) => activeRun(s)?.metrics.some(hasCorrelation) ?? false;
+
 export function Charts() {
+  const regression = useAppStore(selectRegression);
   return (
     <section className="charts" aria-label="Training charts">
       <MetricChart
@@ -72,6 +83,18 @@ export function Charts() {
         yRange={ACCURACY_RANGE}
         points
       />
+      {regression && (
+        <MetricChart
+          testId="chart.devCorrelation"
+          title="Dev correlation (regression)"
+          description="Pearson and Spearman correlation of the dev predictions with the targets at each evaluation against step (the dev MSE is in the table)"
+          series={CORRELATION_SERIES}
+          include={hasCorrelation}
+          yLabel="correlation"
+          yRange={CORRELATION_RANGE}
+          points
+        />
+      )}
     </section>
   );
 }

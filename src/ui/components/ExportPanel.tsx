@@ -8,6 +8,8 @@ import { errorMessage } from '../coreConfig.ts';
 import { formatMetrics, type MetricsFormat } from '../metricsExport.ts';
 import * as actions from '../store/actions.ts';
 import { activeRun, appStore, useAppStore } from '../store/store.ts';
+import { exportTorchZip } from '../torchExport.ts';
+import { clearImportedMetrics, importMetrics } from '../metricsImport.ts';
 
 /** Saves a Blob under `fileName` through a temporary link (the browser's download). */
 function download(blob: Blob, fileName: string): void {
@@ -36,6 +38,24 @@ export function ExportPanel() {
     setProblem(null);
     actions
       .exportModel()
+      .then(({ blob, fileName }) => download(blob, fileName))
+      .catch((e: unknown) => setProblem(errorMessage(e)))
+      .finally(() => setBusy(false));
+  };
+  const overlay = useAppStore((s) => s.overlay?.name ?? null);
+  const [importProblem, setImportProblem] = useState<string | null>(null);
+  const pickMetrics = (file: File | undefined) => {
+    if (file === undefined) return;
+    setImportProblem(null);
+    file
+      .text()
+      .then((text) => importMetrics(file.name, text))
+      .catch((e: unknown) => setImportProblem(errorMessage(e)));
+  };
+  const saveTorch = () => {
+    setBusy(true);
+    setProblem(null);
+    exportTorchZip()
       .then(({ blob, fileName }) => download(blob, fileName))
       .catch((e: unknown) => setProblem(errorMessage(e)))
       .finally(() => setBusy(false));
@@ -69,6 +89,37 @@ export function ExportPanel() {
       >
         Metrics JSONL
       </button>
+      <button
+        type="button"
+        data-testid="export.torch"
+        onClick={saveTorch}
+        disabled={busy}
+        title="This run as a PyTorch folder (train_alum.py, config.json, README.md with the python, torchrun and accelerate commands; the model when there is one)"
+      >
+        Export PyTorch script
+      </button>
+      <label title="Draw a metrics.jsonl (from the exported script, or alum train) over the charts">
+        Import metrics{' '}
+        <input
+          type="file"
+          accept=".jsonl,application/x-ndjson"
+          data-testid="export.importMetrics"
+          onChange={(e) => {
+            pickMetrics(e.currentTarget.files?.[0]);
+            e.currentTarget.value = '';
+          }}
+        />
+      </label>
+      {overlay !== null && (
+        <button type="button" data-testid="export.clearMetrics" onClick={clearImportedMetrics}>
+          Hide {overlay}
+        </button>
+      )}
+      {importProblem !== null && (
+        <span className="field-error" role="status" data-testid="export.importError">
+          {importProblem}
+        </span>
+      )}
       {problem !== null && (
         <span className="field-error" role="status" data-testid="export.error">
           {problem}

@@ -5,11 +5,19 @@ import { useFrameStore } from '../hooks/useFrameStore.ts';
 import { activeRun, type AppState } from '../store/store.ts';
 
 const FIELDS = Object.keys(METRIC_HELP) as (keyof MetricRow)[];
+/** Dev metrics: accuracy for classification, correlations and MSE for regression; a row shows those it has. */
+const DEV_FIELDS: readonly (keyof MetricRow)[] = ['devAccuracy', 'devPearson', 'devSpearman', 'devMse'];
 
 const selectLatest = (s: AppState) => activeRun(s)?.metrics.at(-1) ?? null;
 /** The last row that carries a dev evaluation (most rows do not). */
 const selectLastDev = (s: AppState) =>
-  activeRun(s)?.metrics.findLast((r) => r.devAccuracy !== undefined) ?? null;
+  activeRun(s)?.metrics.findLast((r) => DEV_FIELDS.some((f) => r[f] !== undefined)) ?? null;
+
+/** Before any evaluation only devAccuracy is listed (as '—'); after one, the dev fields it carries. */
+function shown(field: keyof MetricRow, lastDev: MetricRow | null): boolean {
+  if (!DEV_FIELDS.includes(field)) return true;
+  return lastDev === null ? field === 'devAccuracy' : lastDev[field] !== undefined;
+}
 
 export function LatestMetrics() {
   const latest = useFrameStore(selectLatest);
@@ -18,9 +26,9 @@ export function LatestMetrics() {
     <table className="latest" data-testid="metrics.latest" aria-label="Latest metrics">
       <caption>Latest metrics</caption>
       <tbody>
-        {FIELDS.map((field) => {
-          const fromDev = field === 'devAccuracy';
-          const value = fromDev ? lastDev?.devAccuracy : latest?.[field];
+        {FIELDS.filter((f) => shown(f, lastDev)).map((field) => {
+          const fromDev = DEV_FIELDS.includes(field);
+          const value = fromDev ? lastDev?.[field] : latest?.[field];
           return (
             <tr key={field} title={METRIC_HELP[field]} data-testid={`metrics.latest.${field}`}>
               <th scope="row">{field}</th>

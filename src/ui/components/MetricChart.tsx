@@ -3,13 +3,16 @@
  * frame to its own columns (playground's AppendingLineChart idea) and redraws at most once per animation
  * frame, straight from the store: React renders it once, not per row.
  * The container carries `data-points` (x values drawn) for tests and screen-reader-free checks.
+ * An imported metrics.jsonl (`overlay`, src/ui/metricsImport.ts) adds a second, dotted series per metric,
+ * labelled with the file's name, on the union of both runs' steps (`data-overlay-points`: its rows drawn).
  */
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { MetricRow } from '../../protocol/messages.ts';
 import { subscribePerFrame } from '../hooks/useFrameStore.ts';
-import { activeRun, appStore } from '../store/store.ts';
+import type { MetricsOverlay } from '../metricsImport.ts';
+import { activeRun, appStore, useAppStore } from '../store/store.ts';
 
 export interface SeriesSpec {
   label: string;
@@ -64,6 +67,27 @@ function logTicks(_u: uPlot, splits: number[]): string[] {
   return splits.map((v) => (Number.isFinite(v) && v > 0 ? v.toExponential(0) : ''));
 }
 
+/** The run's rows and the imported ones on the union of their steps: [steps, ...run series, ...overlay series]. */
+function mergedColumns(
+  rows: readonly MetricRow[],
+  overlay: MetricsOverlay,
+  series: readonly SeriesSpec[],
+  keep: (v: number | undefined) => number | null,
+  include: ((row: MetricRow) => boolean) | undefined,
+): (number | null)[][] {
+  const pick = (rs: readonly MetricRow[]) =>
+    new Map(rs.filter((r) => include === undefined || include(r)).map((r) => [r.step, r] as const));
+  const mine = pick(rows);
+  const theirs = pick(overlay.rows);
+  const steps = [...new Set([...mine.keys(), ...theirs.keys()])].sort((a, b) => a - b);
+  const column = (from: Map<number, MetricRow>, s: SeriesSpec) =>
+    steps.map((k) => {
+      const r = from.get(k);
+      return r === undefined ? null : keep(s.value(r));
+    });
+  return [steps, ...series.map((s) => column(mine, s)), ...series.map((s) => column(theirs, s))];
+}
+
 export function MetricChart({
   testId,
   title,
@@ -76,6 +100,7 @@ export function MetricChart({
   points,
 }: MetricChartProps) {
   const ref = useRef<HTMLDivElement>(null);
+  const overlay = useAppStore((s) => s.overlay);
 
   useEffect(() => {
     const el = ref.current;
@@ -116,6 +141,14 @@ export function MetricChart({
           ...(s.dash === undefined ? {} : { dash: s.dash }),
           ...(points === true ? { points: { show: true, size: 6 } } : {}),
         })),
+        ...(overlay === null ? [] : series).map((s) => ({
+          label: `${s.label} [${overlay?.name ?? ''}]`,
+          stroke: s.color,
+          width: 1.5,
+          spanGaps: true,
+          dash: [2, 3],
+          ...(points === true ? { points: { show: true, size: 4 } } : {}),
+        })),
       ],
       legend: { live: true },
     };
@@ -128,6 +161,14 @@ export function MetricChart({
       if (from?.runId !== source?.runId || from?.epoch !== source?.epoch || rows.length < seen) restart();
       source = from;
       if (rows.length === seen && seen > 0) return;
+      if (overlay !== null) {
+        const merged = mergedColumns(rows, overlay, series, keep, include);
+        seen = rows.length;
+        plot.setData(merged as uPlot.AlignedData);
+        el.dataset.points = String(rows.filter((r) => include === undefined || include(r)).length);
+        el.dataset.overlayPoints = String(merged[series.length + 1]?.filter((v) => v !== null).length ?? 0);
+        return;
+      }
       for (let i = seen; i < rows.length; i++) {
         const row = rows[i];
         if (row === undefined || (include !== undefined && !include(row))) continue;
@@ -148,8 +189,9 @@ export function MetricChart({
       unsubscribe();
       resize.disconnect();
       plot.destroy();
+      delete el.dataset.overlayPoints;
     };
-  }, [series, log, include, yLabel, yRange, points]);
+  }, [series, log, include, yLabel, yRange, points, overlay]);
 
   return (
     <figure className="chart">

@@ -21,6 +21,7 @@ export function StatusBar() {
   const run = useFrameStore(selectRun);
   const speed = useFrameStore(stepsPerSecond);
   const info = run?.info ?? null;
+  const notSaved = useAppStore((s) => s.saved?.problem ?? null);
   return (
     <section className="status" aria-label="Run status" data-testid="status">
       <span data-testid="status.backend" title={worker.backendReason ?? undefined}>
@@ -39,6 +40,11 @@ export function StatusBar() {
         Data {info ? info.dataName : '—'}: train {info ? formatNumber(info.trainExamples) : '—'} / dev{' '}
         {info ? formatNumber(info.devExamples) : '—'}
       </span>
+      {notSaved !== null && (
+        <span className="field-error" data-testid="status.saved">
+          {notSaved}
+        </span>
+      )}
     </section>
   );
 }

@@ -4,7 +4,15 @@
  * Each command promise resolves once the message was posted (after the worker is ready and, for a new
  * run, after it finished loading); it rejects on a worker or run error.
  */
-import type { DataCheck, ModelExport, RunId, ToWorker, UserData } from '../../protocol/messages.ts';
+import type {
+  DataCheck,
+  ModelCheck,
+  ModelExport,
+  RunId,
+  ToWorker,
+  UserData,
+  UserModel,
+} from '../../protocol/messages.ts';
 import { resolveConfig, type TrainConfig } from '../coreConfig.ts';
 import { getBridge } from './bridge.ts';
 import {
@@ -89,11 +97,16 @@ function ensureRun(): Promise<RunId> {
   return creating;
 }
 
+function newRunId(): RunId {
+  return `run-${Date.now().toString(36)}-${++runCounter}`;
+}
+
 function createRun(): RunId {
-  const runId = `run-${Date.now().toString(36)}-${++runCounter}`;
+  const runId = newRunId();
   const config = appStore.getState().staged;
   appStore.setState((s) => reduceRunCreated(s, runId, config), true);
   const data = appStore.getState().stagedData;
+  const model = appStore.getState().stagedModel?.model ?? null;
   getBridge().post({
     type: 'create',
     runId,
@@ -101,6 +114,7 @@ function createRun(): RunId {
     dataUrl: new URL('data/spam-assassin.json', document.baseURI).href,
     vocabUrl: vocabUrl(),
     ...(data === null ? {} : { data }),
+    ...(model === null ? {} : { model }),
   });
   return runId;
 }
@@ -195,13 +209,18 @@ export async function exportModel(): Promise<{ fileName: string; blob: Blob }> {
  * as it is. Once accepted, the current run (if any) is replaced by a new one on the file, at step 0.
  */
 export async function loadData(data: UserData): Promise<DataCheck & { ok: true }> {
-  const check = await request<DataCheck>((requestId) => ({
-    type: 'check-data',
-    requestId,
-    data,
-    vocabUrl: vocabUrl(),
-    seed: appStore.getState().staged.seed,
-  }));
+  let check: DataCheck;
+  try {
+    check = await request<DataCheck>((requestId) => ({
+      type: 'check-data',
+      requestId,
+      data,
+      vocabUrl: vocabUrl(),
+      seed: appStore.getState().staged.seed,
+    }));
+  } finally {
+    appStore.setState({ dataProgress: null }); // the progress bar of a streamed file ends with its answer
+  }
   if (!check.ok) throw new Error(check.message);
   appStore.setState({ stagedData: data });
   const run = activeRun(appStore.getState());
@@ -212,6 +231,100 @@ export async function loadData(data: UserData): Promise<DataCheck & { ok: true }
   return check;
 }
 
+/** Files as the page picks them (File) or as scripts pass them ({ name, bytes }; a name may hold its folder). */
+export type ModelFileInput = File | { name: string; bytes: Uint8Array };
+
+/** The model's name: the picked folder's (webkitRelativePath or a 'dir/file' name), else "loaded model". */
+function modelName(files: readonly ModelFileInput[]): string {
+  for (const f of files) {
+    const path = f instanceof File && f.webkitRelativePath !== '' ? f.webkitRelativePath : f.name;
+    const dir = path.split('/').slice(-2, -1)[0];
+    if (dir !== undefined && dir !== '') return dir;
+  }
+  return 'loaded model';
+}
+
+/**
+ * Starts the next runs from a Hugging Face BERT (config.json, vocab.txt or tokenizer.json, model.safetensors
+ * or pytorch_model.bin, picked together or as a folder): the worker reads the files first, and files it
+ * cannot use are refused with one line naming the file, leaving the current run as it is. Once accepted, the
+ * current run (if any) is replaced by a new one from the model, tokenised with its vocabulary, at step 0.
+ */
+export async function loadModel(files: readonly ModelFileInput[]): Promise<ModelCheck & { ok: true }> {
+  if (files.length === 0) throw new Error('no model files given');
+  const model: UserModel = {
+    name: modelName(files),
+    files: await Promise.all(
+      files.map(async (f) => ({
+        name: f.name.slice(f.name.lastIndexOf('/') + 1),
+        bytes: f instanceof File ? new Uint8Array(await f.arrayBuffer()) : f.bytes,
+      })),
+    ),
+  };
+  const check = await request<ModelCheck>((requestId) => ({
+    type: 'check-model',
+    requestId,
+    model,
+    seed: appStore.getState().staged.seed,
+  }));
+  if (!check.ok) throw new Error(check.message);
+  appStore.setState({ stagedModel: { model, summary: check.summary } });
+  const run = activeRun(appStore.getState());
+  if (run !== null) {
+    disposeRun(run.runId);
+    await ensureRun();
+  }
+  return check;
+}
+
 export function dismissErrors(): void {
   appStore.setState({ urlErrors: [] });
+}
+
+/**
+ * Saved runs (IndexedDB, written by the worker): the list is posted by the worker on startup and after every
+ * save; these ask it again, or change it. Each resolves once the worker answered with the new list.
+ */
+async function savedRunsCommand(msg: ToWorker): Promise<void> {
+  await whenWorkerReady();
+  const before = appStore.getState().saved;
+  getBridge().post(msg);
+  await waitForState(
+    (s) => s.saved !== before,
+    (s) => s.workerError,
+  );
+}
+
+export function listSavedRuns(): Promise<void> {
+  return savedRunsCommand({ type: 'list-runs' });
+}
+
+export function renameSavedRun(savedId: string, name: string): Promise<void> {
+  if (name.trim() === '') return Promise.reject(new Error('a run name cannot be empty'));
+  return savedRunsCommand({ type: 'rename-run', savedId, name });
+}
+
+export function deleteSavedRun(savedId: string): Promise<void> {
+  return savedRunsCommand({ type: 'delete-run', savedId });
+}
+
+/**
+ * Replaces the active run with saved run `savedId`, rebuilt in the worker from its saved inputs at its last
+ * checkpoint (paused there, its metric rows up to that step restored); its config becomes the staged one.
+ * Resolves once it is paused (or done) there; rejects with the worker's one-line reason.
+ */
+export async function resumeSavedRun(savedId: string): Promise<void> {
+  await whenWorkerReady();
+  const saved = appStore.getState().saved?.runs.find((r) => r.id === savedId);
+  if (saved === undefined) throw new Error(`no saved run '${savedId}'`);
+  await creating?.catch(() => undefined);
+  const old = activeRun(appStore.getState());
+  if (old !== null) disposeRun(old.runId);
+  const runId = newRunId();
+  appStore.setState((s) => ({ ...reduceRunCreated(s, runId, saved.config), staged: saved.config }), true);
+  getBridge().post({ type: 'resume-run', runId, savedId });
+  await waitForState(
+    (s) => ['paused', 'done'].includes(s.runs[runId]?.status ?? ''), // posted only once the checkpoint is in
+    runError(runId),
+  );
 }

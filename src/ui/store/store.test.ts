@@ -155,3 +155,30 @@ describe('local run bookkeeping', () => {
     expect(s.activeRunId).toBeNull();
   });
 });
+
+describe('saved runs', () => {
+  it('a resumed run shows the checkpoint rows, then the rows after it, continuous', () => {
+    const saved: FromWorker = {
+      type: 'saved-runs',
+      saved: {
+        available: true,
+        problem: 'not saved: storage is full (QuotaExceededError)',
+        runs: [],
+        usage: 10,
+        quota: 100,
+      },
+    };
+    let s = reduceFromWorker(initialState(), saved);
+    expect(s.saved?.problem).toBe('not saved: storage is full (QuotaExceededError)');
+    s = reduceRunCreated(s, 'r9', config);
+    s = replay(s, [
+      { type: 'run-created', info: { ...info, runId: 'r9' } },
+      { type: 'status', runId: 'r9', status: 'ready', step: 0 },
+      { type: 'metrics', runId: 'r9', rows: [row(1), row(2), row(3)] },
+      { type: 'status', runId: 'r9', status: 'paused', step: 3 },
+      { type: 'metrics', runId: 'r9', rows: [row(4)] },
+    ]);
+    expect(activeRun(s)).toMatchObject({ status: 'paused', step: 4 });
+    expect(activeRun(s)?.metrics.map((r) => r.step)).toEqual([1, 2, 3, 4]);
+  });
+});

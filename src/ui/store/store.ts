@@ -19,9 +19,13 @@ import {
   type RunId,
   type RunInfo,
   type RunStatus,
+  type SavedRuns,
   type UserData,
+  type UserModel,
+  type ModelCheck,
 } from '../../protocol/messages.ts';
 import { DEFAULT_CONFIG } from '../coreConfig.ts';
+import type { MetricsOverlay } from '../metricsImport.ts';
 
 export interface WorkerSlice {
   /** The backend asked for with `?backend=`; null lets the worker choose (WebGPU first). */
@@ -66,10 +70,18 @@ export interface AppState {
   replies: Record<string, WorkerReply>;
   /** The user's data file the next run is created with; null for the built-in task. */
   stagedData: UserData | null;
+  /** While the worker streams a picked data file: bytes read of total, rows so far; null otherwise. */
+  dataProgress: { file: string; bytes: number; total: number; rows: number } | null;
+  /** The user's model the next run starts from (and its load report); null for random weights. */
+  stagedModel: { model: UserModel; summary: string } | null;
+  /** Saved runs (IndexedDB), as the worker last listed them; null until it has. */
+  saved: SavedRuns | null;
+  /** An imported metrics.jsonl drawn over the charts (src/ui/metricsImport.ts); null for none. */
+  overlay: MetricsOverlay | null;
 }
 
 /** What the worker answers a request with. */
-export type WorkerReply = ModelExport | DataCheck;
+export type WorkerReply = ModelExport | DataCheck | ModelCheck;
 
 export function initialState(overrides: Partial<AppState> = {}): AppState {
   return {
@@ -81,6 +93,10 @@ export function initialState(overrides: Partial<AppState> = {}): AppState {
     workerError: null,
     replies: {},
     stagedData: null,
+    dataProgress: null,
+    stagedModel: null,
+    saved: null,
+    overlay: null,
     ...overrides,
   };
 }
@@ -162,9 +178,16 @@ export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
         const step = last === undefined ? run.step : Math.max(run.step, last.step);
         return { ...run, metrics: run.metrics.concat(msg.rows), step };
       });
+    case 'data-progress': {
+      const { file, bytes, total, rows } = msg;
+      return { ...state, dataProgress: { file, bytes, total, rows } };
+    }
     case 'model-export':
     case 'data-checked':
+    case 'model-checked':
       return { ...state, replies: { ...state.replies, [msg.requestId]: msg.result } };
+    case 'saved-runs':
+      return { ...state, saved: msg.saved };
     case 'error':
       if (msg.runId === null) return { ...state, workerError: msg.message };
       return updateRun(state, msg.runId, (run) => ({ ...run, error: msg.message, status: 'error' }));

@@ -1,0 +1,227 @@
+/**
+ * Loading a Hugging Face BERT from the files of its folder, given as name -> bytes: the one code path of the
+ * CLI's `--init DIR` (src/cli/files.ts reads the folder) and the page's "Load model" (the worker gets the
+ * picked files). Pure: no file system, no tfjs variables (the caller makes them with `paramsFromArrays`).
+ *   config.json                              BertConfig (shape, labels); `torch_dtype` is informational
+ *   tokenizer.json | vocab.txt               the WordPiece vocabulary; cased or uncased from tokenizer.json's
+ *                                            BertNormalizer, else tokenizer_config.json's do_lower_case, else
+ *                                            uncased (BertTokenizer's default)
+ *   model.safetensors | pytorch_model.bin    F32, F16 or BF16 weights (safetensors first, as transformers does)
+ * Names: `bert.`-prefixed or not, LayerNorm `gamma/beta` or `weight/bias` (hf.ts `canonicalParamName`).
+ * A missing pooler or classifier is initialised fresh and reported; unexpected tensors are reported and ignored;
+ * missing encoder tensors and wrong shapes are an error listing them.
+ */
+import type { ModelConfig } from '../config.ts';
+import { decodeSafetensors, type NamedArray } from '../io/safetensors.ts';
+import { decodeTorchBin } from '../io/torchbin.ts';
+import { makeRng } from '../rng.ts';
+import { parseTokenizerJson } from '../tokenizer/tokenizer-json.ts';
+import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
+import { errorMessage } from '../errors.ts';
+import { fromHfConfig, matchCheckpoint, matchError } from './hf.ts';
+import { paramSpecs } from './params.ts';
+
+/** What a load did, for the CLI's log line and the page's run list. */
+export interface HfLoadReport {
+  /** The model's name: the folder's. */
+  name: string;
+  weights: 'model.safetensors' | 'pytorch_model.bin';
+  /** The weights' dtypes, e.g. ['F16'] (converted to float32). */
+  dtypes: string[];
+  tokenizer: 'tokenizer.json' | 'vocab.txt';
+  lowercase: boolean;
+  /** Parameters read from the checkpoint. */
+  loaded: number;
+  /** Head parameters the checkpoint lacked, initialised fresh (BERT init, seeded). */
+  initialised: string[];
+  /** Checkpoint tensors that are not parameters of BertForSequenceClassification, ignored. */
+  ignored: string[];
+}
+
+export interface LoadedHfModel {
+  model: ModelConfig;
+  labels: string[];
+  /** Every parameter of `model`, by HF name, float32. */
+  arrays: Map<string, Float32Array>;
+  /** The vocabulary as vocab.txt text (from tokenizer.json when that is the source). */
+  vocabText: string;
+  /** HF `do_lower_case`: pass to WordPieceTokenizer. */
+  lowercase: boolean;
+  report: HfLoadReport;
+}
+
+export const MODEL_FILES = [
+  'config.json',
+  'vocab.txt',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'model.safetensors',
+  'pytorch_model.bin',
+] as const;
+
+/** Files by base name; a name given twice (two folders picked together) is an error. */
+function byBaseName(files: Iterable<[string, Uint8Array]>): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const [path, bytes] of files) {
+    const base = path.slice(path.lastIndexOf('/') + 1);
+    if (out.has(base)) throw new Error(`${path}: two files named ${base} were given; pick one model's files`);
+    out.set(base, bytes);
+  }
+  return out;
+}
+
+function text(bytes: Uint8Array, origin: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`${origin}: not valid UTF-8 text`);
+  }
+}
+
+function json(bytes: Uint8Array, origin: string): unknown {
+  try {
+    return JSON.parse(text(bytes, origin));
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new Error(`${origin}: not valid JSON`);
+    throw e;
+  }
+}
+
+interface Vocabulary {
+  tokens: string[];
+  lowercase: boolean;
+  source: HfLoadReport['tokenizer'];
+}
+
+function readVocabulary(files: Map<string, Uint8Array>, at: (f: string) => string): Vocabulary {
+  const tj = files.get('tokenizer.json');
+  if (tj) {
+    const { tokens, lowercase } = parseTokenizerJson(text(tj, at('tokenizer.json')), at('tokenizer.json'));
+    return { tokens, lowercase, source: 'tokenizer.json' };
+  }
+  const vt = files.get('vocab.txt');
+  if (!vt) throw new Error(`${at('vocab.txt')}: missing (the model needs vocab.txt or tokenizer.json)`);
+  const lines = text(vt, at('vocab.txt'))
+    .replace(/^\ufeff/, '')
+    .split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  let lowercase = true;
+  const tc = files.get('tokenizer_config.json');
+  if (tc) {
+    const o = json(tc, at('tokenizer_config.json')) as Record<string, unknown> | null;
+    const v = o !== null && typeof o === 'object' ? o['do_lower_case'] : undefined;
+    if (v !== undefined && typeof v !== 'boolean')
+      throw new Error(`${at('tokenizer_config.json')}: field 'do_lower_case' must be true or false`);
+    lowercase = v ?? true;
+  }
+  return {
+    tokens: lines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)),
+    lowercase,
+    source: 'vocab.txt',
+  };
+}
+
+function readWeights(
+  files: Map<string, Uint8Array>,
+  at: (f: string) => string,
+): { weights: HfLoadReport['weights']; tensors: Map<string, NamedArray> } {
+  const st = files.get('model.safetensors');
+  if (st)
+    return { weights: 'model.safetensors', tensors: decodeSafetensors(st, at('model.safetensors')).tensors };
+  const bin = files.get('pytorch_model.bin');
+  if (bin) return { weights: 'pytorch_model.bin', tensors: decodeTorchBin(bin, at('pytorch_model.bin')) };
+  const sharded = files.has('model.safetensors.index.json') || files.has('pytorch_model.bin.index.json');
+  throw new Error(
+    `${at('model.safetensors')}: missing (the model needs model.safetensors or pytorch_model.bin${sharded ? '; sharded checkpoints are not supported' : ''})`,
+  );
+}
+
+/** BERT's init for a fresh head: weights N(0, 0.02^2) from the run's seed, biases 0. */
+function freshHead(names: readonly string[], model: ModelConfig, seed: number): Map<string, Float32Array> {
+  const rng = makeRng(seed);
+  const shapes = new Map(paramSpecs(model).map((s) => [s.name, s.shape]));
+  const out = new Map<string, Float32Array>();
+  for (const name of names) {
+    const n = (shapes.get(name) as number[]).reduce((a, b) => a * b, 1);
+    const values = new Float32Array(n);
+    if (name.endsWith('.weight')) for (let i = 0; i < n; i++) values[i] = rng.normal() * 0.02;
+    out.set(name, values);
+  }
+  return out;
+}
+
+/**
+ * Reads a Hugging Face BERT from its files (name -> bytes; folder paths are cut to base names). `name` is the
+ * model's name and prefixes file names in messages; `seed` draws a missing head. One Error line on bad input.
+ */
+export function loadHfModel(
+  input: Iterable<[string, Uint8Array]>,
+  { name, seed }: { name: string; seed: number },
+): LoadedHfModel {
+  const files = byBaseName(input);
+  const at = (f: string): string => (name === '' ? f : `${name}/${f}`);
+  const configBytes = files.get('config.json');
+  if (!configBytes) throw new Error(`${at('config.json')}: missing (a Hugging Face model folder has one)`);
+  const { model, labels } = fromHfConfig(json(configBytes, at('config.json')), at('config.json'));
+  const vocab = readVocabulary(files, at);
+  try {
+    WordPieceTokenizer.fromTokens(vocab.tokens); // its special tokens must be there: refuse now, not at the run
+  } catch (e) {
+    throw new Error(`${at(vocab.source)}: ${errorMessage(e)}`);
+  }
+  if (vocab.tokens.length !== model.vocabSize) {
+    throw new Error(
+      `${at(vocab.source)}: ${vocab.tokens.length} tokens, but config.json's vocab_size is ${model.vocabSize}`,
+    );
+  }
+  const { weights, tensors } = readWeights(files, at);
+  const match = matchCheckpoint(tensors, model, at(weights));
+  const error = matchError(match, at(weights), true);
+  if (error !== null) throw new Error(error);
+  const loaded = match.arrays.size;
+  for (const [k, v] of freshHead(match.missingHead, model, seed)) match.arrays.set(k, v);
+  return {
+    model,
+    labels,
+    arrays: match.arrays,
+    vocabText: vocab.tokens.join('\n') + '\n',
+    lowercase: vocab.lowercase,
+    report: {
+      name,
+      weights,
+      dtypes: [
+        ...new Set([...tensors].filter(([k]) => !match.unexpected.includes(k)).map(([, t]) => t.dtype)),
+      ].sort(),
+      tokenizer: vocab.source,
+      lowercase: vocab.lowercase,
+      loaded,
+      initialised: match.missingHead,
+      ignored: match.unexpected,
+    },
+  };
+}
+
+/** The report as one line: "nano (pytorch_model.bin, F16, uncased): 37 tensors; classifier.* initialised; ignored: ...". */
+export function describeLoad(r: HfLoadReport): string {
+  const parts = [
+    `${r.name || 'model'} (${r.weights}, ${r.dtypes.join('/')}, ${r.lowercase ? 'uncased' : 'cased'} ${r.tokenizer}): ${r.loaded} tensors loaded`,
+  ];
+  if (r.initialised.length > 0) parts.push(`missing head initialised fresh: ${r.initialised.join(', ')}`);
+  if (r.ignored.length > 0) parts.push(`ignored: ${r.ignored.join(', ')}`);
+  return parts.join('; ');
+}
+
+/**
+ * The model for a task with `labels`: a checkpoint that had no classifier gets its fresh head drawn for these
+ * labels (a pre-training or BertModel checkpoint fits any task); one with its own classifier is returned as
+ * it is (a label count that differs is then createRun's error).
+ */
+export function withLabels(loaded: LoadedHfModel, labels: readonly string[], seed: number): LoadedHfModel {
+  const fresh = loaded.report.initialised.includes('classifier.weight');
+  if (!fresh || labels.length === loaded.model.numLabels)
+    return fresh ? { ...loaded, labels: labels.slice() } : loaded;
+  const model = { ...loaded.model, numLabels: labels.length };
+  const arrays = new Map(loaded.arrays);
+  for (const [k, v] of freshHead(loaded.report.initialised, model, seed)) arrays.set(k, v);
+  return { ...loaded, model, labels: labels.slice(), arrays };
+}

@@ -1,0 +1,57 @@
+/**
+ * The model a run starts from: random weights of the size in the config, or a Hugging Face BERT the user
+ * picks (config.json, vocab.txt or tokenizer.json, model.safetensors or pytorch_model.bin; several files at
+ * once, or a folder). The worker reads the files before any run changes: files it cannot use get one line
+ * naming the file (a .bin that names any global but the tensor rebuilders is refused, nothing in it runs),
+ * and the current run goes on. The panel shows which model the active run started from and its load report.
+ */
+import { useState } from 'react';
+import { errorMessage } from '../coreConfig.ts';
+import * as actions from '../store/actions.ts';
+import { activeRun, useAppStore } from '../store/store.ts';
+
+export function ModelPanel() {
+  const staged = useAppStore((s) => s.stagedModel);
+  const init = useAppStore((s) => activeRun(s)?.info?.init ?? null);
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const pick = (files: FileList | null) => {
+    if (files === null || files.length === 0) return;
+    setBusy(true);
+    setProblem(null);
+    actions
+      .loadModel([...files])
+      .catch((e: unknown) => setProblem(errorMessage(e)))
+      .finally(() => setBusy(false));
+  };
+  return (
+    <fieldset className="model" aria-label="Model">
+      <legend>Model</legend>
+      <p data-testid="model.name">{staged?.model.name ?? 'random weights (size from the config)'}</p>
+      {init !== null && (
+        <p className="muted" data-testid="model.report">
+          Run started from {init.summary}
+        </p>
+      )}
+      <label>
+        Load model{' '}
+        <input
+          type="file"
+          multiple
+          accept=".json,.txt,.safetensors,.bin"
+          data-testid="model.file"
+          disabled={busy}
+          onChange={(e) => {
+            pick(e.target.files);
+            e.target.value = ''; // picking the same files again reloads them
+          }}
+        />
+      </label>
+      {problem !== null && (
+        <span className="field-error" role="status" data-testid="model.error">
+          {problem}
+        </span>
+      )}
+    </fieldset>
+  );
+}
