@@ -253,13 +253,20 @@ def sym_kl_batchmean(z_clean, z_adv):
 # ----------------------------------------------------------------------------------------------------------------------
 # safetensors (numpy only)
 # ----------------------------------------------------------------------------------------------------------------------
-def write_safetensors(path, tensors):
+def f32_entry(t):
+    """(dtype, shape, little-endian bytes) of a tensor stored as F32."""
+    arr = np.ascontiguousarray(t.detach().cpu().numpy().astype("<f4"))
+    return "F32", list(arr.shape), arr.tobytes(order="C")
+
+
+def write_safetensors(path, tensors, entry=f32_entry):
+    """safetensors by hand: 8-byte LE header length, header JSON (padded to 8 bytes), then each tensor's bytes in
+    name order; `entry(t)` gives (dtype, shape, bytes) of a tensor (default: F32)."""
     header = {"__metadata__": {"format": "pt"}}
     chunks, off = [], 0
     for name in sorted(tensors):
-        arr = np.ascontiguousarray(tensors[name].detach().cpu().numpy().astype("<f4"))
-        b = arr.tobytes(order="C")
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        dtype, shape, b = entry(tensors[name])
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(b)]}
         chunks.append(b)
         off += len(b)
     hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -990,26 +997,7 @@ def make_regression_cases(P32):
         d_cut = (r["grads"][EMBEDDING_PARAMS[0]] - g_cut).abs().max().item()
         assert (d_cut <= 1e-12) == case["detach_embedding"], f"{name}: detach check ({d_cut})"
         print_step(name, r)
-        out.append({
-            "name": name,
-            "config": ts_config(case),
-            "inner_loss": r["inner_loss"],
-            "delta_grad": [tl(g) for g in r["delta_grad"]],
-            "delta": [tl(d) for d in r["delta"]],
-            "delta_final": tl(r["delta_final"]),
-            "logits_clean": tl(r["_logits_clean"]),
-            "logits_adv": tl(r["logits_adv"]),
-            "loss_task": r["loss_task"],
-            "loss_adv": r["loss_adv"],
-            "loss_total": r["loss_total"],
-            "kl_init": r["kl_init"],
-            "kl_adv": r["kl_adv"],
-            "eff_perturb": r["eff_perturb"],
-            "inner_grad_norm": r["inner_grad_norm"],
-            "delta_linf_mean": r["delta_linf_mean"],
-            "delta_l2_mean": r["delta_l2_mean"],
-            "grads": {k: tl(g) for k, g in r["grads"].items()},
-        })  # fmt: skip
+        out.append(case_record(name, case, r, with_clean_logits=True))
     print("  check: regression inner gradients match central finite differences; detach cuts only the adv pass")
     return {
         "targets": REGRESSION_TARGETS,
@@ -1017,6 +1005,31 @@ def make_regression_cases(P32):
         "losses": "task MSE (HF regression), inner MSE sum (mt-dnn), outer mean (z_c - z_a)^2 without stop-gradient; "
                   "kl_init/kl_adv are the inner MSE at x_1 and at the adversarial pass",
         "cases": out,
+    }
+
+
+def case_record(name, case, r, with_clean_logits=False):
+    """One golden case as written to alum-cases.json (the clean logits only where the test needs them)."""
+    clean = {"logits_clean": tl(r["_logits_clean"])} if with_clean_logits else {}
+    return {
+        "name": name,
+        "config": ts_config(case),
+        "inner_loss": r["inner_loss"],
+        "delta_grad": [tl(g) for g in r["delta_grad"]],
+        "delta": [tl(d) for d in r["delta"]],
+        "delta_final": tl(r["delta_final"]),
+        **clean,
+        "logits_adv": tl(r["logits_adv"]),
+        "loss_task": r["loss_task"],
+        "loss_adv": r["loss_adv"],
+        "loss_total": r["loss_total"],
+        "kl_init": r["kl_init"],
+        "kl_adv": r["kl_adv"],
+        "eff_perturb": r["eff_perturb"],
+        "inner_grad_norm": r["inner_grad_norm"],
+        "delta_linf_mean": r["delta_linf_mean"],
+        "delta_l2_mean": r["delta_l2_mean"],
+        "grads": {k: tl(g) for k, g in r["grads"].items()},
     }
 
 
@@ -1066,25 +1079,7 @@ def make_alum_cases_golden(ctx, regression):
         print_step(name, r)
         print(f"  {'':15s} {', '.join(f'{k}={v:.4g}' for k, v in stats.items())}, embed-grad change by the adv pass "
               f"{d_cut:.1e}")  # fmt: skip
-        out_cases.append({
-            "name": name,
-            "config": ts_config(case),
-            "inner_loss": r["inner_loss"],
-            "delta_grad": [tl(g) for g in r["delta_grad"]],
-            "delta": [tl(d) for d in r["delta"]],
-            "delta_final": tl(r["delta_final"]),
-            "logits_adv": tl(r["logits_adv"]),
-            "loss_task": r["loss_task"],
-            "loss_adv": r["loss_adv"],
-            "loss_total": r["loss_total"],
-            "kl_init": r["kl_init"],
-            "kl_adv": r["kl_adv"],
-            "eff_perturb": r["eff_perturb"],
-            "inner_grad_norm": r["inner_grad_norm"],
-            "delta_linf_mean": r["delta_linf_mean"],
-            "delta_l2_mean": r["delta_l2_mean"],
-            "grads": {k: tl(g) for k, g in r["grads"].items()},
-        })  # fmt: skip
+        out_cases.append(case_record(name, case, r))
     assert fd_done, "no kl case for the finite-difference check"
     print(f"  check: kl inner gradient of {fd_done} matches central finite differences")
     print("  check: stable-kl logit gradient matches 2 p (c - <p, c>) times the reduction factor")

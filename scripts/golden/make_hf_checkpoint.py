@@ -23,7 +23,6 @@ Writes test/fixtures/hf-bin/:
 import collections
 import json
 import os
-import struct
 import sys
 import zipfile
 from pathlib import Path
@@ -64,22 +63,8 @@ def tensor_bytes(t):
 
 
 def write_safetensors(path, tensors):
-    """safetensors by hand: 8-byte LE header length, header JSON, then the tensors' bytes in name order."""
-    header = {"__metadata__": {"format": "pt"}}
-    chunks, off = [], 0
-    for name in sorted(tensors):
-        t = tensors[name]
-        b = tensor_bytes(t)
-        header[name] = {"dtype": ST_DTYPE[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        chunks.append(b)
-        off += len(b)
-    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hb += b" " * ((-len(hb)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
-        for c in chunks:
-            f.write(c)
+    """make_golden's writer, with each tensor in its own dtype (F32, F16, BF16 or I64)."""
+    G.write_safetensors(path, tensors, lambda t: (ST_DTYPE[t.dtype], list(t.shape), tensor_bytes(t)))
 
 
 def write_json(path, obj):
@@ -161,7 +146,8 @@ def rewrite_zip(src, dst, entry_suffix, new_bytes):
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)
-            zout.writestr(info.filename, new_bytes if info.filename.endswith(entry_suffix) else data)
+            # `info` keeps the entry's timestamp, so the copy is byte-identical from run to run
+            zout.writestr(info, new_bytes if info.filename.endswith(entry_suffix) else data)
 
 
 def make_hostile(d):
@@ -177,6 +163,7 @@ def make_hostile(d):
     small.unlink()
     save_bin(d / "huge_shape.bin", {"w": torch.zeros(4).as_strided((1 << 20, 1 << 20), (0, 0))})
     save_bin(d / "broadcast.bin", {"w": torch.zeros(4).as_strided((8, 4), (0, 1))})  # 32 elements from 4
+    # The legacy format names each storage by its memory address, so this one file differs between runs.
     save_bin(d / "legacy.bin", {"w": torch.zeros(2)}, _use_new_zipfile_serialization=False)
 
 

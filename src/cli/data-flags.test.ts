@@ -7,27 +7,14 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { fixtureDir, root } from '../../test/helpers/nano.ts';
-import type { Io } from './files.ts';
+import { root } from '../../test/helpers/nano.ts';
 import { main } from './main.ts';
+import { captureIo } from '../../test/helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'alum-cli-data-'));
 const glue = (name: string) => `${root}test/fixtures/glue/${name}`;
 
-function io(): Io & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return {
-    stdout,
-    stderr,
-    out: (l) => stdout.push(l),
-    err: (l) => stderr.push(l),
-    readStdin: () => Promise.resolve(''),
-    stopRequested: () => false,
-    defaultData: join(dir, 'missing.json'),
-    defaultVocab: `${fixtureDir}/vocab.txt`,
-  };
-}
+const io = () => captureIo(dir);
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -17,8 +17,8 @@ import { decodeSafetensors, type NamedArray } from '../core/io/safetensors.ts';
 import { commandLine, TORCH_COMMANDS, TORCHRUN_DEBIAN_ENV } from '../core/export/torch.ts';
 import { CHOICES, CONFIG_KEYS, DEFAULT_CONFIG, MODEL_PRESETS, NUMBER_RULES } from '../core/config.ts';
 import { METRIC_COLUMNS } from '../core/metrics.ts';
-import type { Io } from './files.ts';
 import { main } from './main.ts';
+import { captureIo } from '../../test/helpers/cli.ts';
 
 /** Debian's python3-torch: plain `python3` on PATH may have no torch. */
 const PROGRAMS: Record<string, string> = { python3: '/usr/bin/python3', torchrun: '/usr/bin/torchrun' };
@@ -42,18 +42,7 @@ const lines = [1, 2, 3].flatMap((i) =>
 );
 writeFileSync(dataFile, lines.join('\n') + '\n');
 
-function io(): Io & { stderr: string[] } {
-  const stderr: string[] = [];
-  return {
-    stderr,
-    out: () => undefined,
-    err: (l) => stderr.push(l),
-    readStdin: () => Promise.resolve(''),
-    stopRequested: () => false,
-    defaultData: join(dir, 'missing.json'),
-    defaultVocab: `${fixtureDir}/vocab.txt`,
-  };
-}
+const io = () => captureIo(dir);
 
 /** Runs a README command (program resolved) plus `extra` in the folder; throws with python's stderr. */
 function run(argv: readonly string[], extra: string[], env: Record<string, string> = {}): string {

@@ -8,30 +8,27 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { loadHfModel } from '../core/model/hf-load.ts';
-import { disposeParams } from '../core/model/params.ts';
-import { loadDataFile, loadModelDir, type Io } from './files.ts';
+import { loadDataFile, loadModelDir } from './files.ts';
 import { main } from './main.ts';
+import { captureIo } from '../../test/helpers/cli.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
 describe('loadModelDir', () => {
-  it('reads a torch.save folder (legacy names, no head) and frees nothing it should keep', async () => {
+  it('reads a torch.save folder (legacy names, no head) into arrays, making no tensor', async () => {
     const before = tf.memory().numTensors;
     const m = await loadModelDir('test/fixtures/hf-bin/legacy', 3);
     expect(m.report.weights).toBe('pytorch_model.bin');
     expect(m.report.initialised).toHaveLength(4);
-    expect(m.params.size).toBe(41);
-    expect(tf.memory().numTensors).toBe(before + 41);
-    disposeParams(m.params);
+    expect(m.arrays.size).toBe(41);
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it('prefers model.safetensors, as transformers does, and names the folder in errors', async () => {
     const m = await loadModelDir('test/fixtures/hf-bin/f16', 3);
     expect(m.report).toMatchObject({ weights: 'model.safetensors', dtypes: ['F16'], lowercase: false });
-    disposeParams(m.params);
     await expect(loadModelDir('test/fixtures/hf-bin/none', 3)).rejects.toThrow(
       'test/fixtures/hf-bin/none/config.json: no such file',
     );
@@ -42,7 +39,6 @@ describe('loadModelDir', () => {
 
   it("tokenises the data with the model's casing", async () => {
     const m = await loadModelDir('test/fixtures/hf-bin/f16', 3);
-    disposeParams(m.params);
     const file = join(tmpdir(), `alum-cased-${process.pid}.tsv`);
     writeFileSync(file, 'sentence\tlabel\nThe cat\tneutral\nthe cat\tpositive\n');
     const cased = await loadDataFile(file, m.vocabText, 1, { lowercase: m.lowercase });
@@ -59,15 +55,8 @@ describe('alum train --init with a torch.save folder', () => {
     const data = join(dir, 'toy.tsv');
     const rows = Array.from({ length: 12 }, (_, i) => `The cat sat ${i}\t${i % 3}`);
     writeFileSync(data, ['sentence\tlabel', ...rows].join('\n') + '\n');
-    const err: string[] = [];
-    const io: Io = {
-      out: () => undefined,
-      err: (l) => err.push(l),
-      readStdin: () => Promise.resolve(''),
-      stopRequested: () => false,
-      defaultData: '',
-      defaultVocab: '',
-    };
+    const io = captureIo(dir);
+    const err = io.stderr;
     const args = [
       '--data',
       data,
@@ -86,7 +75,8 @@ describe('alum train --init with a torch.save folder', () => {
     );
     expect(code, err.join('\n')).toBe(0);
     expect(err).toContain(
-      'init: test/fixtures/hf-bin/f16 (model.safetensors, F16, cased tokenizer.json): 41 tensors loaded',
+      'init: test/fixtures/hf-bin/f16 (model.safetensors, F16, cased tokenizer.json): 41 tensors loaded; ' +
+        "classifier kept by position: the model's negative, neutral, positive are the data's 0, 1, 2",
     );
     const out = join(dir, 'run', 'model');
     const back = loadHfModel(

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { BackendLoaders } from '../core/backend.ts';
-import type { ModelConfig, ProblemType } from '../core/config.ts';
-import { loadHfModel, MODEL_FILES, type HfLoadReport } from '../core/model/hf-load.ts';
-import { paramsFromArrays, type Params } from '../core/model/params.ts';
+import type { ProblemType } from '../core/config.ts';
+import { loadHfModel, MODEL_FILES, type LoadedHfModel } from '../core/model/hf-load.ts';
 import { errorMessage } from '../core/errors.ts';
 import { taskFromFile, withTokenizerOptions, type LoadedTask } from '../core/train/session.ts';
 import type { TokenizerOptions } from '../core/tokenizer/wordpiece.ts';
@@ -78,22 +77,11 @@ export interface DataFileOptions {
   problemType?: ProblemType;
 }
 
-/** A model loaded from a folder (`--init DIR`), with what the load did. */
-export interface LoadedModelDir {
-  model: ModelConfig;
-  labels: string[];
-  params: Params;
-  vocabText: string;
-  /** HF `do_lower_case` of the model's tokenizer: pass to `loadDataFile`. */
-  lowercase: boolean;
-  report: HfLoadReport;
-}
-
 /**
  * A Hugging Face model folder: config.json, vocab.txt or tokenizer.json, model.safetensors or
  * pytorch_model.bin (core/model/hf-load.ts reads them; this only reads the files that exist).
  */
-async function loadModelDirUnchecked(dir: string, seed: number): Promise<LoadedModelDir> {
+async function loadModelDirUnchecked(dir: string, seed: number): Promise<LoadedHfModel> {
   const present = await readdir(dir).catch((e: unknown) => {
     const code = (e as { code?: string }).code;
     // A missing folder is reported by the first file it should hold.
@@ -111,9 +99,7 @@ async function loadModelDirUnchecked(dir: string, seed: number): Promise<LoadedM
       throw new Error(`${join(dir, name)}: cannot read (${(e as { code?: string }).code ?? String(e)})`);
     }
   }
-  const loaded = loadHfModel(files, { name: dir, seed });
-  const params = paramsFromArrays(loaded.model, loaded.arrays, dir);
-  return { ...loaded, params };
+  return loadHfModel(files, { name: dir, seed });
 }
 
 /** Runs `f`, turning any failure into an InputError (a problem with the user's files, exit code 2). */
@@ -137,7 +123,7 @@ export const loadDataFile = (
 ): Promise<LoadedTask> => asInput(() => loadDataFileUnchecked(file, vocabText, seed, tokenizer, data));
 
 /** A Hugging Face model folder (safetensors or torch.save weights, vocab.txt or tokenizer.json). */
-export const loadModelDir = (dir: string, seed: number): Promise<LoadedModelDir> =>
+export const loadModelDir = (dir: string, seed: number): Promise<LoadedHfModel> =>
   asInput(() => loadModelDirUnchecked(dir, seed));
 
 export const nodeLoaders: BackendLoaders = {

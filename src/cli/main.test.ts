@@ -13,8 +13,8 @@ import { decodeSafetensors } from '../core/io/safetensors.ts';
 import { METRIC_COLUMNS } from '../core/metrics.ts';
 import { paramSpecs } from '../core/model/params.ts';
 import { fromHfConfig } from '../core/model/hf.ts';
-import { type Io } from './files.ts';
 import { main } from './main.ts';
+import { captureIo } from '../../test/helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'alum-cli-'));
 const rows = [
@@ -32,20 +32,7 @@ const rows = [
 const dataFile = join(dir, 'toy.jsonl');
 writeFileSync(dataFile, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 
-function io(stdin = ''): Io & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return {
-    stdout,
-    stderr,
-    out: (l) => stdout.push(l),
-    err: (l) => stderr.push(l),
-    readStdin: () => Promise.resolve(stdin),
-    stopRequested: () => false,
-    defaultData: join(dir, 'missing.json'),
-    defaultVocab: `${fixtureDir}/vocab.txt`,
-  };
-}
+const io = (stdin = '') => captureIo(dir, stdin);
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -32,7 +32,8 @@ import { batchTensors, disposeBatch } from '../core/train/run.ts';
 import { createRun } from '../core/train/session.ts';
 import { traceStep } from '../core/train/trace.ts';
 import { makeRng, shuffled } from '../core/rng.ts';
-import { describeLoad } from '../core/model/hf-load.ts';
+import { describeLoad, withLabels } from '../core/model/hf-load.ts';
+import { disposeParams, paramsFromArrays, type Params } from '../core/model/params.ts';
 import {
   InputError,
   loadDataFile,
@@ -160,16 +161,21 @@ async function train(argv: string[], io: Io): Promise<number> {
   const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
   io.err(`backend: ${choice.backend} (${choice.reason})`);
 
-  const init = typeof values['init'] === 'string' ? await loadModelDir(values['init'], config.seed) : null;
-  if (init) io.err(`init: ${describeLoad(init.report)}`);
-  const vocabText = init ? init.vocabText : await readVocab(io.defaultVocab);
+  const loaded = typeof values['init'] === 'string' ? await loadModelDir(values['init'], config.seed) : null;
+  const vocabText = loaded ? loaded.vocabText : await readVocab(io.defaultVocab);
   const task = await loadDataFile(
     typeof values['data'] === 'string' ? values['data'] : io.defaultData,
     vocabText,
     config.seed,
-    { lowercase: init?.lowercase ?? true },
+    { lowercase: loaded?.lowercase ?? true },
     dataOptions,
   );
+  const fitted = loaded && withLabels(loaded, task.data.labels, config.seed);
+  if (fitted) io.err(`init: ${describeLoad(fitted.report)}`);
+  const init = fitted && {
+    model: fitted.model,
+    params: paramsFromArrays(fitted.model, fitted.arrays, fitted.report.name),
+  };
   let run;
   try {
     run = createRun(config, task, init ?? undefined);
@@ -222,7 +228,7 @@ async function train(argv: string[], io: Io): Promise<number> {
       config.dropout,
       vocabText,
       meta,
-      init?.lowercase ?? true,
+      loaded?.lowercase ?? true,
     );
     for (const f of files) await writeAtomic(join(outDir, 'model', f.name), f.bytes);
     const summary = {
@@ -269,6 +275,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
   const config = configFrom(values, { batchSize: 4, maxLength: 32 }, ['model']);
   const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
   const init = await loadModelDir(modelDir, config.seed);
+  let params: Params | null = null;
   try {
     const task = await loadDataFile(dataFile, init.vocabText, config.seed, { lowercase: init.lowercase });
     if (config.maxLength > init.model.maxPositions) {
@@ -281,6 +288,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
         `${dataFile}: ${task.data.labels.length} labels, but ${modelDir}/config.json has ${init.model.numLabels}`,
       );
     }
+    params = paramsFromArrays(init.model, init.arrays, modelDir);
     const examples = [...task.data.train, ...task.data.dev];
     const picked = shuffled(examples, makeRng(config.seed)).slice(
       0,
@@ -292,7 +300,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
       picked.map((_, i) => i),
     );
     try {
-      const t = await traceStep(init.params, init.model, batch, { ...config, batchSize: picked.length });
+      const t = await traceStep(params, init.model, batch, { ...config, batchSize: picked.length });
       const meta = {
         ...t.metadata,
         model: basename(resolve(modelDir)),
@@ -307,7 +315,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
       disposeBatch(batch);
     }
   } finally {
-    init.params.forEach((v) => v.dispose());
+    if (params) disposeParams(params);
   }
   return 0;
 }

@@ -335,9 +335,11 @@ export class Trainer {
           : await this.task(dataUrl, vocabUrl);
       if (this.sessions.get(id) !== s) return; // reset or disposed while loading
       let init;
+      let initReport = loaded?.report;
       if (loaded) {
         task = withTokenizerOptions(task, { lowercase: loaded.lowercase });
         const fitted = withLabels(loaded, task.data.labels, config.seed);
+        initReport = fitted.report;
         init = {
           model: fitted.model,
           params: paramsFromArrays(fitted.model, fitted.arrays, fitted.report.name),
@@ -361,7 +363,7 @@ export class Trainer {
           trainExamples: task.data.train.length,
           devExamples: task.data.dev.length,
           labels: task.data.labels,
-          ...(loaded ? { init: { name: loaded.report.name, summary: describeLoad(loaded.report) } } : {}),
+          ...(initReport ? { init: { name: initReport.name, summary: describeLoad(initReport) } } : {}),
         },
       });
       this.setStatus(s, 'ready');

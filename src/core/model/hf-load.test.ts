@@ -178,6 +178,43 @@ describe('withLabels', () => {
       legacy.arrays.get('bert.encoder.layer.0.output.dense.bias'),
     );
     const f32 = load('f32', ['config.json', 'vocab.txt', 'model.safetensors']);
-    expect(withLabels(f32, ['a', 'b'], 1)).toBe(f32);
+    const same = withLabels(f32, ['negative', 'neutral', 'positive'], 1);
+    expect(same.arrays).toBe(f32.arrays);
+    expect(same.report.labels).toBeUndefined();
+  });
+
+  it("reorders a checkpoint's classifier rows to the data's order of the same label names", () => {
+    const f32 = load('f32', ['config.json', 'vocab.txt', 'model.safetensors']);
+    const h = f32.model.hiddenSize;
+    const w = f32.arrays.get('classifier.weight') as Float32Array;
+    const b = f32.arrays.get('classifier.bias') as Float32Array;
+    const m = withLabels(f32, ['positive', 'negative', 'neutral'], 1); // data row j = model row [2, 0, 1][j]
+    expect(m.labels).toEqual(['positive', 'negative', 'neutral']);
+    const w2 = m.arrays.get('classifier.weight') as Float32Array;
+    [2, 0, 1].forEach((from, j) => {
+      expect(w2.subarray(j * h, (j + 1) * h)).toEqual(w.subarray(from * h, (from + 1) * h));
+      expect(m.arrays.get('classifier.bias')?.[j]).toBe(b[from]);
+    });
+    expect(describeLoad(m.report)).toContain(
+      "classifier rows reordered to the data's labels (positive, negative, neutral)",
+    );
+  });
+
+  it('keeps a classifier over other names by position, and replaces one over another label count', () => {
+    const f32 = load('f32', ['config.json', 'vocab.txt', 'model.safetensors']);
+    const byPosition = withLabels(f32, ['a', 'b', 'c'], 1);
+    expect(byPosition.arrays).toBe(f32.arrays);
+    expect(byPosition.labels).toEqual(['a', 'b', 'c']);
+    expect(byPosition.report.labels).toBe(
+      "classifier kept by position: the model's negative, neutral, positive are the data's a, b, c",
+    );
+    const two = withLabels(f32, ['ham', 'spam'], 1);
+    expect(two.model.numLabels).toBe(2);
+    expect(two.arrays.get('classifier.weight')).toHaveLength(2 * f32.model.hiddenSize);
+    expect(two.arrays.get('classifier.bias')).toEqual(new Float32Array(2));
+    expect(two.arrays.get('bert.pooler.dense.weight')).toBe(f32.arrays.get('bert.pooler.dense.weight'));
+    expect(two.report.labels).toBe(
+      'classifier replaced by a fresh one: the model has 3 labels (negative, neutral, positive), the data 2',
+    );
   });
 });

@@ -36,6 +36,8 @@ export interface HfLoadReport {
   initialised: string[];
   /** Checkpoint tensors that are not parameters of BertForSequenceClassification, ignored. */
   ignored: string[];
+  /** What fitting the classifier to the data's labels did (`withLabels`), when it changed or reinterpreted it. */
+  labels?: string;
 }
 
 export interface LoadedHfModel {
@@ -208,20 +210,64 @@ export function describeLoad(r: HfLoadReport): string {
   ];
   if (r.initialised.length > 0) parts.push(`missing head initialised fresh: ${r.initialised.join(', ')}`);
   if (r.ignored.length > 0) parts.push(`ignored: ${r.ignored.join(', ')}`);
+  if (r.labels !== undefined) parts.push(r.labels);
   return parts.join('; ');
 }
 
 /**
- * The model for a task with `labels`: a checkpoint that had no classifier gets its fresh head drawn for these
- * labels (a pre-training or BertModel checkpoint fits any task); one with its own classifier is returned as
- * it is (a label count that differs is then createRun's error).
+ * The model for a task with `labels` (the one policy of the CLI's `--init` and the page's "Load model"):
+ *   - a checkpoint without a classifier (BertModel, BertForMaskedLM) gets a fresh head for these labels;
+ *   - its own classifier over the same label names, in another order: the classifier's rows are permuted so
+ *     that row i scores the data's label i;
+ *   - its own classifier over as many labels with other names: kept by position (reported when the names are
+ *     not HF's generic LABEL_i);
+ *   - its own classifier over another number of labels: replaced by a fresh one (transformers'
+ *     `ignore_mismatched_sizes=True`), reported.
+ * The returned model's labels are the data's. `report.labels` says what was done (absent when nothing).
  */
 export function withLabels(loaded: LoadedHfModel, labels: readonly string[], seed: number): LoadedHfModel {
-  const fresh = loaded.report.initialised.includes('classifier.weight');
-  if (!fresh || labels.length === loaded.model.numLabels)
-    return fresh ? { ...loaded, labels: labels.slice() } : loaded;
+  const own = !loaded.report.initialised.includes('classifier.weight');
+  const from = loaded.labels;
+  const fitted = (arrays: Map<string, Float32Array>, note: string | undefined, model = loaded.model) => ({
+    ...loaded,
+    model,
+    labels: labels.slice(),
+    arrays,
+    report: note === undefined ? loaded.report : { ...loaded.report, labels: note },
+  });
+  if (own && labels.length === from.length) {
+    const order = labels.map((l) => from.indexOf(l));
+    if (order.every((i, j) => i === j)) return fitted(loaded.arrays, undefined);
+    if (order.every((i) => i >= 0)) {
+      const note = `classifier rows reordered to the data's labels (${labels.join(', ')})`;
+      return fitted(permuteClassifier(loaded.arrays, order, loaded.model.hiddenSize), note);
+    }
+    const generic = from.every((l, i) => l === `LABEL_${i}`);
+    const note = `classifier kept by position: the model's ${from.join(', ')} are the data's ${labels.join(', ')}`;
+    return fitted(loaded.arrays, generic ? undefined : note);
+  }
   const model = { ...loaded.model, numLabels: labels.length };
   const arrays = new Map(loaded.arrays);
-  for (const [k, v] of freshHead(loaded.report.initialised, model, seed)) arrays.set(k, v);
-  return { ...loaded, model, labels: labels.slice(), arrays };
+  for (const [k, v] of freshHead(['classifier.weight', 'classifier.bias'], model, seed)) arrays.set(k, v);
+  const note = own
+    ? `classifier replaced by a fresh one: the model has ${from.length} labels (${from.join(', ')}), the data ${labels.length}`
+    : undefined;
+  return fitted(arrays, note, model);
+}
+
+/** classifier.weight [C, H] rows and classifier.bias [C] entries taken in `order` (new row j = old row order[j]). */
+function permuteClassifier(
+  arrays: ReadonlyMap<string, Float32Array>,
+  order: readonly number[],
+  hidden: number,
+): Map<string, Float32Array> {
+  const w = arrays.get('classifier.weight') as Float32Array;
+  const b = arrays.get('classifier.bias') as Float32Array;
+  const out = new Map(arrays);
+  out.set(
+    'classifier.weight',
+    Float32Array.from(order.flatMap((i) => [...w.subarray(i * hidden, (i + 1) * hidden)])),
+  );
+  out.set('classifier.bias', Float32Array.from(order.map((i) => b[i] as number)));
+  return out;
 }
