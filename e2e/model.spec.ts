@@ -63,3 +63,17 @@ test('starts a run from a torch.save checkpoint, refuses a hostile one, reloads 
   await alum.step(1);
   expect((await alum.waitForStep(1)).error).toBeNull();
 });
+
+test('"Load model folder" reads the model files of a picked folder, safetensors first', async ({
+  page,
+  alum,
+}) => {
+  await alum.open(QUERY);
+  await page.getByTestId('model.folder').setInputFiles(`${DIR}/f32`);
+  await expect(page.getByTestId('model.name')).toHaveText('f32');
+  await alum.step(1);
+  expect((await alum.waitForStep(1)).error).toBeNull();
+  await expect(page.getByTestId('model.report')).toContainText(
+    'Run started from f32 (model.safetensors, F32, uncased vocab.txt): 41 tensors loaded',
+  );
+});

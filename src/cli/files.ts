@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 import type { BackendLoaders } from '../core/backend.ts';
 import type { ProblemType } from '../core/config.ts';
-import { loadHfModel, MODEL_FILES, type LoadedHfModel } from '../core/model/hf-load.ts';
+import { modelFilesToRead } from '../core/model/hf-files.ts';
+import { loadHfModel, type LoadedHfModel } from '../core/model/hf-load.ts';
 import { errorMessage } from '../core/errors.ts';
 import { taskFromFile, withTokenizerOptions, type LoadedTask } from '../core/train/session.ts';
 import type { TokenizerOptions } from '../core/tokenizer/wordpiece.ts';
@@ -91,8 +92,7 @@ async function loadModelDirUnchecked(dir: string, seed: number): Promise<LoadedH
     );
   });
   const files = new Map<string, Uint8Array>();
-  for (const name of present) {
-    if (!(MODEL_FILES as readonly string[]).includes(name) && !name.endsWith('.index.json')) continue;
+  for (const name of modelFilesToRead(present)) {
     try {
       files.set(name, new Uint8Array(await readFile(join(dir, name))));
     } catch (e) {

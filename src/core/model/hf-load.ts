@@ -52,14 +52,7 @@ export interface LoadedHfModel {
   report: HfLoadReport;
 }
 
-export const MODEL_FILES = [
-  'config.json',
-  'vocab.txt',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'model.safetensors',
-  'pytorch_model.bin',
-] as const;
+export { MODEL_FILES } from './hf-files.ts';
 
 /** Files by base name; a name given twice (two folders picked together) is an error. */
 function byBaseName(files: Iterable<[string, Uint8Array]>): Map<string, Uint8Array> {

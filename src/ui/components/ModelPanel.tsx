@@ -47,6 +47,21 @@ export function ModelPanel() {
           }}
         />
       </label>
+      <label>
+        Load model folder{' '}
+        <input
+          type="file"
+          // A directory picker (non-standard, in every current browser): the files of the folder, with
+          // webkitRelativePath set; only the model files among them are read.
+          ref={(el) => el?.setAttribute('webkitdirectory', '')}
+          data-testid="model.folder"
+          disabled={busy}
+          onChange={(e) => {
+            pick(e.target.files);
+            e.target.value = '';
+          }}
+        />
+      </label>
       {problem !== null && (
         <span className="field-error" role="status" data-testid="model.error">
           {problem}

@@ -13,7 +13,7 @@ import type {
   UserData,
   UserModel,
 } from '../../protocol/messages.ts';
-import { resolveConfig, type TrainConfig } from '../coreConfig.ts';
+import { modelFilesToRead, resolveConfig, type TrainConfig } from '../coreConfig.ts';
 import { getBridge } from './bridge.ts';
 import {
   activeRun,
@@ -234,11 +234,15 @@ export async function loadData(data: UserData): Promise<DataCheck & { ok: true }
 /** Files as the page picks them (File) or as scripts pass them ({ name, bytes }; a name may hold its folder). */
 export type ModelFileInput = File | { name: string; bytes: Uint8Array };
 
+/** A picked file's path: its place in a picked folder (webkitRelativePath), else its name. */
+function filePath(f: ModelFileInput): string {
+  return f instanceof File && f.webkitRelativePath !== '' ? f.webkitRelativePath : f.name;
+}
+
 /** The model's name: the picked folder's (webkitRelativePath or a 'dir/file' name), else "loaded model". */
 function modelName(files: readonly ModelFileInput[]): string {
   for (const f of files) {
-    const path = f instanceof File && f.webkitRelativePath !== '' ? f.webkitRelativePath : f.name;
-    const dir = path.split('/').slice(-2, -1)[0];
+    const dir = filePath(f).split('/').slice(-2, -1)[0];
     if (dir !== undefined && dir !== '') return dir;
   }
   return 'loaded model';
@@ -252,13 +256,17 @@ function modelName(files: readonly ModelFileInput[]): string {
  */
 export async function loadModel(files: readonly ModelFileInput[]): Promise<ModelCheck & { ok: true }> {
   if (files.length === 0) throw new Error('no model files given');
+  // Only the files the loader reads: a picked folder may hold other weights formats of hundreds of MB.
+  const keep = new Set(modelFilesToRead(files.map(filePath)));
   const model: UserModel = {
     name: modelName(files),
     files: await Promise.all(
-      files.map(async (f) => ({
-        name: f.name.slice(f.name.lastIndexOf('/') + 1),
-        bytes: f instanceof File ? new Uint8Array(await f.arrayBuffer()) : f.bytes,
-      })),
+      files
+        .filter((f) => keep.has(filePath(f)))
+        .map(async (f) => ({
+          name: f.name.slice(f.name.lastIndexOf('/') + 1),
+          bytes: f instanceof File ? new Uint8Array(await f.arrayBuffer()) : f.bytes,
+        })),
     ),
   };
   const check = await request<ModelCheck>((requestId) => ({
