@@ -111,6 +111,7 @@ export default tseslint.config(
                 '!**/core/config.ts',
                 '!**/core/errors.ts',
                 '!**/core/metrics.ts',
+                '!**/core/presets.ts',
                 '!**/core/model',
                 '**/core/model/*',
                 '!**/core/model/hf-files.ts',

@@ -4,6 +4,9 @@
 Writes (paths relative to the repository root):
   test/fixtures/nano-bert-mlm/{config.json,vocab.txt,model.safetensors}   the nano encoder + an MLM head
   test/golden/nano-mlm.json   masked batch, hidden states, MLM logits, masked-LM loss, every parameter gradient
+  test/golden/alum-mlm-cases.json   ALUM steps on the MLM head (docs/alum-step.md, "Masked-LM pre-training"): per
+                              case delta after every inner step, the inner gradients, losses, metrics and every
+                              parameter gradient (tied word embedding included)
 
 Run:  /usr/bin/python3 scripts/golden/make_mlm_golden.py   (needs python3-torch and python3-numpy, as make_golden.py)
 
@@ -44,6 +47,7 @@ import make_golden as mg  # noqa: E402  (sets one thread; its main() does not ru
 ROOT = mg.ROOT
 FIX_DIR = ROOT / "test" / "fixtures" / "nano-bert-mlm"
 GOLD_PATH = ROOT / "test" / "golden" / "nano-mlm.json"
+ALUM_PATH = ROOT / "test" / "golden" / "alum-mlm-cases.json"
 F64 = torch.float64
 H, V = mg.H, mg.CFG["vocab_size"]
 WORD = "bert.embeddings.word_embeddings.weight"
@@ -203,6 +207,121 @@ def check_tied_split(P, batch, g_word):
           f"row 'the': |input| {g_in[row].abs().max():.3e}, |decoder| {g_dec[row].abs().max():.3e}")  # fmt: skip
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# ALUM on the MLM head: alum-mlm-cases.json
+# ----------------------------------------------------------------------------------------------------------------------
+MLM_ALPHA = 10.0  # the pre-training setting: namisan/mt-dnn@efe63ad alum/alum_train.sh line 27, --adv_alpha 10
+# (variant, K, inner_loss, inner_reduction, detach_embedding, norm, eta, epsilon)
+MLM_CASES = [
+    ("paper", 1, "kl", "sum", False, "inf", 0.05, 0.02),
+    ("paper", 2, "stable-kl", "batchmean", True, "l2", 0.05, 0.02),
+    ("mtdnn-2020", 1, "stable-kl", "elementmean", False, "inf", 0.02, 0.01),
+    ("mtdnn-2020", 2, "kl", "batchmean", True, "inf", 0.02, 0.01),
+]
+
+
+def encode_from_embedding(P, e, attention_mask):
+    """The encoder layers on an embedding output (possibly perturbed): [B,T,H] -> [B,T,H]."""
+    h = e
+    for i in range(mg.L_LAYERS):
+        h = mg.encoder_layer(P, i, h, attention_mask)
+    return h
+
+
+def mlm_context(P32, batch):
+    """make_golden.make_context for the MLM head: the masked ids as input, the masked positions' original ids as
+    labels, the head `f` = encoder + MLM logits at the positions [M, V]; "B" (the rows the sym-KL and the surrogate
+    check average over) is M. make_golden's module functions are swapped only while the context is built and a
+    step is computed (`with_mlm_head`)."""
+    positions = batch["positions"]
+
+    def f_mlm(P, e, attention_mask):
+        return mlm_logits(P, encode_from_embedding(P, e, attention_mask), positions)
+
+    def batch_fn():
+        return batch["masked_input_ids"], batch["attention_mask"], batch["token_type_ids"], batch["labels"]
+
+    with with_mlm_head(f_mlm, batch_fn):
+        ctx = mg.make_context(P32)
+    names = list(P32)
+    ctx["names"] = names
+    ctx["param_leaves"] = lambda: {k: ctx["P"][k].clone().requires_grad_(True) for k in names}
+    ctx["B"] = len(positions)  # rows of the head's output: the masked tokens
+    ctx["f_mlm"] = f_mlm
+    return ctx
+
+
+class with_mlm_head:
+    """Temporarily points make_golden's f_enc (the head after the embedding) and make_batch at the MLM ones."""
+
+    def __init__(self, f, batch_fn=None):
+        self.f, self.batch_fn = f, batch_fn
+
+    def __enter__(self):
+        self.saved = (mg.f_enc, mg.make_batch)
+        mg.f_enc = self.f
+        if self.batch_fn is not None:
+            mg.make_batch = self.batch_fn
+
+    def __exit__(self, *exc):
+        mg.f_enc, mg.make_batch = self.saved
+
+
+def make_alum_mlm_golden(P32, batch):
+    ctx = mlm_context(P32, batch)
+    M, T = ctx["B"], ctx["T"]
+    assert ctx["z_c"].shape == (M, V)
+    out = []
+    for row in MLM_CASES:
+        case = mg.case_dict(row)
+        case["alpha"] = MLM_ALPHA
+        name = f"mlm-{mg.case_name(case)}-{case['inner_loss']}-{case['inner_reduction']}"
+        with with_mlm_head(ctx["f_mlm"]):
+            r = mg.alum_step_reference(ctx, case)
+
+            def inner_loss_k(x, case=case):
+                z = ctx["f_mlm"](ctx["P"], ctx["e0"] + x, ctx["attention_mask"])
+                return mg.inner_loss_value(z, ctx["z_c"], case["inner_loss"], case["inner_reduction"])
+
+            if case["inner_loss"] == "kl":  # stable-kl is a surrogate: its gradient is not that of its value
+                mg.check_inner_grad_fd(inner_loss_k, r["_points"][-1], r["delta_grad"][-1], name)
+            else:
+                mg.check_stable_kl_closed_form(ctx, case, r)
+        assert r["loss_adv"] > 0 and len(r["delta"]) == case["K"]
+        # the adversarial term is over the masked positions only: the same step with the sym-KL taken over all
+        # B*T positions would differ (checked on the loss: the positions' rows are a strict subset)
+        assert r["logits_adv"].shape == (M, V)
+        # the tied decoder: the word-embedding gradient is nonzero on a row that is only a label (decoder part)
+        g_word = r["grads"][WORD]
+        assert g_word.abs().sum() > 0
+        mg.print_step(name, r)
+        out.append(mg.case_record(name, case, r, with_clean_logits=True))
+    print(f"  check: ALUM-MLM inner gradients match central finite differences (kl) or the stable-kl closed form "
+          f"({len(out)} cases, M = {M}, T = {T})")
+    return {
+        "meta": {
+            "generator": "scripts/golden/make_mlm_golden.py (make_alum_mlm_golden)",
+            "torch_version": torch.__version__,
+            "fixture": "test/fixtures/nano-bert-mlm",
+            "batch": "the masked batch of nano-mlm.json (masked_input_ids as input, positions, labels)",
+            "delta_init": "make_golden.make_context: N(0, 0.01^2) [B, T, H] from torch seed 1234, zero on padding",
+            "head": "logits at the M masked positions [M, V]; task loss = mean CE over them; inner loss over the "
+                    "M rows (sum, batchmean = / M, elementmean = / (M V)); outer sym-KL = mean over the M rows",
+            "dropout": "off",
+            "rounding": "every float rounded to 10 significant digits",
+            "param_names": ctx["names"],
+        },
+        "masked_input_ids": mg.tl(batch["masked_input_ids"]),
+        "attention_mask": mg.tl(batch["attention_mask"]),
+        "token_type_ids": mg.tl(batch["token_type_ids"]),
+        "positions": mg.tl(batch["positions"]),
+        "labels": mg.tl(batch["labels"]),
+        "delta_init": mg.tl(ctx["delta_init"]),
+        "logits_clean": mg.tl(ctx["z_c"]),
+        "cases": out,
+    }
+
+
 def main():
     torch.use_deterministic_algorithms(True)
     print("nano-bert-mlm fixture")
@@ -265,6 +384,12 @@ def main():
     s = json.dumps(rounded, separators=(",", ":"), allow_nan=False)
     GOLD_PATH.write_text(s + "\n")
     print(f"wrote {GOLD_PATH.relative_to(ROOT)} ({len(s)} bytes)")
+
+    print("alum-mlm-cases golden")
+    alum = mg.round_sig(make_alum_mlm_golden(P32, batch))
+    s = json.dumps(alum, separators=(",", ":"), allow_nan=False)
+    ALUM_PATH.write_text(s + "\n")
+    print(f"wrote {ALUM_PATH.relative_to(ROOT)} ({len(s)} bytes)")
     print("done")
 
 

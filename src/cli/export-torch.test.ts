@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { expectNear, fixtureDir } from '../../test/helpers/nano.ts';
-import { decodeSafetensors, type NamedArray } from '../core/io/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../core/io/safetensors.ts';
+import { taskFromFile } from '../core/train/session.ts';
 import { commandLine, TORCH_COMMANDS, TORCHRUN_DEBIAN_ENV } from '../core/export/torch.ts';
 import { CHOICES, CONFIG_KEYS, DEFAULT_CONFIG, MODEL_PRESETS, NUMBER_RULES } from '../core/config.ts';
 import { METRIC_COLUMNS } from '../core/metrics.ts';
@@ -71,8 +72,8 @@ function numbers(t: NamedArray | undefined, what: string): number[] {
   return Array.from(t.data as Float32Array);
 }
 
-async function trace(out: string, flags: string[]): Promise<void> {
-  const args = ['trace', '--model', fixtureDir, '--data', dataFile, '--out', out, '--backend', 'cpu'];
+async function trace(out: string, flags: string[], model = fixtureDir, data = dataFile): Promise<void> {
+  const args = ['trace', '--model', model, '--data', data, '--out', out, '--backend', 'cpu'];
   const t = io();
   const code = await main([...args, ...flags], t);
   if (code !== 0) throw new Error(`alum trace exited ${code}: ${t.stderr.join('\n')}`);
@@ -181,6 +182,15 @@ describe('alum export-torch', () => {
     ]);
   });
 
+  it('--dev FILE is exported as dev.<ext>, which the script reads instead of the 90/10 split', async () => {
+    const devFile = join(dir, 'held-out.csv');
+    writeFileSync(devFile, 'sentence,label\nheld out,spam\n');
+    const out = join(dir, 'with-dev');
+    const t = io();
+    expect(await main(['export-torch', '--out', out, '--data', dataFile, '--dev', devFile], t)).toBe(0);
+    expect(readFileSync(join(out, 'dev.csv'), 'utf8')).toBe('sentence,label\nheld out,spam\n');
+  });
+
   it('refuses a max length beyond the model, naming the flag and the file', async () => {
     const t = io();
     expect(
@@ -207,9 +217,21 @@ describe('alum export-torch', () => {
     const lines = readFileSync(join(folder, 'runs/torch/metrics.jsonl'), 'utf8').trim().split('\n');
     const rows = lines.map((l) => JSON.parse(l) as Record<string, number>);
     expect(rows.map((r) => r['step'])).toEqual([1, 2]);
-    // The page's metric names, devAccuracy on evaluated rows (the regression metrics are not a classifier's).
-    const columns = METRIC_COLUMNS.filter((k) => !k.startsWith('dev') || k === 'devAccuracy');
+    // The page's metric names of a classifier, every row evaluated (regression's dev metrics and the masked-LM
+    // ones are other tasks').
+    const others = [
+      'devPearson',
+      'devSpearman',
+      'devMse',
+      'perplexity',
+      'devLoss',
+      'unigramAccuracy',
+      'unigramLoss',
+    ];
+    const columns = METRIC_COLUMNS.filter((k) => !others.includes(k));
     for (const r of rows) expect(Object.keys(r).sort()).toEqual([...columns].sort());
+    // Every row evaluated, so every row splits the gradient: the task term's and the adversarial term's norms.
+    for (const r of rows) expect([r['taskGradNorm'], r['advGradNorm']].every((v) => (v ?? 0) > 0)).toBe(true);
     const saved = decodeSafetensors(
       new Uint8Array(readFileSync(join(folder, 'runs/torch/model/model.safetensors'))),
     );
@@ -251,7 +273,7 @@ describe('train_alum.py against the playground', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe("error: bad.jsonl:2: 'label' must be a string or an integer\n");
+    expect(r.stderr).toBe("error: bad.jsonl:2: missing field 'label'\n");
   });
 
   it('refuses a bad config flag with one line naming the flag (exit 2)', () => {
@@ -266,39 +288,194 @@ describe('train_alum.py against the playground', () => {
   });
 });
 
-describe('train_alum.py step 1 equals alum trace (dropout 0, float32)', () => {
-  for (const [name, flags] of Object.entries(CASES)) {
-    it(name, async () => {
-      const slug = name.replace(/\W+/g, '-');
-      const traceFile = join(dir, `${slug}.trace.safetensors`);
-      const dumpFile = join(dir, `${slug}.step.safetensors`);
-      await trace(traceFile, [...BATCH, ...flags]);
-      run(TORCH_COMMANDS.python.argv, [
-        ...['--trace', traceFile, '--dump-step', dumpFile, '--steps', '1', '--builtin-bert'],
-        ...['--out', join(dir, `${slug}.run`), ...BATCH, ...flags],
-      ]);
-      const want = tensors(traceFile);
-      const got = tensors(dumpFile);
-      for (const loss of ['loss_task', 'loss_adv', 'loss_total']) {
-        // 1e-5 relative (the absolute part, 1e-12, only lets an exact 0 equal 0)
-        const opts = { rel: 1e-7, rtol: 1e-5, floor: 1e-5 };
-        expectNear(numbers(got.get(loss), loss), numbers(want.get(loss), loss), loss, opts);
+/** Runs python `code` in the exported folder (train_alum importable) and parses its stdout as JSON. */
+function pythonJson<T>(code: string, args: string[] = []): T {
+  const r = spawnSync('/usr/bin/python3', ['-c', code, ...args], { cwd: folder, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`python exited ${r.status ?? r.signal}:\n${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+describe('train_alum.py reads data and text as the playground does (no transformers)', () => {
+  it('the built-in WordPiece gives transformers 5.17 ids on all of test/golden/bert-tokenizer/cases.jsonl', () => {
+    const golden = new URL('../../test/golden/bert-tokenizer/', import.meta.url).pathname;
+    const code = `
+import json, sys, train_alum as t
+d = sys.argv[1]
+vocab = [v.rstrip("\\r") for v in open(d + "vocab.txt", encoding="utf-8").read().split("\\n")]
+vocab = vocab[:-1] if vocab[-1] == "" else vocab
+tok = {"uncased": t.WordPiece(vocab, True), "cased": t.WordPiece(vocab, False)}
+n, bad = 0, []
+for i, line in enumerate(open(d + "cases.jsonl", encoding="utf-8")):
+    c = json.loads(line)
+    for mode in ("uncased", "cased"):
+        if mode in c:
+            n += 1
+            ids, types = tok[mode].encode(c["text"], c.get("text_pair"), c.get("max_length"))
+            if ids != c[mode] or ("token_type_ids" in c and mode == "uncased" and types != c["token_type_ids"]):
+                bad.append(f"case {i} {mode}: {json.dumps(c['text'][:60])}")
+print(json.dumps([n, bad]))`;
+    const [n, bad] = pythonJson<[number, string[]]>(code, [golden]);
+    expect(bad).toEqual([]);
+    expect(n).toBe(980);
+  });
+
+  it('casing follows the model folder; a checkpoint head meets the data labels as withLabels does', () => {
+    const folders = ['tj', 'tc', 'plain'].map((name) => join(dir, `casing-${name}`));
+    folders.forEach((f) => mkdirSync(f, { recursive: true }));
+    const [tj, tc] = folders as [string, string];
+    writeFileSync(join(tj, 'tokenizer.json'), JSON.stringify({ normalizer: { lowercase: false } }));
+    writeFileSync(join(tc, 'tokenizer_config.json'), JSON.stringify({ do_lower_case: false }));
+    const code = `
+import json, sys, train_alum as t
+from pathlib import Path
+plans = [t.head_plan(["ham", "spam"], ["spam", "ham"]), t.head_plan(["a", "b"], ["x", "y"]),
+         t.head_plan(["a", "b"], ["x", "y", "z"]), t.head_plan(["a", "b"], ["a", "b"]), t.head_plan(None, ["x", "y"])]
+print(json.dumps([[t.model_lowercase(Path(a)) for a in sys.argv[1:]], plans]))`;
+    // tokenizer.json, then tokenizer_config.json, else uncased; rows permuted, kept by position, or a fresh head.
+    expect(pythonJson(code, folders)).toEqual([
+      [false, false, true],
+      [[1, 0], null, 'fresh', null, null],
+    ]);
+  });
+
+  it('splits a file into the same train and dev rows, in the same order, as `alum train` and the page', () => {
+    const vocab = readFileSync(join(fixtureDir, 'vocab.txt'), 'utf8');
+    const files: Record<string, string> = {
+      'toy.jsonl': readFileSync(dataFile, 'utf8'),
+      'pairs.csv': [
+        'sentence1,sentence2,label',
+        ...texts.map(([t], i) => `"${t}, really",${t.length},${i % 3}`),
+      ].join('\n'),
+      'scores.csv': REGRESSION_CSV,
+      'fractions.jsonl': texts.map(([t], i) => JSON.stringify({ text: t, label: i / 4 })).join('\n'),
+    };
+    const want: unknown[] = [];
+    const paths: string[] = [];
+    for (const [name, text] of Object.entries(files)) {
+      const path = join(dir, `split-${name}`);
+      writeFileSync(path, text.repeat(1) + '\n');
+      paths.push(path);
+      for (const seed of [0, 7, 123456789]) {
+        const task = taskFromFile(name, text, vocab, 'vocab.txt', seed);
+        const rows = (xs: typeof task.data.train) => xs.map((x) => [x.text, x.textPair ?? null, x.label]);
+        want.push([task.data.labels, rows(task.data.train), rows(task.data.dev)]);
       }
-      for (const kl of ['kl_init', 'kl_adv']) {
-        expectNear(numbers(got.get(kl), kl), numbers(want.get(kl), kl), kl, {
-          rel: 1e-7,
-          rtol: 1e-4,
-          floor: 1e-5,
-        });
-      }
-      const grads = [...want.keys()].filter((k) => k.startsWith('grad.'));
-      expect(grads.length).toBeGreaterThan(30);
-      // 1e-4 of each tensor's largest entry plus 1e-4 relative; the floor 1e-3 is for the attention key biases,
-      // whose gradient is 0 in exact arithmetic (softmax ignores a per-query constant) and ~1e-9 in float32.
-      const opts = { rel: 1e-4, rtol: 1e-4, floor: 1e-3 };
-      for (const g of grads) expectNear(numbers(got.get(g), g), numbers(want.get(g), g), g, opts);
+    }
+    // A dev file instead of the split: the training file whole, the dev file's rows with its labels.
+    const devText = 'sentence,label\nheld out one,ham\nheld out two,spam\n';
+    const devPath = join(dir, 'split-dev.csv');
+    writeFileSync(devPath, devText);
+    const withDev = taskFromFile('toy.jsonl', files['toy.jsonl'] as string, vocab, 'vocab.txt', 5, {
+      dev: { name: 'split-dev.csv', text: devText },
+    });
+    const rows = (xs: typeof withDev.data.train) => xs.map((x) => [x.text, x.textPair ?? null, x.label]);
+    want.push([withDev.data.labels, rows(withDev.data.train), rows(withDev.data.dev)]);
+    const code = `
+import json, sys, train_alum as t
+out = []
+for p in sys.argv[1:-2]:
+    for seed in (0, 7, 123456789):
+        labels, train, dev, _ = t.load_task(p, seed)
+        out.append([labels, [list(x) for x in train], [list(x) for x in dev]])
+labels, train, dev, _ = t.load_task(sys.argv[-2], 5, None, sys.argv[-1])
+out.append([labels, [list(x) for x in train], [list(x) for x in dev]])
+print(json.dumps(out))`;
+    expect(pythonJson<unknown[]>(code, [...paths, paths[0] as string, devPath])).toEqual(want);
+  });
+});
+
+/**
+ * `alum trace` on `model` and `data` with `flags`, then the script's step 1 on the trace's batch (`--init model`):
+ * the losses within 1e-5 relative, the inner-loss values within 1e-4, every parameter gradient within 1e-4.
+ */
+async function expectStepEqualsTrace(
+  name: string,
+  flags: string[],
+  model = fixtureDir,
+  data = dataFile,
+): Promise<void> {
+  const slug = name.replace(/\W+/g, '-');
+  const traceFile = join(dir, `${slug}.trace.safetensors`);
+  const dumpFile = join(dir, `${slug}.step.safetensors`);
+  await trace(traceFile, [...BATCH, ...flags], model, data);
+  run(TORCH_COMMANDS.python.argv, [
+    ...['--trace', traceFile, '--dump-step', dumpFile, '--steps', '1', '--builtin-bert', '--init', model],
+    ...['--out', join(dir, `${slug}.run`), ...BATCH, ...flags],
+  ]);
+  const want = tensors(traceFile);
+  const got = tensors(dumpFile);
+  for (const loss of ['loss_task', 'loss_adv', 'loss_total']) {
+    // 1e-5 relative (the absolute part, 1e-12, only lets an exact 0 equal 0)
+    const opts = { rel: 1e-7, rtol: 1e-5, floor: 1e-5 };
+    expectNear(numbers(got.get(loss), loss), numbers(want.get(loss), loss), loss, opts);
+  }
+  for (const kl of ['kl_init', 'kl_adv']) {
+    expectNear(numbers(got.get(kl), kl), numbers(want.get(kl), kl), kl, {
+      rel: 1e-7,
+      rtol: 1e-4,
+      floor: 1e-5,
     });
   }
+  const grads = [...want.keys()].filter((k) => k.startsWith('grad.'));
+  expect(grads.length).toBeGreaterThan(30);
+  // 1e-4 of each tensor's largest entry plus 1e-4 relative. The attention key biases have a gradient of 0 in exact
+  // arithmetic (softmax ignores a per-query constant), float32 noise in both runs: their floor is 1e-3, or 1e-4
+  // of the largest gradient entry of the model when that is larger (regression's squared errors are large).
+  const largest = Math.max(...grads.map((g) => Math.max(...numbers(want.get(g), g).map(Math.abs))));
+  for (const g of grads) {
+    const floor = g.endsWith('attention.self.key.bias') ? Math.max(1e-3, 1e-4 * largest) : 1e-3;
+    expectNear(numbers(got.get(g), g), numbers(want.get(g), g), g, { rel: 1e-4, rtol: 1e-4, floor });
+  }
+}
+
+/**
+ * A regression model folder: the nano fixture with one output (the first row of its classifier) and
+ * `problem_type: "regression"`, as `alum train --problem regression` writes one.
+ */
+function regressionModel(): string {
+  const out = join(dir, 'nano-regression');
+  mkdirSync(out, { recursive: true });
+  const config = JSON.parse(readFileSync(join(fixtureDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const edited = {
+    ...config,
+    problem_type: 'regression',
+    id2label: { 0: 'LABEL_0' },
+    label2id: { LABEL_0: 0 },
+  };
+  writeFileSync(join(out, 'config.json'), JSON.stringify(edited));
+  copyFileSync(join(fixtureDir, 'vocab.txt'), join(out, 'vocab.txt'));
+  const file = decodeSafetensors(new Uint8Array(readFileSync(join(fixtureDir, 'model.safetensors'))));
+  const w = file.tensors.get('classifier.weight') as NamedArray;
+  const bias = file.tensors.get('classifier.bias') as NamedArray;
+  const hidden = w.shape[1] as number;
+  file.tensors.set('classifier.weight', { dtype: 'F32', shape: [1, hidden], data: w.data.slice(0, hidden) });
+  file.tensors.set('classifier.bias', { dtype: 'F32', shape: [1], data: bias.data.slice(0, 1) });
+  writeFileSync(join(out, 'model.safetensors'), encodeSafetensors(file.tensors));
+  return out;
+}
+
+/** STS-B style: the `score` column makes it regression (docs/data-formats.md); fractional targets (2.5 stays 2.5). */
+const REGRESSION_CSV = [
+  'sentence,score',
+  ...texts.map(([t, l], i) => `${t},${l === 'spam' ? (i % 3) + 2.5 : -(i % 2) - 1.25}`),
+].join('\n');
+
+describe('train_alum.py step 1 equals alum trace (dropout 0, float32)', () => {
+  for (const [name, flags] of Object.entries(CASES)) {
+    it(name, async () => expectStepEqualsTrace(name, flags));
+  }
+
+  it('regression: MSE task loss, inner MSE sum, outer MSE without stop-gradient (mtdnn-2020 K=2 l2 detach)', async () => {
+    const data = join(dir, 'scores.csv');
+    writeFileSync(data, REGRESSION_CSV + '\n');
+    const flags = ['--variant', 'mtdnn-2020', '--k', '2', '--eta', '0.2', '--sigma', '0.1', '--norm', 'l2'];
+    await expectStepEqualsTrace(
+      'regression',
+      [...flags, '--detach-embedding', 'true', '--alpha', '3'],
+      regressionModel(),
+      data,
+    );
+  });
 });
 
 /**
@@ -310,8 +487,11 @@ const DDP_FLAGS = [
   ...['--inner-reduction', 'batchmean'],
 ];
 
+/** The script's test hook (not a user option): "RANK:STEP" poisons that process's delta_0 at that step. */
+const POISON = 'ALUM_TEST_HOOK_POISON_DELTA0';
+
 describe('torchrun --nproc_per_node 2 (gloo, CPU)', () => {
-  it('takes the same 3 steps as one process on the same global batch', async () => {
+  it('takes the same 3 steps as one process on the same global batch, a NaN ascent on one rank skipped by all', async () => {
     const traceFile = join(dir, 'ddp.trace.safetensors');
     await trace(traceFile, [...BATCH, ...DDP_FLAGS]);
     const flags = [
@@ -327,13 +507,16 @@ describe('torchrun --nproc_per_node 2 (gloo, CPU)', () => {
     ];
     const single = join(dir, 'single');
     const multi = join(dir, 'multi');
-    run(TORCH_COMMANDS.python.argv, [...flags, '--out', single]);
+    // The test hook makes delta_0 NaN at step 2 on one process: rank 0 of the single run, rank 1 of torchrun. Every
+    // process must then drop the adversarial term of step 2 (the skip agreed across ranks), as the single run does.
+    run(TORCH_COMMANDS.python.argv, [...flags, '--out', single], { [POISON]: '0:2' });
     const port = String(await freePort());
     // PET_* are torchrun's flag defaults: a free port, and the redirects that Debian's torch 1.13 needs under
     // Python 3.11 (README.md of the folder, "Known problem").
     run(TORCH_COMMANDS.torchrun.argv, [...flags, '--out', multi], {
       PET_MASTER_PORT: port,
       ...TORCHRUN_DEBIAN_ENV,
+      [POISON]: '1:2',
     });
     const rows = (d: string) =>
       readFileSync(join(d, 'metrics.jsonl'), 'utf8')
@@ -342,10 +525,14 @@ describe('torchrun --nproc_per_node 2 (gloo, CPU)', () => {
         .map((l) => JSON.parse(l) as Record<string, number>);
     const [a, b] = [rows(single), rows(multi)];
     expect(b.length, 'metrics written by rank 0 only').toBe(3);
+    for (const r of [a, b]) {
+      expect(r.map((x) => x['skipped'])).toEqual([0, 1, 1]);
+      expect(r.map((x) => x['advLoss'] === 0)).toEqual([false, true, false]);
+    }
     const LOSSES = ['taskLoss', 'advLoss', 'totalLoss'];
     a.forEach((row, i) => {
       for (const [k, v] of Object.entries(row)) {
-        if (k === 'ms' || k === 'devAccuracy') continue;
+        if (['ms', 'trainMs', 'evalMs', 'devAccuracy'].includes(k)) continue; // timings; dev: not evaluated
         // The losses to float32 tolerance. The diagnostics to 1e-3: they are gradients and KLs of nearly equal
         // distributions, which magnify the last-bit differences of the two runs' weights after step 1 (the
         // shards' matrix products round differently); step 1 itself agrees to 1e-6.

@@ -90,6 +90,8 @@ export interface ExportTorchOptions {
   config: TrainConfig;
   modelDir: string | null;
   dataFile: string | null;
+  /** A dev file instead of the 90/10 split (`--dev`, as `alum train`). */
+  devFile?: string | null;
 }
 
 /** Writes the folder; returns the paths written, relative to `out`. */
@@ -102,9 +104,13 @@ export async function exportTorch(o: ExportTorchOptions, io: Io): Promise<string
     o.dataFile === null
       ? undefined
       : { name: o.dataFile, text: (await readOrFail(o.dataFile, 'a data file')).toString('utf8') };
+  const dev =
+    o.devFile === null || o.devFile === undefined
+      ? undefined
+      : { name: o.devFile, text: (await readOrFail(o.devFile, 'a dev file')).toString('utf8') };
   let files: ExportFile[];
   try {
-    files = torchExportFiles({ script, config: o.config, model, vocabText, data });
+    files = torchExportFiles({ script, config: o.config, model, vocabText, data, dev });
   } catch (e) {
     throw new InputError(errorMessage(e));
   }

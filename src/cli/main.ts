@@ -2,6 +2,7 @@
  * `alum`: the playground's core, headless in Node, for batch runs.
  *   alum train     fine-tune with ALUM (or standard) and write metrics.jsonl + an HF-layout model
  *   alum trace     run one ALUM step with dropout off and dump every intermediate to safetensors
+ *   alum pretrain  masked-LM pre-training (standard or ALUM) on a corpus -> a BertForMaskedLM folder (pretrain.ts)
  *   alum tokenize  text lines in, JSON arrays of ids out
  *   alum export-torch  the same run as a PyTorch folder (train_alum.py for python, torchrun, accelerate)
  * Bad input exits with code 2 and one line `error: ...` naming the file, line or flag (stack with --debug).
@@ -44,6 +45,7 @@ import {
   type Io,
 } from './files.ts';
 import { exportTorch, runConfig } from './export-torch.ts';
+import { pretrain, traceMlm } from './pretrain.ts';
 
 export class UsageError extends Error {}
 
@@ -53,8 +55,12 @@ const USAGE = `usage:
   alum trace --model DIR --data FILE --seed S --out FILE.safetensors [--batch-size N] [--max-length T]
              [--method alum --k K --alpha A --eta E --epsilon X --sigma S --variant V --norm N
               --inner-loss L --inner-reduction R --detach-embedding true|false]
+             (--task mlm: --model a BertForMaskedLM folder, --data a text corpus; mlm_positions, mlm_labels)
+  alum pretrain --corpus builtin|FILE|DIR [--dev FILE] [--init DIR] [--model M] [--steps N]
+             [--method alum|standard] [--mask-rate R] [--whole-word-mask true|false] [--dtype float32|float16]
+             [--backend B] [--out DIR] [config flags]   (BertForMaskedLM in DIR/model; alpha defaults to 10)
   alum tokenize --vocab FILE          (reads lines on stdin, writes one JSON array of ids per line)
-  alum export-torch --out DIR [--model DIR] [--run DIR] [--data FILE] [--preset P] [config flags]
+  alum export-torch --out DIR [--model DIR] [--run DIR] [--data FILE] [--dev FILE] [--preset P] [config flags]
              (train_alum.py + config.json + README.md for python, torchrun, accelerate; docs/torch-export.md)
 config flags: ${CONFIG_KEYS.map((k) => `--${flagName(k)}`).join(' ')}
 presets: ${PRESETS.map((p) => p.name).join(', ')}
@@ -62,7 +68,7 @@ backends: ${BACKENDS.join(', ')} (default: wasm, falling back to cpu)`;
 
 const configOptions = Object.fromEntries(CONFIG_KEYS.map((k) => [flagName(k), { type: 'string' as const }]));
 
-function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }>) {
+export function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }>) {
   try {
     return parseArgs({
       args: argv,
@@ -77,7 +83,7 @@ function parse(argv: string[], extra: Record<string, { type: 'string' | 'boolean
 }
 
 /** Config from a preset, then the config flags (kebab-case), validated with one-line errors. */
-function configFrom(
+export function configFrom(
   values: Record<string, string | boolean | undefined>,
   base?: Partial<TrainConfig>,
   skip: readonly (keyof TrainConfig)[] = [],
@@ -98,7 +104,7 @@ function configFrom(
   }
 }
 
-function backendFlag(v: unknown): BackendName | null {
+export function backendFlag(v: unknown): BackendName | null {
   if (v === undefined) return null;
   if (typeof v !== 'string' || !(BACKENDS as readonly string[]).includes(v)) {
     throw new UsageError(`--backend must be one of ${BACKENDS.join('|')}, got ${JSON.stringify(v)}`);
@@ -113,7 +119,7 @@ function required(values: Record<string, unknown>, name: string): string {
 }
 
 /** Writes a file through a temporary name and a rename, so a kill never leaves a half-written file. */
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+export async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${file}.tmp`;
   await writeFile(tmp, data);
   await rename(tmp, file);
@@ -148,6 +154,7 @@ async function train(argv: string[], io: Io): Promise<number> {
   // From a checkpoint the default learning rate is a fine-tuning one; a preset or --lr still overrides it.
   const fineTune = typeof values['init'] === 'string' ? { lr: FINETUNE_LR } : {};
   const config = configFrom(values, { ...fineTune, ...preset.patch });
+  if (config.task === 'mlm') throw new UsageError('--task mlm: masked-LM pre-training is `alum pretrain`');
   if (typeof values['init'] === 'string' && typeof values['model'] === 'string') {
     throw new UsageError(
       "--model cannot be combined with --init: the checkpoint's config.json sets the model size",
@@ -201,7 +208,7 @@ async function train(argv: string[], io: Io): Promise<number> {
       const row = await run.trainStep();
       last = row;
       try {
-        if (run.evalDue) Object.assign(row, await run.evaluateDev());
+        await run.evaluateDueInto(row); // dev metrics, and evalMs (added to ms), when due
       } finally {
         await appendFile(metricsFile, JSON.stringify(row) + '\n');
       }
@@ -274,6 +281,11 @@ async function trace(argv: string[], io: Io): Promise<number> {
   if (typeof values['seed'] !== 'string') throw new UsageError('missing --seed');
   const config = configFrom(values, { batchSize: 4, maxLength: 32 }, ['model']);
   const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
+  if (config.task === 'mlm') {
+    // A masked-LM step: --model is a BertForMaskedLM folder, --data a text corpus (src/cli/pretrain.ts).
+    await traceMlm(config, modelDir, dataFile, outFile, choice.backend, io);
+    return 0;
+  }
   const init = await loadModelDir(modelDir, config.seed);
   let params: Params | null = null;
   try {
@@ -294,7 +306,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
       0,
       Math.min(config.batchSize, examples.length),
     );
-    const split = encodeSplit(task.tokenizer, picked, config.maxLength);
+    const split = encodeSplit(task.tokenizer, picked, config.maxLength, task.data.problemType);
     const batch = batchTensors(
       split,
       picked.map((_, i) => i),
@@ -343,6 +355,7 @@ async function exportTorchCommand(argv: string[], io: Io): Promise<number> {
     model: { type: 'string' },
     run: { type: 'string' },
     data: { type: 'string' },
+    dev: { type: 'string' },
     preset: { type: 'string' },
   });
   const out = required(values, 'out');
@@ -355,7 +368,8 @@ async function exportTorchCommand(argv: string[], io: Io): Promise<number> {
   const fineTune = modelDir !== null && runDir === null ? { lr: FINETUNE_LR } : {};
   const config = configFrom(values, { ...fineTune, ...base, ...preset }, ['model']);
   const dataFile = typeof values['data'] === 'string' ? values['data'] : null;
-  const files = await exportTorch({ out, config, modelDir, dataFile }, io);
+  const devFile = typeof values['dev'] === 'string' ? values['dev'] : null;
+  const files = await exportTorch({ out, config, modelDir, dataFile, devFile }, io);
   io.err(`export-torch: ${files.join(', ')} in ${resolve(out)}`);
   return 0;
 }
@@ -372,8 +386,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (command === 'train') return await train(rest, io);
     if (command === 'trace') return await trace(rest, io);
     if (command === 'tokenize') return await tokenize(rest, io);
+    if (command === 'pretrain') return await pretrain(rest, io);
     if (command === 'export-torch') return await exportTorchCommand(rest, io);
-    throw new UsageError(`unknown command '${command}' (train, trace, tokenize, export-torch)`);
+    throw new UsageError(`unknown command '${command}' (train, pretrain, trace, tokenize, export-torch)`);
   } catch (e) {
     const message = errorMessage(e);
     io.err(`error: ${message}`);

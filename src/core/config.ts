@@ -26,6 +26,8 @@ export type Norm = 'inf' | 'l2';
 export type AdvDropout = 'same' | 'fresh' | 'off';
 export type ModelPresetName = 'nano' | 'tiny' | 'mini' | 'small';
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+/** What a run trains: a classifier (or regressor) on a labelled task, or a masked LM on a text corpus. */
+export type Task = 'classify' | 'mlm';
 
 export const METHODS: readonly Method[] = ['standard', 'alum'];
 export const VARIANTS: readonly Variant[] = ['paper', 'paper-raw', 'mtdnn-2020', 'mtdnn-head'];
@@ -35,6 +37,7 @@ export const NORMS: readonly Norm[] = ['inf', 'l2'];
 export const ADV_DROPOUTS: readonly AdvDropout[] = ['same', 'fresh', 'off'];
 export const MODEL_PRESET_NAMES: readonly ModelPresetName[] = ['nano', 'tiny', 'mini', 'small'];
 export const BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+export const TASKS: readonly Task[] = ['classify', 'mlm'];
 
 /** Everything that defines a training run. Field names are the public vocabulary. */
 export interface TrainConfig {
@@ -73,6 +76,22 @@ export interface TrainConfig {
   weightDecay: number;
   /** Evaluate dev accuracy every this many steps (0: only at the end). */
   evalEvery: number;
+  /** `classify`: labelled task (classification or regression); `mlm`: masked-LM pre-training on a corpus. */
+  task: Task;
+  /** MLM: share of a sequence's eligible tokens to predict (BERT's masked_lm_prob; of those 80/10/10). */
+  maskRate: number;
+  /** MLM: mask all WordPieces of a word together (BERT's do_whole_word_mask). */
+  wholeWordMask: boolean;
+}
+
+/**
+ * Settings a run takes between two steps without a rebuild (TrainingRun.applyLiveSettings; the page applies
+ * them mid-run): none changes a tensor's shape, the weights or the data. The others need a reset.
+ */
+export const LIVE_SETTINGS = ['lr', 'alpha', 'eta', 'epsilon', 'sigma', 'k', 'variant', 'method'] as const;
+
+export function isLiveSetting(key: string): key is (typeof LIVE_SETTINGS)[number] {
+  return (LIVE_SETTINGS as readonly string[]).includes(key);
 }
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
@@ -96,7 +115,10 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   steps: 150,
   dropout: 0.1,
   weightDecay: 0.01,
-  evalEvery: 25,
+  evalEvery: 15, // about 10 dev evaluations over the default 150 steps: enough points for a curve
+  task: 'classify',
+  maskRate: 0.15,
+  wholeWordMask: false,
 };
 
 /**
@@ -164,13 +186,22 @@ export function countParams(c: ModelConfig): number {
 
 type NumericKey = { [K in keyof TrainConfig]: TrainConfig[K] extends number ? K : never }[keyof TrainConfig];
 
+/** Largest `steps` (and `evalEvery`): see NUMBER_RULES. */
+export const MAX_STEPS = 100_000;
+
 interface NumberRule {
   min: number;
   max: number;
   integer: boolean;
 }
 
-/** Allowed ranges. `validateConfig` turns a violation into a one-line error naming the field. */
+/**
+ * Allowed ranges. `validateConfigPatch` turns a violation into a one-line error naming the field; this table
+ * is the one owner of every numeric rule (the form, the URL, the CLI and the automation API all go through it).
+ * `steps` and `evalEvery` stop at MAX_STEPS (100,000): the warm-up is 10% of `steps`, so a larger run would
+ * warm up for over 10,000 steps, and at 32 examples a step 100,000 steps already pass over the default task's
+ * ~5,000 training emails 600 times (hours of a tiny model in a browser); a typo like 1e7 is refused, not run.
+ */
 export const NUMBER_RULES: Readonly<Record<NumericKey, NumberRule>> = {
   alpha: { min: 0, max: 1000, integer: false },
   k: { min: 0, max: 20, integer: true },
@@ -181,10 +212,11 @@ export const NUMBER_RULES: Readonly<Record<NumericKey, NumberRule>> = {
   batchSize: { min: 1, max: 1024, integer: true },
   maxLength: { min: 4, max: 512, integer: true },
   seed: { min: 0, max: 2 ** 31 - 1, integer: true },
-  steps: { min: 1, max: 10_000_000, integer: true },
+  steps: { min: 1, max: MAX_STEPS, integer: true },
   dropout: { min: 0, max: 0.9, integer: false },
   weightDecay: { min: 0, max: 1, integer: false },
-  evalEvery: { min: 0, max: 10_000_000, integer: true },
+  evalEvery: { min: 0, max: MAX_STEPS, integer: true },
+  maskRate: { min: 0.01, max: 1, integer: false },
 };
 
 export const CONFIG_KEYS = Object.keys(DEFAULT_CONFIG) as (keyof TrainConfig)[];
@@ -205,6 +237,7 @@ export const CHOICES: Readonly<{ [K in ChoiceKey]: readonly TrainConfig[K][] }> 
   norm: NORMS,
   advDropout: ADV_DROPOUTS,
   model: MODEL_PRESET_NAMES,
+  task: TASKS,
 };
 
 function isChoiceKey(key: keyof TrainConfig): key is ChoiceKey {
@@ -218,9 +251,15 @@ function parseBoolean(key: BooleanKey, value: unknown): boolean {
   throw new Error(`config field '${key}' must be true or false, got ${JSON.stringify(value)}`);
 }
 
+/** Decimal notation only (`0x10`, `0b1`, `Infinity` are not numbers here): digits, one point, an exponent. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+/** Integer fields take plain decimal digits only (`16`, not `0x10`, `1e1` or `16.0`). */
+const DECIMAL_INTEGER = /^[+-]?\d+$/;
+
 function parseNumber(key: NumericKey, value: unknown): number {
   const rule = NUMBER_RULES[key];
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof value === 'string') return parseNumberText(key, value);
+  const n = value;
   if (typeof n !== 'number' || !Number.isFinite(n)) {
     throw new Error(`config field '${key}' must be a finite number, got ${JSON.stringify(value)}`);
   }
@@ -230,6 +269,22 @@ function parseNumber(key: NumericKey, value: unknown): number {
     throw new Error(`config field '${key}' must be in [${rule.min}, ${rule.max}], got ${n}`);
   }
   return n;
+}
+
+/** A number typed as text (URL, CLI flag, form): decimal notation only, then the field's range. */
+function parseNumberText(key: NumericKey, text: string): number {
+  const t = text.trim();
+  if (t === '') throw new Error(`config field '${key}' is empty`);
+  if (NUMBER_RULES[key].integer && !DECIMAL_INTEGER.test(t)) {
+    const what = DECIMAL.test(t) ? 'an integer in decimal digits' : 'a decimal integer';
+    throw new Error(`config field '${key}' must be ${what}, got ${JSON.stringify(text)}`);
+  }
+  if (!DECIMAL.test(t)) {
+    throw new Error(
+      `config field '${key}' must be a finite number in decimal notation, got ${JSON.stringify(text)}`,
+    );
+  }
+  return parseNumber(key, Number(t));
 }
 
 function parseChoice(key: ChoiceKey, value: unknown): string {
@@ -275,4 +330,36 @@ export function resolveConfig(
 /** Kebab-case CLI flag for a config field (`batchSize` -> `batch-size`). */
 export function flagName(key: keyof TrainConfig): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** What the form's fields say: the config they give (null while any is invalid), and each field's error. */
+export interface FieldCheck {
+  config: TrainConfig | null;
+  errors: Partial<Record<keyof TrainConfig, string>>;
+}
+
+/**
+ * Checks the texts of a form's fields over `base`: each field alone (one error line per bad field), then the
+ * cross-field rules of resolveConfig. `config` is null whenever any field is invalid, so nothing trains on
+ * the last valid values while a field shows something else.
+ */
+export function checkConfigFields(
+  texts: Partial<Record<keyof TrainConfig, string>>,
+  base: TrainConfig = DEFAULT_CONFIG,
+): FieldCheck {
+  const errors: Partial<Record<keyof TrainConfig, string>> = {};
+  let patch: Partial<TrainConfig> = {};
+  for (const [key, text] of Object.entries(texts) as [keyof TrainConfig, string][]) {
+    try {
+      patch = { ...patch, ...validateConfigPatch({ [key]: text }) };
+    } catch (e) {
+      errors[key] = e instanceof Error ? e.message : String(e);
+    }
+  }
+  if (Object.keys(errors).length > 0) return { config: null, errors };
+  try {
+    return { config: resolveConfig(patch, base), errors };
+  } catch (e) {
+    return { config: null, errors: { model: e instanceof Error ? e.message : String(e) } };
+  }
 }

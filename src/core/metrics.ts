@@ -30,8 +30,20 @@ export interface MetricRow {
   dropoutKl: number;
   /** Batches so far whose adversarial term was skipped because the inner gradient was not finite. */
   skipped: number;
-  /** Wall-clock milliseconds of this step (including readback). */
+  /** Wall-clock milliseconds of this step (including readback), plus `evalMs` on a row that evaluated. */
   ms: number;
+  /** Of `ms`: the training step's share (forward, ascent, backward, update, readback). */
+  trainMs?: number;
+  /** Of `ms`: the dev evaluation's share, on rows where the dev set was evaluated. */
+  evalMs?: number;
+  /** Classification: accuracy of the clean pass's predictions on this step's batch (dropout on). */
+  trainAccuracy?: number;
+  /**
+   * On the steps that evaluate: the L2 norm over all parameters of the task term's gradient, and of the
+   * alpha-weighted adversarial term's (total minus task): which term drives the update.
+   */
+  taskGradNorm?: number;
+  advGradNorm?: number;
   /** Learning rate used by this step. */
   lr: number;
   /** Dev-set accuracy, on rows where the dev set was evaluated (classification). */
@@ -40,6 +52,17 @@ export interface MetricRow {
   devPearson?: number;
   devSpearman?: number;
   devMse?: number;
+  /**
+   * Masked LM (task `mlm`): `taskLoss` is the mean cross-entropy over the batch's masked tokens, `trainAccuracy`
+   * the masked-token accuracy there, `devAccuracy` the dev slice's; these are the rest.
+   * perplexity = exp(taskLoss); devLoss: masked-token loss on the dev slice (fixed masking seed).
+   */
+  perplexity?: number;
+  devLoss?: number;
+  /** Masked LM, on the first row only: always predicting the most frequent train token (dev accuracy), and
+   * the dev cross-entropy of the train unigram distribution. */
+  unigramAccuracy?: number;
+  unigramLoss?: number;
 }
 
 /** The per-step measurements a training step computes on the backend (read back together, in this order). */
@@ -63,9 +86,26 @@ export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
   ...STEP_METRICS,
   'skipped',
   'ms',
+  'trainMs',
+  'evalMs',
   'lr',
+  'trainAccuracy',
+  'taskGradNorm',
+  'advGradNorm',
   'devAccuracy',
   'devPearson',
   'devSpearman',
   'devMse',
+  'perplexity',
+  'devLoss',
+  'unigramAccuracy',
+  'unigramLoss',
+];
+
+/** The columns only masked-LM runs (task `mlm`) write. */
+export const MLM_COLUMNS: readonly (keyof MetricRow)[] = [
+  'perplexity',
+  'devLoss',
+  'unigramAccuracy',
+  'unigramLoss',
 ];

@@ -5,9 +5,10 @@
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import type { MetricRow } from '../core/metrics.ts';
+import type { TokenView } from '../core/train/token-view.ts';
 import type { DataPreview } from '../core/data/preview.ts';
 
-export type { MetricRow };
+export type { MetricRow, TokenView };
 
 export const PROTOCOL_VERSION = 4;
 
@@ -77,6 +78,8 @@ export interface RunInfo {
   labels: string[];
   /** The loaded model the run started from (its name and load report), when not from random weights. */
   init?: { name: string; summary: string };
+  /** Classification: the dev set's most frequent label and its share (the accuracy of always answering it). */
+  devMajority?: { label: string; share: number };
 }
 
 export type ToWorker =
@@ -101,6 +104,11 @@ export type ToWorker =
   | { type: 'step'; runId: RunId; n: number }
   | { type: 'reset'; runId: RunId; config: TrainConfig }
   | { type: 'dispose'; runId: RunId }
+  /**
+   * Settings that need no rebuild (core/config.ts LIVE_SETTINGS: lr, alpha, eta, epsilon, sigma, k,
+   * variant, method) applied from the next step on; answered by `config-applied`, or an error naming the field.
+   */
+  | { type: 'set-config'; runId: RunId; config: TrainConfig }
   /** The run's model as a zip of its Hugging Face folder; answered by `model-export` with the same requestId. */
   | { type: 'export-model'; runId: RunId; requestId: string }
   /** Saved runs (IndexedDB): each of these is answered by `saved-runs`. */
@@ -108,7 +116,13 @@ export type ToWorker =
   /** Creates run `runId` from saved run `savedId`'s inputs and restores its last checkpoint (paused). */
   | { type: 'resume-run'; runId: RunId; savedId: string }
   | { type: 'rename-run'; savedId: string; name: string }
-  | { type: 'delete-run'; savedId: string };
+  | { type: 'delete-run'; savedId: string }
+  /**
+   * Where the perturbation lands (core/train/token-view.ts): one recorded ALUM step on the current weights
+   * for example `index` of the batch most recently trained, or for `text` when given; the run's RNG, data
+   * order and weights are untouched. Answered by `token-view` with the same requestId.
+   */
+  | { type: 'token-view'; runId: RunId; requestId: string; index: number; text?: string };
 
 export type FromWorker =
   | {
@@ -121,13 +135,19 @@ export type FromWorker =
   | { type: 'run-created'; info: RunInfo }
   | { type: 'status'; runId: RunId; status: RunStatus; step: number }
   | { type: 'metrics'; runId: RunId; rows: MetricRow[] }
+  /** `set-config` took effect: steps after `step` run with `config`. */
+  | { type: 'config-applied'; runId: RunId; step: number; config: TrainConfig }
   | { type: 'model-export'; runId: RunId; requestId: string; result: ModelExport }
   | { type: 'data-checked'; requestId: string; result: DataCheck }
   /** While `check-data` streams a large file: bytes read of `total`, and rows parsed so far. */
   | { type: 'data-progress'; requestId: string; file: string; bytes: number; total: number; rows: number }
   | { type: 'model-checked'; requestId: string; result: ModelCheck }
   | { type: 'error'; runId: RunId | null; message: string }
-  | { type: 'saved-runs'; saved: SavedRuns };
+  | { type: 'saved-runs'; saved: SavedRuns }
+  | { type: 'token-view'; requestId: string; result: TokenViewReply };
+
+/** A token view (tokens, per-token norms of delta and of the inner gradient at each stage), or why there is none. */
+export type TokenViewReply = { ok: true; view: TokenView } | { ok: false; message: string };
 
 /** A saved run as the runs list shows it. */
 export interface SavedRunInfo {

@@ -1,5 +1,16 @@
-/** The page: header and status, errors, controls and config on the left, charts and metrics on the right. */
+/**
+ * The page: header with status and the Start/Pause/Step/Reset controls (always first, on a phone too),
+ * errors, then settings on the left and results on the right; on a narrow screen the results come before
+ * the settings, so the first chart is within the first screen or two. The teaching panels (what is this,
+ * the lesson, where the perturbation lands, slow motion) are disclosures whose open state a lesson saves.
+ */
+import { About } from './components/About.tsx';
+import { Lesson } from './components/Lesson.tsx';
+import { SlowMotion } from './components/SlowMotion.tsx';
+import { TokenView } from './components/TokenView.tsx';
 import { Charts } from './components/Charts.tsx';
+import { CompareRuns } from './components/CompareRuns.tsx';
+import { RunSummary, RunWarnings } from './components/RunSummary.tsx';
 import { ConfigForm } from './components/ConfigForm.tsx';
 import { Controls } from './components/Controls.tsx';
 import { DataPanel } from './components/DataPanel.tsx';
@@ -19,18 +30,25 @@ export function App() {
           Fine-tune a small BERT with ALUM adversarial training (Liu et al. 2020), in your browser.
         </p>
         <StatusBar />
+        <Controls />
       </header>
       <ErrorBanner />
       <main>
-        <aside>
-          <Controls />
+        <aside aria-label="Settings">
           <DataPanel />
           <ModelPanel />
           <ConfigForm />
           <ExportPanel />
         </aside>
         <div className="results">
+          <Lesson />
+          <About />
+          <RunWarnings />
+          <RunSummary />
+          <CompareRuns />
           <Charts />
+          <TokenView />
+          <SlowMotion />
           <LatestMetrics />
           <RunsPanel />
         </div>

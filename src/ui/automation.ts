@@ -28,9 +28,15 @@
  *   pytorch_model.bin; a name may carry its folder, which names the model). Resolves with the load report, or
  *   rejects with a one-line message naming the file (a .bin whose pickle names any other global than the
  *   tensor rebuilders is refused, and nothing in it runs).
+ * - Compare mode: `compare(partial)` starts a second run beside the active one (same seed, data, initial
+ *   weights; one run trains at a time: the others pause), `liveRuns()` lists the page's runs,
+ *   `applyConfig(partial)` changes lr, alpha, eta, epsilon, sigma, k, variant or method from the next step
+ *   (marked on the charts; other fields throw "needs Reset"), `exportAllMetrics('csv' | 'json')`.
  * - `runs()`: the saved runs (IndexedDB), freshly listed by the worker: id, name, data, model, checkpoint step,
  *   status, start time, bytes, and `liveRunId` (the current run's is `state().runId`).
  *   `resumeRun(id)`, `renameRun(id, name)`, `deleteRun(id)`: as the runs list's buttons.
+ * - `tokenView(index?, text?)`: where the perturbation lands (core/train/token-view.ts): tokens and per-token
+ *   norms of delta and of the inner gradient at each stage of one recorded step.
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import type {
@@ -40,11 +46,12 @@ import type {
   RunId,
   RunStatus,
   SavedRunInfo,
+  TokenView,
   UserData,
 } from '../protocol/messages.ts';
-import { formatMetrics, type MetricsFormat } from './metricsExport.ts';
+import { formatMetrics, formatRunsMetrics, type MetricsFormat } from './metricsExport.ts';
 import * as actions from './store/actions.ts';
-import { activeRun, appStore, type AppState } from './store/store.ts';
+import { activeRun, appStore, runList, type AppState, type ConfigChange } from './store/store.ts';
 import { userData } from './userFiles.ts';
 
 export interface AlumState {
@@ -77,6 +84,46 @@ export interface AlumAutomationApi {
   resumeRun(savedId: string): Promise<void>;
   renameRun(savedId: string, name: string): Promise<void>;
   deleteRun(savedId: string): Promise<void>;
+  /** Applies live settings (lr, alpha, eta, epsilon, sigma, k, variant, method) from the next step, no reset. */
+  applyConfig(partial: Partial<TrainConfig>): void;
+  /** Starts a second run beside the active one (same seed, data, initial weights) with `partial` applied. */
+  compare(partial?: Partial<TrainConfig>): Promise<RunId>;
+  /** The runs in the page (compare mode): name, status, step, config, hidden, mid-run changes, rows. */
+  liveRuns(): LiveRun[];
+  /** Every run's rows: CSV with a leading `run` column, or JSON with each run's config and changes. */
+  exportAllMetrics(format: 'csv' | 'json'): string;
+  /**
+   * Where the perturbation lands: example `index` of the batch just trained (or `text`): its tokens and,
+   * at each stage of one recorded ALUM step on the current weights, the per-token norms of delta and of the
+   * inner gradient (the run is not changed).
+   */
+  tokenView(index?: number, text?: string): Promise<TokenView>;
+}
+
+export interface LiveRun {
+  runId: RunId;
+  name: string;
+  status: RunStatus;
+  step: number;
+  hidden: boolean;
+  active: boolean;
+  config: TrainConfig;
+  changes: ConfigChange[];
+  rows: number;
+}
+
+function liveRuns(s: AppState): LiveRun[] {
+  return runList(s).map((r) => ({
+    runId: r.runId,
+    name: r.name,
+    status: r.status,
+    step: r.step,
+    hidden: r.hidden,
+    active: r.runId === s.activeRunId,
+    config: { ...r.config },
+    changes: structuredClone(r.changes),
+    rows: r.metrics.length,
+  }));
 }
 
 declare global {
@@ -108,9 +155,16 @@ export function createAutomationApi(): AlumAutomationApi {
     step: (n = 1) => actions.step(n),
     reset: actions.reset,
     setConfig: (partial) => {
-      actions.stageConfig(partial); // throws (synchronously) on bad input
+      actions.stageConfig(partial, false); // throws (synchronously) on bad input
       return actions.reset();
     },
+    applyConfig: (partial) => {
+      actions.applyConfig(partial); // throws (synchronously) on bad input or a field that needs a reset
+    },
+    compare: (partial = {}) => actions.compare(partial),
+    tokenView: (index = 0, text) => actions.tokenView(index, text),
+    liveRuns: () => liveRuns(appStore.getState()),
+    exportAllMetrics: (format) => formatRunsMetrics(runList(appStore.getState()), format),
     metrics: () => [...(activeRun(appStore.getState())?.metrics ?? [])],
     exportModel: async () => (await actions.exportModel()).blob,
     loadData: async (data) => actions.loadData(data instanceof File ? await userData(data) : data),

@@ -15,16 +15,17 @@ const query = parseQuery(window.location.search);
 appStore.setState((s) => ({
   staged: query.config,
   urlErrors: query.errors,
+  lesson: query.lesson,
   worker: { ...s.worker, requested: query.backend },
 }));
 
 appStore.subscribe((s, prev) => {
-  if (s.staged === prev.staged) return;
+  if (s.staged === prev.staged && s.lesson === prev.lesson) return;
   const { pathname, hash } = window.location;
   window.history.replaceState(
     window.history.state,
     '',
-    pathname + formatQuery(s.staged, s.worker.requested) + hash,
+    pathname + formatQuery(s.staged, s.worker.requested, s.lesson) + hash,
   );
 });
 

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { BACKENDS, CONFIG_KEYS, DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './coreConfig.ts';
+import { NO_LESSON } from './lesson.ts';
 import { formatQuery, parseQuery } from './urlConfig.ts';
 
 const RUNS = { arbitrary: 2000, fields: 1000, roundTrip: 1000 } as const;
@@ -70,7 +71,7 @@ describe('URL state under arbitrary input', () => {
       fc.property(queryArb, fc.constantFrom(null, ...BACKENDS), (search, backend) => {
         const { config } = parseQuery(search);
         const again = parseQuery(formatQuery(config, backend));
-        expect(again).toEqual({ config, backend, errors: [] });
+        expect(again).toEqual({ config, backend, errors: [], lesson: NO_LESSON });
       }),
       { numRuns: RUNS.roundTrip },
     );

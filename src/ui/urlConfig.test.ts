@@ -1,11 +1,12 @@
 /** URL query <-> TrainConfig: round trips, defaults left out, and bad values named and dropped. */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type TrainConfig } from './coreConfig.ts';
+import { NO_LESSON } from './lesson.ts';
 import { formatQuery, parseQuery } from './urlConfig.ts';
 
 describe('parseQuery', () => {
   it('gives the defaults for an empty query', () => {
-    expect(parseQuery('')).toEqual({ config: DEFAULT_CONFIG, backend: null, errors: [] });
+    expect(parseQuery('')).toEqual({ config: DEFAULT_CONFIG, backend: null, errors: [], lesson: NO_LESSON });
   });
 
   it('reads typed fields and the backend', () => {
@@ -56,6 +57,6 @@ describe('formatQuery', () => {
       evalEvery: 0,
     };
     const q = parseQuery(formatQuery(config, 'webgl'));
-    expect(q).toEqual({ config, backend: 'webgl', errors: [] });
+    expect(q).toEqual({ config, backend: 'webgl', errors: [], lesson: NO_LESSON });
   });
 });

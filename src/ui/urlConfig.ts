@@ -2,6 +2,7 @@
  * The page's URL query <-> the staged TrainConfig, so that a run can be shared as a link
  * (tensorflow/playground `state.ts` idea, with our one config vocabulary from core/config.ts).
  * `backend` rides in the same query but is not part of TrainConfig: it picks the worker's tfjs backend.
+ * The lesson's parameters (`classroom`, `preset`, `panels`, `lesson`: src/ui/lesson.ts) ride in it too.
  * Pure functions of strings; the page calls them with `location.search`.
  */
 import {
@@ -13,6 +14,7 @@ import {
   type BackendName,
   type TrainConfig,
 } from './coreConfig.ts';
+import { LESSON_PARAMS, lessonParams, NO_LESSON, readLessonParam, type LessonView } from './lesson.ts';
 
 export interface ParsedQuery {
   /** Defaults overridden by every valid field of the query. */
@@ -21,6 +23,8 @@ export interface ParsedQuery {
   backend: BackendName | null;
   /** One line per rejected query parameter, naming it; those fields keep their defaults. */
   errors: string[];
+  /** The lesson's view (classroom mode, preset, open panels, text); NO_LESSON when the query has none. */
+  lesson: LessonView;
 }
 
 /** Reads a query string (`?method=alum&alpha=1`); each field is checked alone so one bad value drops only itself. */
@@ -29,7 +33,16 @@ export function parseQuery(search: string, base: TrainConfig = DEFAULT_CONFIG): 
   const errors: string[] = [];
   let backend: BackendName | null = null;
   let patch: Partial<TrainConfig> = {};
+  let lesson = NO_LESSON;
   for (const [key, value] of params) {
+    if ((LESSON_PARAMS as readonly string[]).includes(key)) {
+      try {
+        lesson = readLessonParam(lesson, key, value);
+      } catch (e) {
+        errors.push(oneLine(e));
+      }
+      continue;
+    }
     if (key === 'backend') {
       if ((BACKENDS as readonly string[]).includes(value)) backend = value as BackendName;
       else
@@ -51,7 +64,7 @@ export function parseQuery(search: string, base: TrainConfig = DEFAULT_CONFIG): 
     errors.push(oneLine(e));
     config = { ...base };
   }
-  return { config, backend, errors };
+  return { config, backend, errors, lesson };
 }
 
 /** An error as one line: a query key or value may hold line breaks, which are shown escaped (found by fuzzing). */
@@ -68,14 +81,19 @@ function withoutNegativeZero(c: TrainConfig): TrainConfig {
 
 /**
  * The query for a config: only the fields that differ from the defaults, in CONFIG_KEYS order, then `backend`.
- * Returns '' when everything is default, else a string starting with '?'.
+ * then the lesson's parameters. Returns '' when everything is default, else a string starting with '?'.
  */
-export function formatQuery(config: TrainConfig, backend: BackendName | null): string {
+export function formatQuery(
+  config: TrainConfig,
+  backend: BackendName | null,
+  lesson: LessonView = NO_LESSON,
+): string {
   const params = new URLSearchParams();
   for (const key of CONFIG_KEYS) {
     if (config[key] !== DEFAULT_CONFIG[key]) params.set(key, String(config[key]));
   }
   if (backend !== null) params.set('backend', backend);
+  for (const [k, v] of lessonParams(lesson)) params.set(k, v);
   const s = params.toString();
   return s === '' ? '' : `?${s}`;
 }

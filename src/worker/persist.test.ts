@@ -8,6 +8,8 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { withoutTimings } from '../../test/helpers/rows.ts';
+
 import { fixtureDir } from '../../test/helpers/nano.ts';
 import { resolveConfig } from '../core/config.ts';
 import type { Checkpoint } from '../core/train/checkpoint.ts';
@@ -173,10 +175,10 @@ class Worker {
         m.type === 'status' && m.runId === runId && m.status === status && m.step === step,
     );
   }
-  rows(runId: string): Omit<MetricRow, 'ms'>[] {
+  rows(runId: string): ReturnType<typeof withoutTimings>[] {
     return this.received
       .flatMap((m) => (m.type === 'metrics' && m.runId === runId ? m.rows : []))
-      .map(({ ms: _ms, ...r }) => r);
+      .map(withoutTimings);
   }
   close(): void {
     this.channel.port1.close();

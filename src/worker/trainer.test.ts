@@ -295,3 +295,44 @@ describe('protocol version', () => {
     ch.port2.close();
   });
 });
+
+describe('Trainer: token view', () => {
+  it('answers token-view for an example of the batch and for a typed text, and leaves the run where it was', async () => {
+    client.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, backend: null });
+    client.send({
+      type: 'create',
+      runId: 'rtv',
+      config,
+      dataUrl: 'mem:task.json',
+      vocabUrl: 'mem:vocab.txt',
+    });
+    await client.waitFor((m) => m.type === 'run-created' && m.info.runId === 'rtv');
+    client.send({ type: 'step', runId: 'rtv', n: 2 });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'rtv' && m.step === 2);
+    client.send({ type: 'token-view', runId: 'rtv', requestId: 'tv1', index: 1 });
+    client.send({ type: 'token-view', runId: 'rtv', requestId: 'tv2', index: 0, text: 'free cash now' });
+    client.send({ type: 'token-view', runId: 'nope', requestId: 'tv3', index: 0 });
+    const reply = async (id: string) => {
+      const m = await client.waitFor((x) => x.type === 'token-view' && x.requestId === id);
+      if (m.type !== 'token-view') throw new Error('unreachable');
+      return m.result;
+    };
+    const a = await reply('tv1');
+    if (!a.ok) throw new Error(a.message);
+    expect(a.view.step).toBe(2);
+    expect(a.view.row).toBeGreaterThanOrEqual(0);
+    expect(a.view.tokens[0]).toBe('[CLS]');
+    expect(a.view.stages.map((s) => s.kind)).toEqual(['init', 'ascent', 'outer']);
+    const b = await reply('tv2');
+    if (!b.ok) throw new Error(b.message);
+    expect(b.view.row).toBe(-1);
+    expect(b.view.tokens.slice(1, -1).join(' ')).toMatch(/free/);
+    const c = await reply('tv3');
+    expect(c.ok).toBe(false);
+    if (!c.ok) expect(c.message).toContain('nope');
+    client.send({ type: 'step', runId: 'rtv', n: 1 });
+    await client.waitFor((m) => m.type === 'status' && m.runId === 'rtv' && m.step === 3);
+    expect(client.rows('rtv').map((r) => r.step)).toEqual([1, 2, 3]);
+    client.send({ type: 'dispose', runId: 'rtv' });
+  });
+});

@@ -34,10 +34,14 @@ import {
   type ToWorker,
   type UserData,
   type ModelCheck,
+  type TokenViewReply,
   type UserModel,
 } from '../protocol/messages.ts';
 import { describeLoad, loadHfModel, withLabels, type LoadedHfModel } from '../core/model/hf-load.ts';
 import { paramsFromArrays } from '../core/model/params.ts';
+import { encodeSplit } from '../core/data/dataset.ts';
+import type { WordPieceTokenizer } from '../core/tokenizer/wordpiece.ts';
+import { currentBatchRows, tokenView } from '../core/train/token-view.ts';
 
 /** How long metric rows are held before being posted together. */
 const FLUSH_MS = 100;
@@ -65,6 +69,8 @@ interface Session {
   disposing: boolean;
   /** Its saved run, when runs are saved (`archive` given to the Trainer). */
   saved?: SavedSession;
+  /** The run's tokenizer (ids to tokens, and a typed text to ids for the token view). */
+  tokenizer?: WordPieceTokenizer;
 }
 
 export type TextFetcher = (url: string) => Promise<string>;
@@ -173,6 +179,15 @@ export class Trainer {
         if (s.saved) this.track(msg.runId, s.saved.source); // a reset run is a new saved run
         return;
       }
+      case 'set-config': {
+        const s = this.session(msg.runId);
+        if (!s.run) throw new Error(`run '${s.id}' is not ready (${s.status})`);
+        s.run.applyLiveSettings(msg.config); // between two steps: the pump reads it at the next step
+        s.config = msg.config;
+        this.flush(s); // the rows before the change arrive before it
+        this.post({ type: 'config-applied', runId: s.id, step: s.run.step, config: msg.config });
+        return;
+      }
       case 'dispose': {
         const s = this.session(msg.runId);
         await this.stopAndDispose(s);
@@ -187,6 +202,9 @@ export class Trainer {
           result: await this.exportModel(msg.runId),
         });
         return;
+      case 'token-view':
+        this.post({ type: 'token-view', requestId: msg.requestId, result: await this.tokenView(msg) });
+        return;
       case 'list-runs':
       case 'resume-run':
       case 'rename-run':
@@ -195,6 +213,25 @@ export class Trainer {
         return;
       default:
         assertNever(msg);
+    }
+  }
+
+  /** The token view of an example of the current batch or of a typed text; never throws (the run is unaffected). */
+  private async tokenView(msg: Extract<ToWorker, { type: 'token-view' }>): Promise<TokenViewReply> {
+    try {
+      const s = this.session(msg.runId);
+      if (!s.run || !s.tokenizer) throw new Error(`run '${msg.runId}' has no model yet (${s.status})`);
+      const vocab = s.tokenizer.vocab;
+      if (msg.text !== undefined) {
+        if (msg.text.trim() === '') throw new Error('token view: the text is empty');
+        const split = encodeSplit(s.tokenizer, [{ text: msg.text, label: 0 }], s.run.train.maxLength);
+        return { ok: true, view: await tokenView(s.run, 0, vocab, split) };
+      }
+      const rows = currentBatchRows(s.run);
+      const row = rows[Math.min(Math.max(0, Math.floor(msg.index)), rows.length - 1)] as number;
+      return { ok: true, view: await tokenView(s.run, row, vocab) };
+    } catch (e) {
+      return { ok: false, message: errorMessage(e) };
     }
   }
 
@@ -346,6 +383,7 @@ export class Trainer {
         };
         s.modelVocab = { text: loaded.vocabText, lowercase: loaded.lowercase };
       }
+      s.tokenizer = task.tokenizer;
       try {
         s.run = createRun(config, task, init);
       } catch (e) {
@@ -363,6 +401,7 @@ export class Trainer {
           trainExamples: task.data.train.length,
           devExamples: task.data.dev.length,
           labels: task.data.labels,
+          ...majorityOf(s.run.classifies, task.data.dev, task.data.labels),
           ...(initReport ? { init: { name: initReport.name, summary: describeLoad(initReport) } } : {}),
         },
       });
@@ -453,7 +492,7 @@ export class Trainer {
         const row: MetricRow = await run.trainStep();
         s.rows.push(row); // recorded before evaluating: a failed evaluation does not lose the step
         s.saved?.history.push(row);
-        if (run.evalDue) Object.assign(row, await run.evaluateDev());
+        await run.evaluateDueInto(row); // timed: the row's ms is the step's real wall time
       } catch (e) {
         // The update of a failing step is not applied: the weights trained so far are kept.
         s.owed = 0;
@@ -491,6 +530,19 @@ export class Trainer {
     s.run = null;
     s.rows = [];
   }
+}
+
+/** The dev set's most frequent label and its share (`devMajority`), for classification with a dev set. */
+export function majorityOf(
+  classifies: boolean,
+  dev: readonly { label: number }[],
+  labels: readonly string[],
+): { devMajority?: { label: string; share: number } } {
+  if (!classifies || dev.length === 0) return {};
+  const counts = new Map<number, number>();
+  dev.forEach((ex) => counts.set(ex.label, (counts.get(ex.label) ?? 0) + 1));
+  const [best, n] = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a));
+  return { devMajority: { label: labels[best] ?? String(best), share: n / dev.length } };
 }
 
 /** A user's model files read by the core loader (one Error line naming the file on bad input). */

@@ -94,8 +94,13 @@ export interface TorchExportInput {
   model?: readonly ExportFile[] | undefined;
   /** A vocabulary for a run from random weights (ignored when `model` is given, which has its own). */
   vocabText?: string | undefined;
-  /** A data file, written as `data.<ext>` (csv, tsv, jsonl or json), which the script reads by default. */
-  data?: { name: string; text: string } | undefined;
+  /**
+   * A data file, written as `data.<ext>` (csv, tsv, jsonl or json), which the script reads by default: its
+   * `bytes` when given (a large file the page streams has no text), else its `text`.
+   */
+  data?: { name: string; text: string; bytes?: Uint8Array | undefined } | undefined;
+  /** A dev file used instead of the 90/10 split, written as `dev.<ext>` (read by default when present). */
+  dev?: { name: string; text: string; bytes?: Uint8Array | undefined } | undefined;
 }
 
 const DATA_EXTENSIONS = ['csv', 'tsv', 'jsonl', 'json'] as const;
@@ -141,8 +146,8 @@ export function readme(
         ? `- \`vocab.txt\`: the vocabulary; with no \`model/\` folder the script starts from a random \`${config.model}\` BERT (or give \`--init DIR\`).`
         : `- no model: give \`--init DIR\` (a Hugging Face BERT folder), or \`--vocab FILE\` to start from a random \`${config.model}\` BERT.`,
     dataName === null
-      ? '- no data file: give `--data FILE` (CSV or TSV with a header `sentence,label` or `sentence1,sentence2,label`, JSONL with `text`/`text_pair`/`label`).'
-      : `- \`${dataName}\`: the training data, read by default (\`--data FILE\` for another one; split 90/10, stratified, seeded).`,
+      ? '- no data file: give `--data FILE` (CSV or TSV with a header such as `sentence,label` or `sentence1,sentence2,score`, GLUE TSV, JSONL with `text`/`text_pair`/`label`; numeric `score` labels train a regression).'
+      : `- \`${dataName}\`: the training data, read by default (\`--data FILE\` for another one; split 90/10 as the page splits it, with the same seed).`,
     '',
     '## Commands',
     '',
@@ -194,6 +199,12 @@ export function torchExportFiles(input: TorchExportInput): ExportFile[] {
     const v = input.vocabText;
     files.push({ name: 'vocab.txt', bytes: utf8.encode(v.endsWith('\n') ? v : v + '\n') });
   }
-  if (input.data && dataName !== null) files.push({ name: dataName, bytes: utf8.encode(input.data.text) });
+  if (input.data && dataName !== null) {
+    files.push({ name: dataName, bytes: input.data.bytes ?? utf8.encode(input.data.text) });
+  }
+  if (input.dev) {
+    const name = dataFileName(input.dev.name).replace(/^data\./, 'dev.');
+    files.push({ name, bytes: input.dev.bytes ?? utf8.encode(input.dev.text) });
+  }
   return files;
 }

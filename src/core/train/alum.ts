@@ -10,8 +10,14 @@
  * The inner ascent runs inside the recording of the outer gradient, so the clean forward pass is computed
  * once: (K + 2) forward and (K + 2) backward passes per step. Paper symbol -> config name: alpha, K -> k, eta,
  * epsilon, sigma (mt-dnn's `--adv_noise_var`, which is a standard deviation).
- * Regression (`model.problemType === 'regression'`, one output): the task loss is MSE, the inner loss MSE 'sum'
- * and the outer term an MSE with no stop-gradient (docs/alum-step.md, "Regression"); the rest is unchanged.
+ * The output head is the one varying part (`headLogits`, `taskLoss`, `stepInnerLoss`, `outerAdvLoss`); the inner loop
+ * is shared:
+ *   - classification: logits [B, C], cross-entropy task loss, the configured KL inside, sym-KL outside;
+ *   - regression (`model.problemType === 'regression'`, one output): MSE task loss, MSE 'sum' inside and an MSE
+ *     with no stop-gradient outside (docs/alum-step.md, "Regression");
+ *   - masked LM (`batch.mlmPositions` given): logits at the M masked positions [M, V] (mlm.ts), the masked-token
+ *     cross-entropy as task loss, and the KLs over those M rows only (docs/alum-step.md, "Masked-LM
+ *     pre-training"). The perturbation is still on the whole embedding output [B, T, H], zero on padding.
  * Differences from the released code, on purpose: padding is masked out of delta (mt-dnn leaves noise there),
  * and a non-finite inner gradient drops the adversarial term for the batch instead of crashing (as fairseq's
  * ALUM criterion does; mt-dnn HEAD returns 0 where it expects three values).
@@ -19,7 +25,8 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig, Norm, TrainConfig, Variant } from '../config.ts';
-import { classify, embed, type BertInputs, type DropoutPass } from '../model/bert.ts';
+import { classify, embed, encode, type BertInputs, type DropoutPass } from '../model/bert.ts';
+import { maskedLmLoss, mlmLogits } from '../model/mlm.ts';
 import type { Params } from '../model/params.ts';
 import { crossEntropy, innerLoss, mseBetween, mseLoss, mseSum, symmetricKl } from './losses.ts';
 import { detach, releaseAbandonedTape } from './tape.ts';
@@ -140,13 +147,33 @@ export interface InnerResult {
   checksum: tf.Scalar;
 }
 
-export interface InnerInputs {
+/**
+ * A batch of the step. Classification/regression: labels [B]. Masked LM: `mlmPositions` int32 [M] (flat indices
+ * b*T + t of the masked tokens, `maskTokens`), `labels` int32 [M] the original ids there, `inputIds` the
+ * corrupted ids. `mlmPositions` must outlive the step (the head's backward pass reads it).
+ */
+export type StepBatch = BertInputs & { labels: tf.Tensor1D; mlmPositions?: tf.Tensor1D };
+
+/** What the head needs besides the embedding output: weights, shape, mask, and the MLM positions (or none). */
+export interface HeadInputs {
   params: Params;
   model: ModelConfig;
-  /** Embedding output [B, T, H] and clean logits [B, C]: constants of the ascent. */
+  attentionMask: tf.Tensor2D;
+  /** Masked-LM positions [M]; absent: the classification/regression head. */
+  positions?: tf.Tensor1D;
+}
+
+/** The step's head on an embedding output: logits [B, C] (classifier), or [M, V] at the masked positions (MLM). */
+export function headLogits(h: HeadInputs, e: tf.Tensor3D, pass: DropoutPass): tf.Tensor2D {
+  const { params, model, attentionMask, positions } = h;
+  if (!positions) return classify(params, model, e, attentionMask, pass);
+  return tf.tidy(() => mlmLogits(params, model, encode(params, model, e, attentionMask, pass), positions));
+}
+
+export interface InnerInputs extends HeadInputs {
+  /** Embedding output [B, T, H] and clean logits [B, C] or [M, V]: constants of the ascent. */
   embedding: tf.Tensor3D;
   cleanLogits: tf.Tensor2D;
-  attentionMask: tf.Tensor2D;
   /** attentionMask as float [B, T, 1]. */
   mask3: tf.Tensor3D;
 }
@@ -164,12 +191,7 @@ export function innerAscent(
   record: boolean,
 ): InnerResult {
   const lossAt = (pass: DropoutPass) => (x: tf.Tensor) =>
-    stepInnerLoss(
-      inp.model,
-      s,
-      classify(inp.params, inp.model, inp.embedding.add(x) as tf.Tensor3D, inp.attentionMask, pass),
-      inp.cleanLogits,
-    );
+    stepInnerLoss(inp, s, headLogits(inp, inp.embedding.add(x) as tf.Tensor3D, pass), inp.cleanLogits);
   const state: AscentState = {
     delta0,
     current: s.variant === 'mtdnn-2020' ? tf.zerosLike(delta0) : delta0.clone(),
@@ -212,6 +234,7 @@ export interface AlumStepResult {
   totalLoss: tf.Scalar;
   /** Embedding-layer output of the clean pass [B, T, H]. */
   embedding: tf.Tensor3D;
+  /** Clean (and adversarial) logits: [B, C], or [M, V] at the masked positions for MLM. */
   logitsClean: tf.Tensor2D;
   logitsAdv: tf.Tensor2D | null;
   deltaInit: tf.Tensor3D | null;
@@ -247,26 +270,31 @@ export function disposeStepResult(r: AlumStepResult): void {
   tf.dispose([...maybe.filter((t): t is tf.Tensor => t !== null), ...r.deltaGrads, ...r.deltaSteps]);
 }
 
-const isRegression = (model: ModelConfig) => model.problemType === 'regression';
+/** Regression: the classifier head with one real output (never the MLM head). */
+const isRegression = (h: HeadInputs) => !h.positions && h.model.problemType === 'regression';
 
-/** The task loss: cross-entropy of class logits, or MSE of the one regression output. z [B, C] -> scalar */
-function taskLoss(model: ModelConfig, z: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return isRegression(model) ? mseLoss(z, labels) : crossEntropy(z, labels);
+/**
+ * The task loss: cross-entropy of class logits [B, C], MSE of the one regression output [B, 1], or the mean
+ * masked-token cross-entropy of MLM logits [M, V] against the original ids [M]. -> scalar
+ */
+function taskLoss(h: HeadInputs, z: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  if (h.positions) return maskedLmLoss(z, labels);
+  return isRegression(h) ? mseLoss(z, labels) : crossEntropy(z, labels);
 }
 
-/** The inner loss: the configured KL for classification, MSE 'sum' for regression. -> scalar */
+/** The inner loss: the configured KL over the rows ([B, C] or MLM's [M, V]), MSE 'sum' for regression. -> scalar */
 function stepInnerLoss(
-  model: ModelConfig,
+  h: HeadInputs,
   s: Pick<AlumSettings, 'innerLoss' | 'innerReduction'>,
   zAdv: tf.Tensor2D,
   zClean: tf.Tensor2D,
 ): tf.Scalar {
-  return isRegression(model) ? mseSum(zAdv, zClean) : innerLoss(s.innerLoss, s.innerReduction, zAdv, zClean);
+  return isRegression(h) ? mseSum(zAdv, zClean) : innerLoss(s.innerLoss, s.innerReduction, zAdv, zClean);
 }
 
-/** The outer adversarial loss: sym-KL (stop-gradient targets), or MSE with no stop-gradient. -> scalar */
-function outerAdvLoss(model: ModelConfig, zClean: tf.Tensor2D, zAdv: tf.Tensor2D): tf.Scalar {
-  return isRegression(model) ? mseBetween(zClean, zAdv) : symmetricKl(zClean, zAdv);
+/** The outer adversarial loss: sym-KL, mean over the rows (stop-gradient targets), or MSE with none. -> scalar */
+function outerAdvLoss(h: HeadInputs, zClean: tf.Tensor2D, zAdv: tf.Tensor2D): tf.Scalar {
+  return isRegression(h) ? mseBetween(zClean, zAdv) : symmetricKl(zClean, zAdv);
 }
 
 /** Two passes draw the same masks: both without dropout, or the same rate and seed. */
@@ -324,15 +352,9 @@ function adversarialTerm(
   const ok = detach(tf.isFinite(inner.checksum).toFloat() as tf.Scalar);
   const deltaUsed = detach(zeroUnless(inner.deltaFinal, ok)); // [B, T, H], a constant of the outer loss
   const e = s.detachEmbedding ? detach(inputs.embedding) : inputs.embedding;
-  const zAdv = classify(
-    inputs.params,
-    inputs.model,
-    e.add(deltaUsed) as tf.Tensor3D,
-    inputs.attentionMask,
-    opts.dropout.adv,
-  );
-  const adv = outerAdvLoss(inputs.model, inputs.cleanLogits, zAdv).mul(ok) as tf.Scalar;
-  const klAdv = stepInnerLoss(inputs.model, s, zAdv, inputs.cleanLogits).mul(ok) as tf.Scalar;
+  const zAdv = headLogits(inputs, e.add(deltaUsed) as tf.Tensor3D, opts.dropout.adv); // [B, C] or [M, V]
+  const adv = outerAdvLoss(inputs, inputs.cleanLogits, zAdv).mul(ok) as tf.Scalar;
+  const klAdv = stepInnerLoss(inputs, s, zAdv, inputs.cleanLogits).mul(ok) as tf.Scalar;
   const parts = {
     inner,
     deltaUsed: keep(deltaUsed),
@@ -351,7 +373,7 @@ function adversarialTerm(
 export function alumGradients(
   params: Params,
   model: ModelConfig,
-  batch: BertInputs & { labels: tf.Tensor1D },
+  batch: StepBatch,
   s: AlumSettings,
   opts: AlumStepOptions,
 ): AlumStepResult {
@@ -368,10 +390,12 @@ export function alumGradients(
     const m3 = tf.tidy(() => batch.attentionMask.toFloat().expandDims(-1) as tf.Tensor3D); // [B, T, 1]
     mask3 = m3;
     const deltaInit = delta0 ? keep(tf.tidy(() => delta0.mul(m3) as tf.Tensor3D)) : null;
+    const head: HeadInputs = { params, model, attentionMask: batch.attentionMask };
+    if (batch.mlmPositions) head.positions = batch.mlmPositions;
     const { value, grads } = tf.variableGrads(() => {
       const e = embed(params, model, batch, opts.dropout.clean); // [B, T, H]
-      const zClean = classify(params, model, e, batch.attentionMask, opts.dropout.clean); // [B, C]
-      const task = taskLoss(model, zClean, batch.labels);
+      const zClean = headLogits(head, e, opts.dropout.clean); // [B, C] or [M, V]
+      const task = taskLoss(head, zClean, batch.labels);
       const parts: OuterParts = {
         embedding: keep(e),
         logitsClean: keep(zClean),
@@ -380,21 +404,13 @@ export function alumGradients(
       };
       out.parts = parts;
       if (!deltaInit) return task;
-      const { attentionMask } = batch;
-      const inputs: InnerInputs = {
-        params,
-        model,
-        embedding: e,
-        cleanLogits: zClean,
-        attentionMask,
-        mask3: m3,
-      };
+      const inputs: InnerInputs = { ...head, embedding: e, cleanLogits: zClean, mask3: m3 };
       const adv = adversarialTerm(inputs, deltaInit, s, opts, keep);
       parts.adversarial = adv.parts;
       return task.add(adv.term) as tf.Scalar;
     }, [...params.values()]);
     if (!out.parts) throw new Error('internal: the outer gradient produced no parts');
-    return collect({ params, model, batch, s, opts, parts: out.parts, totalLoss: value, grads, deltaInit });
+    return collect({ params, head, s, opts, parts: out.parts, totalLoss: value, grads, deltaInit });
   } catch (e) {
     // A failing step (out of memory, a lost device, a kernel error) frees everything it made.
     releaseAbandonedTape();
@@ -407,7 +423,7 @@ export function alumGradients(
 }
 
 /** One-line errors for inputs of the wrong shape, before the step allocates anything. */
-function assertBatchShapes(batch: BertInputs & { labels: tf.Tensor1D }, delta0: tf.Tensor | null): void {
+function assertBatchShapes(batch: StepBatch, delta0: tf.Tensor | null): void {
   const [b, t] = batch.inputIds.shape;
   const shape = (x: tf.Tensor) => `[${x.shape.join(',')}]`;
   const same = (x: tf.Tensor) => x.shape.length === 2 && x.shape[0] === b && x.shape[1] === t;
@@ -415,7 +431,12 @@ function assertBatchShapes(batch: BertInputs & { labels: tf.Tensor1D }, delta0: 
     throw new Error(`attention mask shape ${shape(batch.attentionMask)} != ids [${b},${t}]`);
   if (!same(batch.tokenTypeIds))
     throw new Error(`token type ids shape ${shape(batch.tokenTypeIds)} != ids [${b},${t}]`);
-  if (batch.labels.shape[0] !== b) throw new Error(`${batch.labels.shape[0]} labels for a batch of ${b}`);
+  const pos = batch.mlmPositions;
+  if (pos && (pos.shape.length !== 1 || batch.labels.shape[0] !== pos.shape[0]))
+    throw new Error(`${batch.labels.shape[0]} labels for ${pos.shape.join('x')} masked positions`);
+  if (pos && pos.shape[0] === 0) throw new Error('masked LM batch without masked positions (M = 0)');
+  if (!pos && batch.labels.shape[0] !== b)
+    throw new Error(`${batch.labels.shape[0]} labels for a batch of ${b}`);
   if (delta0 && (delta0.shape[0] !== b || delta0.shape[1] !== t)) {
     throw new Error(`initial perturbation shape ${shape(delta0)} does not start with [${b},${t}]`);
   }
@@ -423,8 +444,7 @@ function assertBatchShapes(batch: BertInputs & { labels: tf.Tensor1D }, delta0: 
 
 interface CollectInput {
   params: Params;
-  model: ModelConfig;
-  batch: BertInputs;
+  head: HeadInputs;
   s: AlumSettings;
   opts: AlumStepOptions;
   parts: OuterParts;
@@ -468,7 +488,7 @@ function collect(c: CollectInput): AlumStepResult {
     // With K = 0 the first inner point is the final one.
     klInit: c.s.k === 0 ? a.klAdv.clone() : zeroUnless(inner.klInit, ok),
     klAdv: a.klAdv,
-    dropoutKl: dropoutDisagreement(c.params, c.model, c.batch, parts, c.opts.dropout),
+    dropoutKl: dropoutDisagreement(c.head, parts, c.opts.dropout),
     skipped: tf.tidy(() => tf.scalar(1).sub(ok) as tf.Scalar),
   };
   tf.dispose([ok, inner.eff, inner.klInit, inner.checksum, inner.deltaFinal]);
@@ -479,19 +499,7 @@ function collect(c: CollectInput): AlumStepResult {
  * Sym-KL between the clean logits and the adversarial pass at delta = 0: what the dropout masks alone
  * contribute. 0 without work when the masks are the same; else one forward pass, no gradient. -> scalar
  */
-function dropoutDisagreement(
-  params: Params,
-  model: ModelConfig,
-  batch: BertInputs,
-  parts: OuterParts,
-  dropout: AlumDropout,
-): tf.Scalar {
+function dropoutDisagreement(head: HeadInputs, parts: OuterParts, dropout: AlumDropout): tf.Scalar {
   if (sameMasks(dropout.clean, dropout.adv)) return tf.scalar(0);
-  return tf.tidy(() =>
-    outerAdvLoss(
-      model,
-      parts.logitsClean,
-      classify(params, model, parts.embedding, batch.attentionMask, dropout.adv),
-    ),
-  );
+  return tf.tidy(() => outerAdvLoss(head, parts.logitsClean, headLogits(head, parts.embedding, dropout.adv)));
 }

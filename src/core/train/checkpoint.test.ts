@@ -4,9 +4,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { withoutTimings } from '../../../test/helpers/rows.ts';
+
 import { makeSyntheticRun } from '../../../test/helpers/synthetic.ts';
 import type { TrainConfig } from '../config.ts';
-import type { MetricRow } from '../metrics.ts';
 import { captureCheckpoint, checkCheckpointMeta, restoreCheckpoint, type Checkpoint } from './checkpoint.ts';
 import type { TrainingRun } from './run.ts';
 
@@ -32,12 +33,9 @@ const M = 6;
 const makeRun = (patch: Partial<TrainConfig> = {}): TrainingRun =>
   makeSyntheticRun({ ...CONFIG, ...patch }, TRAIN_ROWS);
 
-/** A metric row without its wall time (the only field that is not a function of the state). */
-const withoutMs = ({ ms: _ms, ...row }: MetricRow) => row;
-
-async function steps(run: TrainingRun, n: number): Promise<Omit<MetricRow, 'ms'>[]> {
+async function steps(run: TrainingRun, n: number): Promise<ReturnType<typeof withoutTimings>[]> {
   const rows = [];
-  for (let i = 0; i < n; i++) rows.push(withoutMs(await run.trainStep()));
+  for (let i = 0; i < n; i++) rows.push(withoutTimings(await run.trainStep()));
   return rows;
 }
 

@@ -47,9 +47,13 @@ function log1pSeries(s: tf.Tensor): tf.Tensor {
   return s.mul(h);
 }
 
-/** Per row: do all |d_j| stay within KL_SMALL_D? d [B, C] -> bool [B] */
-function smallRows(d: tf.Tensor2D): tf.Tensor1D {
-  return d.abs().max(-1).lessEqual(KL_SMALL_D) as tf.Tensor1D;
+/**
+ * Per row: do all |d_j| stay within KL_SMALL_D? d [B, C] -> bool [B, C], the row's answer on every entry. Made
+ * full-size without Tile: tf.where Tiles a [B, 1] condition, on wasm a JS loop that took 60% of a masked-LM KL's
+ * time at C = 8000 (measured: KL value and gradient on [300, 8000] 380 + 780 ms with Tile, 158 + 330 ms without).
+ */
+function smallRows(d: tf.Tensor2D): tf.Tensor2D {
+  return tf.zerosLike(d).add(d.abs().max(-1, true)).lessEqual(KL_SMALL_D) as tf.Tensor2D;
 }
 
 /**
@@ -61,7 +65,7 @@ function klPieces(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D) {
   const logp = tf.logSoftmax(pLogits);
   const p = logp.exp();
   const d = pLogits.sub(qLogits) as tf.Tensor2D;
-  const small = smallRows(d).expandDims(-1); // [B, 1]
+  const small = smallRows(d); // [B, C]
   const dSmall = d.clipByValue(-KL_SMALL_D, KL_SMALL_D); // the series stay finite in both branches
   const em1 = expm1Series(dSmall.neg()); // [B, C]
   const s = p.mul(em1).sum(-1, true); // [B, 1]

@@ -5,19 +5,28 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import type { AdvDropout, ModelConfig, TrainConfig } from '../config.ts';
+import { isLiveSetting, type AdvDropout, type ModelConfig, type TrainConfig } from '../config.ts';
 import type { EncodedSplit } from '../data/dataset.ts';
+import { maskTokens, type MaskedTokens, type MaskingOptions } from '../data/masking.ts';
 import { STEP_METRICS, type MetricRow } from '../metrics.ts';
-import type { BertInputs } from '../model/bert.ts';
 import { forward, NO_DROPOUT, type DropoutPass } from '../model/bert.ts';
 import { disposeParams, type Params } from '../model/params.ts';
 import { makeRng, shuffled, type Rng } from '../rng.ts';
 import { AdamW, ADAMW_DEFAULTS, globalNorm } from './adamw.ts';
-import { alumGradients, disposeStepResult, type AlumDropout, type AlumStepResult } from './alum.ts';
+import {
+  alumGradients,
+  disposeStepResult,
+  type AlumDropout,
+  type AlumSettings,
+  type AlumStepResult,
+  type StepBatch,
+} from './alum.ts';
+import { maskedLmLoss, mlmForward } from '../model/mlm.ts';
 import { meanSquaredError, pearson, spearman } from './regression-metrics.ts';
 import { lrAt } from './schedule.ts';
 
-export type Batch = BertInputs & { labels: tf.Tensor1D };
+/** A batch: labels [B]; for masked LM also `mlmPositions` [M], with `labels` [M] (see `StepBatch`). */
+export type Batch = StepBatch;
 
 /** Tensors for rows `indices` of a split. Caller disposes (`disposeBatch`). */
 export function batchTensors(split: EncodedSplit, indices: readonly number[]): Batch {
@@ -44,7 +53,39 @@ export function batchTensors(split: EncodedSplit, indices: readonly number[]): B
 
 export function disposeBatch(b: Batch): void {
   tf.dispose([b.inputIds, b.tokenTypeIds, b.attentionMask, b.labels]);
+  b.mlmPositions?.dispose();
 }
+
+/**
+ * The masked-LM batch of rows `indices`: BERT masking (`maskTokens`, drawing from `rng`) of the rows' ids, the
+ * masked ids as input, the masked positions [M] and their original ids [M] as labels. Caller disposes.
+ */
+export function maskedBatchTensors(
+  split: EncodedSplit,
+  indices: readonly number[],
+  masking: MaskingOptions,
+  rng: Rng,
+): Batch {
+  const t = split.maxLength;
+  const ids = new Int32Array(indices.length * t);
+  const mask = new Int32Array(indices.length * t);
+  indices.forEach((row, i) => {
+    ids.set(split.inputIds.subarray(row * t, (row + 1) * t), i * t);
+    mask.set(split.attentionMask.subarray(row * t, (row + 1) * t), i * t);
+  });
+  const m = maskTokens(ids, mask, t, masking, rng);
+  const b = indices.length;
+  return {
+    inputIds: tf.tensor2d(m.inputIds, [b, t], 'int32'),
+    tokenTypeIds: tf.zeros([b, t], 'int32'),
+    attentionMask: tf.tensor2d(mask, [b, t], 'int32'),
+    labels: tf.tensor1d(m.labels, 'int32'), // [M]
+    mlmPositions: tf.tensor1d(m.positions, 'int32'), // [M]
+  };
+}
+
+/** Seed of the dev slice's masking: fixed, so the dev masked-token metrics compare across steps and runs. */
+export const DEV_MASK_SEED = 20200418;
 
 /**
  * Dropout passes for one ALUM step (docs/alum-step.md, "Dropout in the adversarial passes"): the clean pass
@@ -63,11 +104,11 @@ export const STEP_SCALARS = [...STEP_METRICS, 'skippedNow'] as const;
 
 export type StepScalars = Record<(typeof STEP_SCALARS)[number], number>;
 
-/** The step's scalar metrics as one tensor [STEP_SCALARS.length] (plus the gradient norm last, when given). */
+/** The step's scalar metrics as one tensor [STEP_SCALARS.length + extra.length] (`extra`, e.g. the gradient norm, last). */
 export function stepScalars(
   r: AlumStepResult,
   attentionMask: tf.Tensor2D,
-  gradNorm?: tf.Scalar,
+  ...extra: tf.Scalar[]
 ): tf.Tensor1D {
   return tf.tidy(() => {
     const mask = attentionMask.toFloat(); // [B, T]
@@ -91,13 +132,55 @@ export function stepScalars(
       dropoutKl: r.dropoutKl,
       skippedNow: r.skipped,
     };
-    return tf.stack([...STEP_SCALARS.map((k) => values[k]), ...(gradNorm ? [gradNorm] : [])]) as tf.Tensor1D;
+    return tf.stack([...STEP_SCALARS.map((k) => values[k]), ...extra]) as tf.Tensor1D;
   });
 }
 
 /** Names the values `stepScalars` read back. */
 export function readStepScalars(values: ArrayLike<number>): StepScalars {
   return Object.fromEntries(STEP_SCALARS.map((k, i) => [k, values[i] ?? NaN])) as StepScalars;
+}
+
+/**
+ * The parameter-gradient norms of the task term and of the alpha-weighted adversarial term, [||grad task||_2,
+ * ||grad (alpha adv)||_2] over all parameters: the task term's gradient from one `standard` pass of
+ * alumGradients on the same batch with the same clean dropout masks (so the same clean pass), the adversarial
+ * term's as `totalGrads` minus it (the total is the sum of the two). Costs one forward and backward pass.
+ * Scalars; the caller disposes them.
+ */
+export function gradientSplit(
+  params: Params,
+  model: ModelConfig,
+  batch: Batch,
+  cfg: AlumSettings,
+  clean: DropoutPass,
+  totalGrads: ReadonlyMap<string, tf.Tensor>,
+): [tf.Scalar, tf.Scalar] {
+  const task = alumGradients(
+    params,
+    model,
+    batch,
+    { ...cfg, method: 'standard' },
+    {
+      dropout: { clean, inner: [], adv: clean },
+      deltaInit: null,
+      record: false,
+    },
+  );
+  try {
+    const taskNorm = globalNorm(task.grads.values());
+    const advNorm = tf.tidy(() =>
+      globalNorm([...totalGrads].map(([name, g]) => g.sub(task.grads.get(name) ?? tf.zerosLike(g)))),
+    );
+    return [taskNorm, advNorm];
+  } finally {
+    disposeStepResult(task);
+  }
+}
+
+/** Share of rows whose argmax of `logits` [B, C] equals `labels` [B]: a scalar. */
+function batchAccuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => logits.argMax(-1).equal(labels).toFloat().mean() as tf.Scalar);
 }
 
 export class TrainingRun {
@@ -109,14 +192,18 @@ export class TrainingRun {
   private cursor = 0;
 
   constructor(
-    readonly config: TrainConfig,
+    /** Replaced (never mutated) by `applyLiveSettings`; the rest stays as the run was created. */
+    public config: TrainConfig,
     readonly model: ModelConfig,
     readonly params: Params,
     readonly train: EncodedSplit,
     readonly dev: EncodedSplit,
     readonly labels: readonly string[],
+    /** Masked LM (task `mlm`): how batches are masked (`maskingFor` of corpus.ts); null for a labelled task. */
+    readonly masking: MaskingOptions | null = null,
   ) {
     if (train.count < 1) throw new Error('training data: no examples');
+    if (config.task === 'mlm' && masking === null) throw new Error("task 'mlm' needs masking options");
     // A different stream from the one that initialised the weights (seed + 1).
     this.rng = makeRng((config.seed + 1) >>> 0);
     this.optimizer = new AdamW(params, { ...ADAMW_DEFAULTS, weightDecay: config.weightDecay });
@@ -126,6 +213,23 @@ export class TrainingRun {
     let n = 0;
     this.params.forEach((v) => (n += v.size));
     return n;
+  }
+
+  /** Whether the task is a classification (train and dev accuracy), not a regression. */
+  get classifies(): boolean {
+    return this.model.problemType !== 'regression';
+  }
+
+  /**
+   * Applies settings that need no rebuild (LIVE_SETTINGS) from the next step on; throws one line naming the
+   * first other field that differs (those need a reset).
+   */
+  applyLiveSettings(next: TrainConfig): void {
+    const fixed = (Object.keys(next) as (keyof TrainConfig)[]).find(
+      (k) => !isLiveSetting(k) && next[k] !== this.config[k],
+    );
+    if (fixed !== undefined) throw new Error(`${fixed} cannot change during a run: press Reset to apply it`);
+    this.config = next;
   }
 
   get done(): boolean {
@@ -172,17 +276,31 @@ export class TrainingRun {
 
   /** Whether the dev set is due for evaluation after the step just taken: every `evalEvery` steps, and at the end. */
   get evalDue(): boolean {
+    return this.evalDueAt(this.step);
+  }
+
+  /** Whether step `step` (1-based) evaluates: every `evalEvery` steps, and the last one. */
+  evalDueAt(step: number): boolean {
     const every = this.config.evalEvery;
-    return this.step > 0 && ((every > 0 && this.step % every === 0) || this.done);
+    return step > 0 && ((every > 0 && step % every === 0) || step >= this.config.steps);
   }
 
   /** The step's gradients on `batch` under `cfg`: fresh delta_0 and dropout seeds from the run's RNG. */
-  private gradients(cfg: TrainConfig, batch: Batch): AlumStepResult {
+  /** The next training batch; for masked LM masked with the run's RNG (rate and whole-word from the config). */
+  private nextBatch(): Batch {
+    const indices = this.nextIndices();
+    if (!this.masking) return batchTensors(this.train, indices);
+    return maskedBatchTensors(this.train, indices, this.maskingOptions(), this.rng);
+  }
+
+  private gradients(cfg: TrainConfig, batch: Batch, plan?: (p: AlumDropout) => void): AlumStepResult {
     const shape: [number, number, number] = [cfg.batchSize, this.train.maxLength, this.model.hiddenSize];
     const deltaInit =
       cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
+    const dropout = dropoutPlan(this.rng, cfg.dropout, cfg.k, cfg.advDropout);
+    plan?.(dropout);
     return alumGradients(this.params, this.model, batch, cfg, {
-      dropout: dropoutPlan(this.rng, cfg.dropout, cfg.k, cfg.advDropout),
+      dropout,
       deltaInit: deltaInit as tf.Tensor3D | null,
       record: false,
     });
@@ -193,7 +311,7 @@ export class TrainingRun {
    * the weights: to compare variants on the same model. Uses up a batch and RNG draws like a step.
    */
   async probe(cfg: TrainConfig = this.config): Promise<StepScalars> {
-    const batch = batchTensors(this.train, this.nextIndices());
+    const batch = this.nextBatch();
     let result: AlumStepResult | null = null;
     try {
       result = this.gradients({ ...cfg, batchSize: this.config.batchSize }, batch);
@@ -207,22 +325,47 @@ export class TrainingRun {
     }
   }
 
+  /**
+   * When the step just taken is due (`evalDue`), evaluates the dev set into its `row`, timed: `evalMs`, also
+   * added to `ms`, so that the row's `ms` is the step's whole wall time (`trainMs` + `evalMs`).
+   */
+  async evaluateDueInto(row: MetricRow): Promise<void> {
+    if (!this.evalDue) return;
+    const started = performanceNow();
+    Object.assign(row, await this.evaluateDev());
+    row.evalMs = performanceNow() - started;
+    row.ms += row.evalMs;
+  }
+
   /** One optimizer step. Returns the step's metrics (no devAccuracy; see `evaluate` and `evalDue`). */
   async trainStep(): Promise<MetricRow> {
     const started = performanceNow();
     const cfg = this.config;
-    const batch = batchTensors(this.train, this.nextIndices());
+    const batch = this.nextBatch();
     const lr = lrAt(this.step, cfg.steps, cfg.lr);
     let result: AlumStepResult | null = null;
     let gradNorm: tf.Scalar | null = null;
+    let trainHits: tf.Scalar | null = null;
+    let split: [tf.Scalar, tf.Scalar] | null = null;
     try {
-      result = this.gradients(cfg, batch);
+      let clean: DropoutPass = NO_DROPOUT;
+      result = this.gradients(cfg, batch, (p) => (clean = p.clean));
       gradNorm = globalNorm(result.grads.values()); // read back for the finiteness check, reused for clipping
-      const scalars = stepScalars(result, batch.attentionMask, gradNorm);
+      trainHits = this.classifies ? batchAccuracy(result.logitsClean, batch.labels) : tf.scalar(NaN);
+      // On the steps that evaluate (about 10 per run): one more gradient pass, of the task term alone.
+      if (this.evalDueAt(this.step + 1)) {
+        split = gradientSplit(this.params, this.model, batch, cfg, clean, result.grads);
+      }
+      const scalars = stepScalars(result, batch.attentionMask, gradNorm, trainHits, ...(split ?? []));
       const values = await scalars.data();
       scalars.dispose();
       const m = readStepScalars(values);
       const gradNormValue = values[STEP_SCALARS.length] ?? NaN;
+      const trainAccuracy = values[STEP_SCALARS.length + 1] ?? NaN;
+      const gradSplit = split && {
+        taskGradNorm: values[STEP_SCALARS.length + 2] ?? NaN,
+        advGradNorm: values[STEP_SCALARS.length + 3] ?? NaN,
+      };
       // Do not apply a non-finite update: the weights trained so far are kept intact.
       if (!Number.isFinite(m.totalLoss)) {
         throw new Error(
@@ -238,9 +381,24 @@ export class TrainingRun {
       if (m.skippedNow > 0) this.skipped += 1;
       this.step += 1;
       const { skippedNow: _, ...row } = m;
-      return { step: this.step, ...row, skipped: this.skipped, lr, ms: performanceNow() - started };
+      const ms = performanceNow() - started;
+      // Masked LM: taskLoss is the masked-token cross-entropy, trainAccuracy the masked-token accuracy.
+      const mlm = this.masking ? { perplexity: Math.exp(m.taskLoss) } : {};
+      const accuracy = { ...(this.classifies ? { trainAccuracy } : {}), ...mlm };
+      return {
+        step: this.step,
+        ...row,
+        skipped: this.skipped,
+        lr,
+        ms,
+        trainMs: ms,
+        ...accuracy,
+        ...gradSplit,
+      };
     } finally {
       gradNorm?.dispose();
+      tf.dispose(split ?? []);
+      trainHits?.dispose();
       if (result) disposeStepResult(result);
       disposeBatch(batch);
     }
@@ -274,6 +432,10 @@ export class TrainingRun {
    * against the targets for regression. Dropout off.
    */
   async evaluateDev(split: EncodedSplit = this.dev): Promise<Partial<MetricRow>> {
+    if (this.masking) {
+      const { loss, accuracy } = await this.evaluateMasked(split);
+      return { devLoss: loss, devAccuracy: accuracy };
+    }
     if (this.model.problemType !== 'regression') return { devAccuracy: await this.evaluate(split) };
     const pred = await this.predictOutputs(split);
     const target = split.labels;
@@ -282,6 +444,79 @@ export class TrainingRun {
       devSpearman: spearman(pred, target),
       devMse: meanSquaredError(pred, target),
     };
+  }
+
+  /** Masking options of this run's masked-LM batches (rate and whole-word from the config). */
+  private maskingOptions(): MaskingOptions {
+    if (!this.masking) throw new Error('not a masked-LM run');
+    return { ...this.masking, rate: this.config.maskRate, wholeWord: this.config.wholeWordMask };
+  }
+
+  /**
+   * Masked LM: the dev slice's masking, in batches of `batchSize` rows, from a fixed seed (DEV_MASK_SEED): the
+   * same tokens at every evaluation. Pure JS.
+   */
+  devMasking(split: EncodedSplit = this.dev, batchSize = 64): { rows: number[]; masked: MaskedTokens }[] {
+    const options = this.maskingOptions();
+    const rng = makeRng(DEV_MASK_SEED);
+    const t = split.maxLength;
+    const out: { rows: number[]; masked: MaskedTokens }[] = [];
+    for (let start = 0; start < split.count; start += batchSize) {
+      const rows = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);
+      const [a, b] = [start * t, (start + rows.length) * t];
+      const masked = maskTokens(
+        split.inputIds.subarray(a, b),
+        split.attentionMask.subarray(a, b),
+        t,
+        options,
+        rng,
+      );
+      out.push({ rows, masked });
+    }
+    return out;
+  }
+
+  /**
+   * Masked LM: mean cross-entropy and accuracy over every masked token of a split (`devMasking`), dropout off.
+   */
+  async evaluateMasked(
+    split: EncodedSplit = this.dev,
+    batchSize = 64,
+  ): Promise<{ loss: number; accuracy: number }> {
+    let nll = 0;
+    let hits = 0;
+    let n = 0;
+    for (const { rows, masked } of this.devMasking(split, batchSize)) {
+      const m = masked.positions.length;
+      if (m === 0) continue;
+      const [b, t, start] = [rows.length, split.maxLength, rows[0] ?? 0];
+      const sums = tf.tidy(() => {
+        const labels = tf.tensor1d(masked.labels, 'int32'); // [M]
+        const inputs = {
+          inputIds: tf.tensor2d(masked.inputIds, [b, t], 'int32'),
+          tokenTypeIds: tf.zeros([b, t], 'int32') as tf.Tensor2D,
+          attentionMask: tf.tensor2d(
+            split.attentionMask.subarray(start * t, (start + b) * t),
+            [b, t],
+            'int32',
+          ),
+        };
+        const z = mlmForward(
+          this.params,
+          this.model,
+          inputs,
+          tf.tensor1d(masked.positions, 'int32'),
+          NO_DROPOUT,
+        ); // [M, V]
+        return tf.stack([maskedLmLoss(z, labels).mul(m), z.argMax(-1).equal(labels).toFloat().sum()]);
+      });
+      const [l, h] = await sums.data();
+      sums.dispose();
+      nll += l ?? NaN;
+      hits += h ?? NaN;
+      n += m;
+    }
+    return { loss: n ? nll / n : NaN, accuracy: n ? hits / n : NaN };
   }
 
   /** The first output of every row of a split (the regression prediction), dropout off, in batches. */

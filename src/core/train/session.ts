@@ -17,6 +17,16 @@ import { initParams, type Params } from '../model/params.ts';
 import { makeRng } from '../rng.ts';
 import { WordPieceTokenizer, type TokenizerOptions } from '../tokenizer/wordpiece.ts';
 import type { EncodedSplit } from '../data/dataset.ts';
+import {
+  corpusTokenIds,
+  firstSequences,
+  maskingFor,
+  MAX_DEV_SEQUENCES,
+  packSequences,
+  unigramBaseline,
+} from '../data/corpus.ts';
+import { isHeadParam } from '../model/hf.ts';
+import { initMlmParams } from '../model/mlm.ts';
 import { TrainingRun } from './run.ts';
 
 export interface LoadedTask {
@@ -154,4 +164,79 @@ export function withTokenizerOptions(task: LoadedTask, options: TokenizerOptions
     tokenizer: WordPieceTokenizer.fromTokens(task.tokenizer.vocab, options),
     encoded: new Map(),
   };
+}
+
+/** A pre-training corpus: train and dev documents (one passage each), and where they came from. */
+export interface Corpus {
+  train: readonly string[];
+  dev: readonly string[];
+  /** Names for messages: the train and dev sources. */
+  origin: string;
+  devOrigin: string;
+}
+
+/**
+ * BertForMaskedLM parameters from the seeded BERT init: the encoder of `initParams` without the pooler and
+ * classifier (HF's BertForMaskedLM has neither), plus a fresh MLM head.
+ */
+export function initMlmModelParams(model: ModelConfig, seed: number): Params {
+  const params = initParams(model, makeRng(seed));
+  for (const [name, v] of [...params]) {
+    if (isHeadParam(name)) {
+      v.dispose();
+      params.delete(name);
+    }
+  }
+  return initMlmParams(model, makeRng((seed + 2) >>> 0), params);
+}
+
+/**
+ * A masked-LM pre-training run (task `mlm`) on a corpus: its documents tokenised and packed into sequences of
+ * `maxLength` (corpus.ts), masked per batch from the run's RNG. `init` (a checkpoint's encoder and MLM head,
+ * all of `initMlmModelParams`'s names) replaces the seeded initialisation; its model config must be passed.
+ */
+export function createMlmRun(
+  config: TrainConfig,
+  tokenizer: WordPieceTokenizer,
+  corpus: Corpus,
+  init?: { model: ModelConfig; params: Params },
+): TrainingRun {
+  const model = init?.model ?? modelConfigFor(config.model, tokenizer.vocab.length, 2);
+  if (model.vocabSize !== tokenizer.vocab.length) {
+    throw new Error(
+      `model vocab_size ${model.vocabSize} does not match the vocabulary's ${tokenizer.vocab.length} tokens`,
+    );
+  }
+  if (config.maxLength > model.maxPositions) {
+    throw new Error(
+      `config field 'maxLength' (${config.maxLength}) exceeds the model's max_position_embeddings (${model.maxPositions})`,
+    );
+  }
+  const train = packSequences(
+    tokenizer,
+    corpusTokenIds(tokenizer, corpus.train),
+    config.maxLength,
+    corpus.origin,
+  );
+  const dev = firstSequences(
+    packSequences(tokenizer, corpusTokenIds(tokenizer, corpus.dev), config.maxLength, corpus.devOrigin),
+    MAX_DEV_SEQUENCES,
+  );
+  const masking = maskingFor(tokenizer, config.maskRate, config.wholeWordMask);
+  const params = init?.params ?? initMlmModelParams(model, config.seed);
+  return new TrainingRun({ ...config, task: 'mlm' }, model, params, train, dev, [], masking);
+}
+
+/**
+ * The unigram baseline of a masked-LM run on its dev slice (the same masked tokens as `evaluateMasked`):
+ * accuracy of always predicting the most frequent train token, and the dev cross-entropy of the train unigram
+ * distribution (corpus.ts `unigramBaseline`). Train tokens counted: real, non-special ones.
+ */
+export function mlmUnigramBaseline(run: TrainingRun): { accuracy: number; loss: number; top: number } {
+  const masking = run.masking;
+  if (!masking) throw new Error('mlmUnigramBaseline: not a masked-LM run');
+  const { inputIds, attentionMask } = run.train;
+  const stream = inputIds.filter((id, i) => attentionMask[i] === 1 && !masking.specialIds.has(id));
+  const labels = run.devMasking().flatMap(({ masked }) => [...masked.labels]);
+  return unigramBaseline(stream, Int32Array.from(labels), masking.randomRange, masking.vocabSize);
 }

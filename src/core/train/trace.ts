@@ -52,7 +52,15 @@ export async function traceStep(
     out.set('input_ids', await i32(batch.inputIds));
     out.set('attention_mask', await i32(batch.attentionMask));
     out.set('token_type_ids', await i32(batch.tokenTypeIds));
-    out.set('labels', await i32(batch.labels));
+    if (batch.mlmPositions) {
+      // Masked LM: the flat positions b*T + t of the masked tokens [M] and their original ids [M]; the logits
+      // below are at those positions only ([M, V]).
+      out.set('mlm_positions', await i32(batch.mlmPositions));
+      out.set('mlm_labels', await i32(batch.labels));
+    } else {
+      // Class ids as I32; regression targets (a float32 labels tensor) as F32, so 2.5 stays 2.5.
+      out.set('labels', await (batch.labels.dtype === 'float32' ? f32 : i32)(batch.labels));
+    }
     out.set('embedding_output', await f32(r.embedding));
     out.set('logits_clean', await f32(r.logitsClean));
     if (r.deltaInit) out.set('delta_init', await f32(r.deltaInit));
@@ -69,6 +77,7 @@ export async function traceStep(
     out.set('kl_adv', await f32(r.klAdv));
     for (const [name, g] of r.grads) out.set(`grad.${name}`, await f32(g));
     const metadata: Record<string, string> = {
+      task: batch.mlmPositions ? 'mlm' : 'classify',
       method: s.method,
       alpha: String(s.alpha),
       k: String(s.k),
@@ -86,7 +95,9 @@ export async function traceStep(
       norm_eps: NORM_EPS[s.variant].toExponential(),
       detach_embedding: String(s.detachEmbedding),
       adv_dropout: s.advDropout,
-      outer_loss: 'symmetric KL, batch mean, stop-gradient on the target distribution of each KL',
+      outer_loss: batch.mlmPositions
+        ? 'symmetric KL, mean over the masked positions, stop-gradient on the target distribution of each KL'
+        : 'symmetric KL, batch mean, stop-gradient on the target distribution of each KL',
       spec: 'docs/alum-step.md',
       skipped: String((await r.skipped.data())[0] === 1),
       attention_mask_value: '-10000',

@@ -1,9 +1,13 @@
 /**
  * The staged config. Each edit is validated alone (validateConfigPatch via stageConfig); a bad value keeps
- * the field's text, shows the one-line error next to it, and stages nothing. Valid edits are staged (the URL
- * follows) and take effect on Reset, or on the first Start when there is no run yet.
+ * the field's text, shows the one-line error next to it, stages nothing, and is recorded in the store's
+ * `formErrors`, so Start, Step and Reset wait until every field is valid (nothing trains on the last valid
+ * values while a field shows something else). Valid edits are staged (the URL follows) and take effect on
+ * Reset, or on the first Start when there is no run yet. Every field has a human label (its accessible
+ * name) and a disclosure with its paper symbol, official flag, sensible values and extremes (help.ts);
+ * classroom mode (`?classroom=1`) hides the advanced fields.
  */
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { ModelPresetName, TrainConfig } from '../../core/config.ts';
 import {
   CHOICES as CONFIG_CHOICES,
@@ -11,9 +15,10 @@ import {
   countParams,
   errorMessage,
   modelConfigFor,
+  PRESETS,
 } from '../coreConfig.ts';
-import { CONFIG_HELP } from '../help.ts';
-import { stageConfig } from '../store/actions.ts';
+import { CONFIG_HELP, FIELD_HELP, fieldLabel } from '../help.ts';
+import { setFormErrors, setLesson, stageConfig } from '../store/actions.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
 
 /** Vocabulary size to size the model presets with before a run tells us the real one. */
@@ -50,19 +55,94 @@ const GROUPS: readonly { legend: string; note?: string; fields: readonly Field[]
   { legend: 'Model and data', fields: ['model', 'maxLength', 'seed'] },
 ];
 
+/** What a class sees in classroom mode (`?classroom=1`); the rest keep their values but are hidden. */
+const CLASSROOM_FIELDS: ReadonlySet<Field> = new Set<Field>([
+  'method',
+  'alpha',
+  'k',
+  'eta',
+  'epsilon',
+  'lr',
+  'steps',
+]);
+
 /** Fields edited with a menu: every string-valued field, and the booleans as true/false. */
 const CHOICES: Partial<Record<Field, readonly string[]>> = {
   ...CONFIG_CHOICES,
   detachEmbedding: ['false', 'true'],
 };
 
+function FieldHelpText({ field }: { field: Field }) {
+  const h = FIELD_HELP[field];
+  return (
+    <details className="field-help" data-testid={`config.${field}.help`}>
+      <summary>
+        About <span className="visually-hidden">{fieldLabel(field)}</span>
+      </summary>
+      <p>{CONFIG_HELP[field]}</p>
+      {h !== undefined && (
+        <dl>
+          <dt>Paper symbol</dt>
+          <dd>{h.symbol}</dd>
+          <dt>Official code</dt>
+          <dd>
+            {h.official}; here <code>{field}</code>
+          </dd>
+          <dt>Sensible values</dt>
+          <dd>{h.sensible}</dd>
+          <dt>At the extremes</dt>
+          <dd>{h.extremes}</dd>
+        </dl>
+      )}
+    </details>
+  );
+}
+
+function PresetMenu({ onApply }: { onApply: () => void }) {
+  const preset = useAppStore((s) => s.lesson.preset);
+  const chosen = PRESETS.find((p) => p.name === preset) ?? null;
+  return (
+    <div className="field presets">
+      <label htmlFor="config-preset">Preset</label>
+      <select
+        id="config-preset"
+        data-testid="config.preset"
+        value={preset ?? ''}
+        onChange={(e) => {
+          const p = PRESETS.find((x) => x.name === e.target.value);
+          setLesson({ preset: p?.name ?? null });
+          if (p !== undefined) {
+            stageConfig(p.patch);
+            onApply();
+          }
+        }}
+      >
+        <option value="">(none: the fields below)</option>
+        {PRESETS.map((p) => (
+          <option key={p.name} value={p.name}>
+            {p.name}
+          </option>
+        ))}
+      </select>
+      {chosen !== null && (
+        <div className="preset-source" data-testid="config.preset.source">
+          <p>{chosen.description}</p>
+          <p className="muted">Source: {chosen.source}</p>
+        </div>
+      )}
+    </div>
+  );
+}
+
 export function ConfigForm() {
   const staged = useAppStore((s) => s.staged);
   const runConfig = useAppStore((s) => activeRun(s)?.config ?? null);
   const info = useAppStore((s) => activeRun(s)?.info ?? null);
+  const classroom = useAppStore((s) => s.lesson.classroom);
   // Text being typed, per field, until it is valid and the field loses focus.
   const [drafts, setDrafts] = useState<Partial<Record<Field, string>>>({});
   const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
+  useEffect(() => setFormErrors(errors), [errors]);
 
   const edit = (field: Field, text: string) => {
     setDrafts((d) => ({ ...d, [field]: text }));
@@ -76,71 +156,87 @@ export function ConfigForm() {
   const settle = (field: Field) => {
     if (errors[field] === undefined) setDrafts(({ [field]: _, ...rest }) => rest);
   };
+  const clearDrafts = () => {
+    setDrafts({});
+    setErrors({});
+  };
 
   const pending = runConfig === null ? [] : CONFIG_KEYS.filter((k) => staged[k] !== runConfig[k]);
   const vocabSize = info?.vocabSize ?? FALLBACK_VOCAB;
   const numLabels = info?.labels.length ?? 2;
+  const invalid = Object.keys(errors) as Field[];
 
   return (
     <form className="config" aria-label="Training configuration" onSubmit={(e) => e.preventDefault()}>
-      {GROUPS.map((group) => (
-        <fieldset key={group.legend}>
-          <legend>{group.legend}</legend>
-          {group.note !== undefined && <p className="muted">{group.note}</p>}
-          {group.fields.map((field) => {
-            const id = `config-${field}`;
-            const error = errors[field];
-            const choices = CHOICES[field];
-            const common = {
-              id,
-              'data-testid': `config.${field}`,
-              title: CONFIG_HELP[field],
-              'aria-invalid': error !== undefined,
-              'aria-describedby': error !== undefined ? `${id}-error` : undefined,
-            };
-            return (
-              <div className="field" key={field}>
-                <label htmlFor={id} title={CONFIG_HELP[field]}>
-                  {field}
-                </label>
-                {choices !== undefined ? (
-                  <select
-                    {...common}
-                    value={String(staged[field])}
-                    onChange={(e) => edit(field, e.target.value)}
-                  >
-                    {choices.map((c) => (
-                      <option key={c} value={c}>
-                        {field === 'model' ? presetLabel(c as ModelPresetName, vocabSize, numLabels) : c}
-                      </option>
-                    ))}
-                  </select>
-                ) : (
-                  <input
-                    {...common}
-                    type="text"
-                    inputMode="decimal"
-                    autoComplete="off"
-                    spellCheck={false}
-                    value={drafts[field] ?? String(staged[field])}
-                    onChange={(e) => edit(field, e.target.value)}
-                    onBlur={() => settle(field)}
-                  />
-                )}
-                {error !== undefined && (
-                  <span className="field-error" id={`${id}-error`} data-testid={`config.${field}.error`}>
-                    {error}
-                  </span>
-                )}
-              </div>
-            );
-          })}
-        </fieldset>
-      ))}
+      {!classroom && <PresetMenu onApply={clearDrafts} />}
+      {GROUPS.map((group) => {
+        const fields = classroom ? group.fields.filter((f) => CLASSROOM_FIELDS.has(f)) : group.fields;
+        if (fields.length === 0) return null;
+        return (
+          <fieldset key={group.legend}>
+            <legend>{group.legend}</legend>
+            {group.note !== undefined && <p className="muted">{group.note}</p>}
+            {fields.map((field) => {
+              const id = `config-${field}`;
+              const error = errors[field];
+              const choices = CHOICES[field];
+              const common = {
+                id,
+                name: field,
+                'data-testid': `config.${field}`,
+                'aria-invalid': error !== undefined,
+                'aria-describedby': error !== undefined ? `${id}-error` : undefined,
+              };
+              return (
+                <div className="field" key={field}>
+                  <label htmlFor={id}>
+                    {fieldLabel(field)} <code className="muted">{field}</code>
+                  </label>
+                  {choices !== undefined ? (
+                    <select
+                      {...common}
+                      value={String(staged[field])}
+                      onChange={(e) => edit(field, e.target.value)}
+                    >
+                      {choices.map((c) => (
+                        <option key={c} value={c}>
+                          {field === 'model' ? presetLabel(c as ModelPresetName, vocabSize, numLabels) : c}
+                        </option>
+                      ))}
+                    </select>
+                  ) : (
+                    <input
+                      {...common}
+                      type="text"
+                      inputMode="decimal"
+                      autoComplete="off"
+                      spellCheck={false}
+                      value={drafts[field] ?? String(staged[field])}
+                      onChange={(e) => edit(field, e.target.value)}
+                      onBlur={() => settle(field)}
+                    />
+                  )}
+                  {error !== undefined && (
+                    <span className="field-error" id={`${id}-error`} data-testid={`config.${field}.error`}>
+                      {error}
+                    </span>
+                  )}
+                  <FieldHelpText field={field} />
+                </div>
+              );
+            })}
+          </fieldset>
+        );
+      })}
+      {invalid.length > 0 && (
+        <p className="field-error" role="status" data-testid="config.invalid">
+          Start, Step and Reset wait until these fields are valid: {invalid.map(fieldLabel).join(', ')}.
+        </p>
+      )}
       {pending.length > 0 && (
         <p className="pending" role="status" data-testid="config.pending">
-          Changed since the run was built: {pending.join(', ')}. Press Reset to apply (the run restarts at
-          step 0).
+          Changed since the run was built: {pending.map(fieldLabel).join(', ')}. Press Reset to apply (the run
+          restarts at step 0).
         </p>
       )}
     </form>

@@ -1,13 +1,14 @@
 /**
  * Take the work out of the page: the trained model as a zip of its Hugging Face folder (what
  * `BertForSequenceClassification.from_pretrained` and `alum train --init` read), and the metric rows as CSV or
- * JSONL (the columns of `alum train`'s metrics.jsonl).
+ * JSONL (the columns of `alum train`'s metrics.jsonl), every run's rows as CSV or JSON, the config as JSON.
+ * (Each chart's PNG is under the chart, MetricChart.tsx.)
  */
 import { useState } from 'react';
 import { errorMessage } from '../coreConfig.ts';
-import { formatMetrics, type MetricsFormat } from '../metricsExport.ts';
+import { formatMetrics, formatRunsMetrics, type MetricsFormat } from '../metricsExport.ts';
 import * as actions from '../store/actions.ts';
-import { activeRun, appStore, useAppStore } from '../store/store.ts';
+import { activeRun, appStore, runList, useAppStore } from '../store/store.ts';
 import { exportTorchZip } from '../torchExport.ts';
 import { clearImportedMetrics, importMetrics } from '../metricsImport.ts';
 
@@ -26,6 +27,29 @@ function downloadMetrics(format: MetricsFormat): void {
   if (run === null) return;
   const type = format === 'csv' ? 'text/csv' : 'application/x-ndjson';
   download(new Blob([formatMetrics(run.metrics, format)], { type }), `alum-metrics-${run.runId}.${format}`);
+}
+
+/**
+ * Every run in the page (or the active one: `one`): CSV with a `run` column, or JSON with each run's config
+ * and mid-run changes.
+ */
+function downloadAllMetrics(format: 'csv' | 'json', one = false): void {
+  const active = activeRun(appStore.getState());
+  const runs = one ? (active === null ? [] : [active]) : runList(appStore.getState());
+  const type = format === 'csv' ? 'text/csv' : 'application/json';
+  const name = one ? (active?.runId ?? 'run') : 'all-runs';
+  download(new Blob([formatRunsMetrics(runs, format)], { type }), `alum-metrics-${name}.${format}`);
+}
+
+/** The active run's config (or the staged one before any run), with its mid-run changes, as JSON. */
+function downloadConfig(): void {
+  const s = appStore.getState();
+  const run = activeRun(s);
+  const body = { config: run?.config ?? s.staged, changes: run?.changes ?? [] };
+  download(
+    new Blob([JSON.stringify(body, null, 1) + '\n'], { type: 'application/json' }),
+    'alum-config.json',
+  );
 }
 
 export function ExportPanel() {
@@ -88,6 +112,41 @@ export function ExportPanel() {
         title="Every metric row of this run as JSON lines (as alum train writes metrics.jsonl)"
       >
         Metrics JSONL
+      </button>
+      <button
+        type="button"
+        data-testid="export.json"
+        onClick={() => downloadAllMetrics('json', true)}
+        disabled={rows === 0}
+        title="This run as JSON: its name, config, mid-run setting changes and metric rows"
+      >
+        Metrics JSON
+      </button>
+      <button
+        type="button"
+        data-testid="export.allCsv"
+        onClick={() => downloadAllMetrics('csv')}
+        disabled={rows === 0}
+        title="Every metric row of every run in the page as CSV (a leading run column)"
+      >
+        All runs CSV
+      </button>
+      <button
+        type="button"
+        data-testid="export.allJson"
+        onClick={() => downloadAllMetrics('json')}
+        disabled={rows === 0}
+        title="Every run in the page as JSON: its name, config, mid-run setting changes and metric rows"
+      >
+        All runs JSON
+      </button>
+      <button
+        type="button"
+        data-testid="export.config"
+        onClick={downloadConfig}
+        title="The run's config (and its mid-run setting changes) as JSON"
+      >
+        Config JSON
       </button>
       <button
         type="button"

@@ -5,8 +5,19 @@ import { useFrameStore } from '../hooks/useFrameStore.ts';
 import { activeRun, type AppState } from '../store/store.ts';
 
 const FIELDS = Object.keys(METRIC_HELP) as (keyof MetricRow)[];
-/** Dev metrics: accuracy for classification, correlations and MSE for regression; a row shows those it has. */
-const DEV_FIELDS: readonly (keyof MetricRow)[] = ['devAccuracy', 'devPearson', 'devSpearman', 'devMse'];
+/**
+ * Metrics of the steps that evaluate: accuracy for classification, correlations and MSE for regression, the
+ * gradient split, the evaluation's time; a row shows those it has.
+ */
+const DEV_FIELDS: readonly (keyof MetricRow)[] = [
+  'devAccuracy',
+  'devPearson',
+  'devSpearman',
+  'devMse',
+  'taskGradNorm',
+  'advGradNorm',
+  'evalMs',
+];
 
 const selectLatest = (s: AppState) => activeRun(s)?.metrics.at(-1) ?? null;
 /** The last row that carries a dev evaluation (most rows do not). */

@@ -1,41 +1,54 @@
 /**
- * A uPlot line chart of some MetricRow fields against step. It appends the rows that arrived since the last
- * frame to its own columns (playground's AppendingLineChart idea) and redraws at most once per animation
- * frame, straight from the store: React renders it once, not per row.
- * The container carries `data-points` (x values drawn) for tests and screen-reader-free checks.
- * An imported metrics.jsonl (`overlay`, src/ui/metricsImport.ts) adds a second, dotted series per metric,
- * labelled with the file's name, on the union of both runs' steps (`data-overlay-points`: its rows drawn).
+ * A uPlot line chart of some MetricRow fields against step, for every visible run (and an imported
+ * metrics.jsonl) at once: columns from chartData.ts, redrawn at most once per animation frame straight from
+ * the store (React renders it once, not per row). Legend with hover values (uPlot's live legend), axis labels
+ * with units, a log toggle, integer step ticks on the x range all charts share, mid-run setting changes as
+ * vertical markers, a PNG download of the canvas, and the chart's rows as a table (its text alternative).
+ * The container carries `data-points` (the active run's x values drawn), `data-overlay-points` (the imported
+ * file's), `data-runs` (runs with at least one point) and `data-markers` (change markers drawn), for tests.
  */
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { MetricRow } from '../../protocol/messages.ts';
-import { subscribePerFrame } from '../hooks/useFrameStore.ts';
-import type { MetricsOverlay } from '../metricsImport.ts';
-import { activeRun, appStore, useAppStore } from '../store/store.ts';
+import { subscribePerFrame, useFrameStore } from '../hooks/useFrameStore.ts';
+import { appStore, type AppState } from '../store/store.ts';
+import {
+  chartData,
+  chartRuns,
+  chartTable,
+  sharedStepRange,
+  STEP_INCREMENTS,
+  type ChartData,
+  type ChartRun,
+  type SeriesSpec,
+} from './chartData.ts';
 
-export interface SeriesSpec {
+export type { SeriesSpec };
+
+/** A horizontal reference line (the majority-class accuracy), from the active run's info. */
+export interface RefLine {
   label: string;
   color: string;
-  /** Dashed line, for a series drawn on top of another (total over task loss). */
-  dash?: number[];
-  value: (row: MetricRow) => number | undefined;
+  value: (s: AppState) => number | null;
 }
 
 export interface MetricChartProps {
   testId: string;
   title: string;
-  /** What the chart shows, for screen readers (the latest-metrics table is the text alternative). */
+  /** What the chart shows, for screen readers (the table below it is the text alternative). */
   description: string;
   series: readonly SeriesSpec[];
-  /** Log-scale y; values <= 0 are left out (a gap), since log(0) is undefined. */
+  /** Log-scale y at first; the chart's checkbox switches it. */
   log?: boolean;
   /** Only rows for which this holds become points (e.g. rows with a dev evaluation). */
   include?: (row: MetricRow) => boolean;
-  yLabel?: string;
+  /** The y axis's label, with its unit. */
+  yLabel: string;
   /** Fixed y range (e.g. [0, 1] for an accuracy); automatic when absent. */
   yRange?: uPlot.Range.MinMax;
   points?: boolean;
+  refLine?: RefLine;
 }
 
 const HEIGHT = 220;
@@ -46,46 +59,87 @@ function logRange(_u: uPlot, min: number | null, max: number | null): uPlot.Rang
   return uPlot.rangeLog(min, max, 10, true);
 }
 
-/** Step axis range: the data's, or 0..1 before the first row (so the axes are drawn from the start). */
-function stepRange(_u: uPlot, min: number | null, max: number | null): uPlot.Range.MinMax {
-  if (min === null || max === null) return [0, 1];
-  return min === max ? [min - 1, max + 1] : [min, max];
-}
-
-/** Log-axis ticks and grid lines at the powers of ten only (uPlot's default adds 2..9 of every decade). */
+/** Log-axis ticks at the powers of ten only, at most 8 of them (uPlot's default adds 2..9 of every decade). */
 function logSplits(_u: uPlot, _axis: number, min: number, max: number): number[] {
+  const lo = Math.floor(Math.log10(min));
+  const hi = Math.ceil(Math.log10(max));
+  const every = Math.max(1, Math.ceil((hi - lo + 1) / 8));
   const out: number[] = [];
-  for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+  for (let e = lo; e <= hi; e += every) {
     const v = 10 ** e;
     if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
   }
   return out;
 }
 
-/** Log-axis tick labels as powers of ten (1e-3), the only readable form across many decades. */
 function logTicks(_u: uPlot, splits: number[]): string[] {
   return splits.map((v) => (Number.isFinite(v) && v > 0 ? v.toExponential(0) : ''));
 }
 
-/** The run's rows and the imported ones on the union of their steps: [steps, ...run series, ...overlay series]. */
-function mergedColumns(
-  rows: readonly MetricRow[],
-  overlay: MetricsOverlay,
-  series: readonly SeriesSpec[],
-  keep: (v: number | undefined) => number | null,
-  include: ((row: MetricRow) => boolean) | undefined,
-): (number | null)[][] {
-  const pick = (rs: readonly MetricRow[]) =>
-    new Map(rs.filter((r) => include === undefined || include(r)).map((r) => [r.step, r] as const));
-  const mine = pick(rows);
-  const theirs = pick(overlay.rows);
-  const steps = [...new Set([...mine.keys(), ...theirs.keys()])].sort((a, b) => a - b);
-  const column = (from: Map<number, MetricRow>, s: SeriesSpec) =>
-    steps.map((k) => {
-      const r = from.get(k);
-      return r === undefined ? null : keep(s.value(r));
-    });
-  return [steps, ...series.map((s) => column(mine, s)), ...series.map((s) => column(theirs, s))];
+function stepTicks(_u: uPlot, splits: number[]): string[] {
+  return splits.map((v) => (Number.isInteger(v) ? String(v) : ''));
+}
+
+const selectRuns = (s: AppState) => s.runs;
+/** Which runs are drawn, as a string (a primitive: React re-renders only when it changes). */
+const selectShape = (s: AppState) =>
+  chartRuns(s.runs, s.overlay)
+    .map((r) => `${r.id}:${r.name}`)
+    .join('|');
+const selectOverlay = (s: AppState) => s.overlay;
+
+/** Draws each run's mid-run setting changes as a dashed vertical line with the change written beside it. */
+function markerHook(getRuns: () => readonly ChartRun[], el: HTMLElement) {
+  return (u: uPlot) => {
+    const ctx = u.ctx;
+    let n = 0;
+    ctx.save();
+    ctx.font = `${10 * devicePixelRatio}px sans-serif`;
+    for (const run of getRuns()) {
+      for (const change of run.changes) {
+        const x = Math.round(u.valToPos(change.step + 0.5, 'x', true));
+        ctx.strokeStyle = run.color;
+        ctx.fillStyle = run.color;
+        ctx.setLineDash([3, 3]);
+        ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top);
+        ctx.lineTo(x, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+        const text = Object.entries(change.changed)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(' ');
+        ctx.fillText(text, x + 3, u.bbox.top + 12 * devicePixelRatio * (1 + (n % 3)));
+        n++;
+      }
+    }
+    ctx.restore();
+    el.dataset.markers = String(n);
+  };
+}
+
+/** Draws the reference line across the whole plot, labelled with its value (`data-ref` holds it, for tests). */
+function refHook(line: RefLine, value: () => number | null, el: HTMLElement) {
+  return (u: uPlot) => {
+    const v = value();
+    if (v === null) {
+      delete el.dataset.ref;
+      return;
+    }
+    el.dataset.ref = String(v);
+    const y = Math.round(u.valToPos(v, 'y', true));
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = line.color;
+    ctx.fillStyle = line.color;
+    ctx.setLineDash([8, 4]);
+    ctx.beginPath();
+    ctx.moveTo(u.bbox.left, y);
+    ctx.lineTo(u.bbox.left + u.bbox.width, y);
+    ctx.stroke();
+    ctx.font = `${10 * devicePixelRatio}px sans-serif`;
+    ctx.fillText(`${line.label}: ${v.toFixed(3)}`, u.bbox.left + 4, y - 4);
+    ctx.restore();
+  };
 }
 
 export function MetricChart({
@@ -93,93 +147,80 @@ export function MetricChart({
   title,
   description,
   series,
-  log = false,
+  log: defaultLog = false,
   include,
   yLabel,
   yRange,
   points,
+  refLine,
 }: MetricChartProps) {
   const ref = useRef<HTMLDivElement>(null);
-  const overlay = useAppStore((s) => s.overlay);
+  const plotRef = useRef<uPlot | null>(null);
+  const [log, setLog] = useState(defaultLog);
+  const [showTable, setShowTable] = useState(false);
+  // The series set changes when a run is added, hidden or removed: the plot is rebuilt then (only then).
+  const shape = useFrameStore(selectShape);
 
   useEffect(() => {
     const el = ref.current;
     if (el === null) return;
-    const keep = (v: number | undefined): number | null =>
-      v === undefined || !Number.isFinite(v) || (log && v <= 0) ? null : v;
-
-    let columns: (number | null)[][] = [];
-    let seen = 0;
-    let source: { runId: string; epoch: number } | null = null;
-    const restart = () => {
-      columns = [[], ...series.map(() => [])];
-      seen = 0;
-    };
-    restart();
-
+    let current = chartRuns(appStore.getState().runs, appStore.getState().overlay);
+    const refValue = () => (refLine === undefined ? null : refLine.value(appStore.getState()));
+    const compute = (): ChartData => chartData(current, series, log, include);
+    const first = compute();
     const opts: uPlot.Options = {
       width: Math.max(el.clientWidth, 200),
       height: HEIGHT,
       scales: {
-        x: { time: false, range: stepRange },
+        x: { time: false, range: () => sharedStepRange(current) },
         y: log ? { distr: 3, range: logRange } : yRange === undefined ? {} : { range: yRange, auto: false },
       },
       axes: [
-        { label: 'step' },
-        {
-          ...(yLabel === undefined ? {} : { label: yLabel }),
-          ...(log ? { splits: logSplits, values: logTicks } : {}),
-        },
+        { label: 'step (optimizer updates)', incrs: STEP_INCREMENTS as number[], values: stepTicks },
+        { label: yLabel, ...(log ? { splits: logSplits, values: logTicks } : {}) },
       ],
       series: [
         { label: 'step' },
-        ...series.map((s) => ({
+        ...first.series.map((s) => ({
           label: s.label,
           stroke: s.color,
-          width: 1.5,
+          width: s.width,
           spanGaps: true,
           ...(s.dash === undefined ? {} : { dash: s.dash }),
           ...(points === true ? { points: { show: true, size: 6 } } : {}),
         })),
-        ...(overlay === null ? [] : series).map((s) => ({
-          label: `${s.label} [${overlay?.name ?? ''}]`,
-          stroke: s.color,
-          width: 1.5,
-          spanGaps: true,
-          dash: [2, 3],
-          ...(points === true ? { points: { show: true, size: 4 } } : {}),
-        })),
       ],
       legend: { live: true },
+      hooks: {
+        draw: [
+          markerHook(() => current, el),
+          ...(refLine === undefined ? [] : [refHook(refLine, refValue, el)]),
+        ],
+      },
     };
-    const plot = new uPlot(opts, columns as uPlot.AlignedData, el);
+    const plot = new uPlot(opts, first.columns as uPlot.AlignedData, el);
+    plotRef.current = plot;
 
-    const draw = () => {
-      const run = activeRun(appStore.getState());
-      const rows = run?.metrics ?? [];
-      const from = run === null ? null : { runId: run.runId, epoch: run.epoch };
-      if (from?.runId !== source?.runId || from?.epoch !== source?.epoch || rows.length < seen) restart();
-      source = from;
-      if (rows.length === seen && seen > 0) return;
-      if (overlay !== null) {
-        const merged = mergedColumns(rows, overlay, series, keep, include);
-        seen = rows.length;
-        plot.setData(merged as uPlot.AlignedData);
-        el.dataset.points = String(rows.filter((r) => include === undefined || include(r)).length);
-        el.dataset.overlayPoints = String(merged[series.length + 1]?.filter((v) => v !== null).length ?? 0);
-        return;
-      }
-      for (let i = seen; i < rows.length; i++) {
-        const row = rows[i];
-        if (row === undefined || (include !== undefined && !include(row))) continue;
-        columns[0]?.push(row.step);
-        series.forEach((s, j) => columns[j + 1]?.push(keep(s.value(row))));
-      }
-      seen = rows.length;
-      plot.setData([...columns] as uPlot.AlignedData);
-      el.dataset.points = String(columns[0]?.length ?? 0);
+    const setAttributes = (data: ChartData) => {
+      const active = appStore.getState().activeRunId;
+      el.dataset.points = String(active === null ? 0 : (data.points[active] ?? 0));
+      const imported = current.find((r) => r.imported);
+      if (imported === undefined) delete el.dataset.overlayPoints;
+      else el.dataset.overlayPoints = String(data.points[imported.id] ?? 0);
+      el.dataset.runs = String(Object.values(data.points).filter((n) => n > 0).length);
     };
-    draw();
+    setAttributes(first);
+    let lastRows = -1;
+    const draw = () => {
+      const s = appStore.getState();
+      current = chartRuns(s.runs, s.overlay);
+      const rows = current.reduce((n, r) => n + r.rows.length + r.changes.length, 0);
+      if (rows === lastRows) return;
+      lastRows = rows;
+      const data = compute();
+      plot.setData(data.columns as uPlot.AlignedData);
+      setAttributes(data);
+    };
     const unsubscribe = subscribePerFrame(draw);
     const resize = new ResizeObserver(() =>
       plot.setSize({ width: Math.max(el.clientWidth, 200), height: HEIGHT }),
@@ -189,14 +230,83 @@ export function MetricChart({
       unsubscribe();
       resize.disconnect();
       plot.destroy();
+      plotRef.current = null;
       delete el.dataset.overlayPoints;
     };
-  }, [series, log, include, yLabel, yRange, points, overlay]);
+  }, [series, log, include, yLabel, yRange, points, refLine, shape]);
+
+  const savePng = () => {
+    const canvas = plotRef.current?.ctx.canvas;
+    if (canvas === undefined) return;
+    const a = document.createElement('a');
+    a.href = canvas.toDataURL('image/png');
+    a.download = `alum-${testId.replace(/^chart\./, '')}.png`;
+    a.click();
+  };
 
   return (
     <figure className="chart">
-      <figcaption>{title}</figcaption>
+      <figcaption>
+        {title}{' '}
+        <label className="chart-option">
+          <input
+            type="checkbox"
+            checked={log}
+            onChange={(e) => setLog(e.currentTarget.checked)}
+            data-testid={`${testId}.log`}
+          />{' '}
+          log y
+        </label>{' '}
+        <button type="button" onClick={savePng} data-testid={`${testId}.png`}>
+          PNG
+        </button>
+      </figcaption>
       <div ref={ref} role="img" aria-label={`${title}: ${description}`} data-testid={testId} />
+      <details onToggle={(e) => setShowTable(e.currentTarget.open)}>
+        <summary>Table</summary>
+        {showTable && <ChartTable series={series} log={log} include={include} testId={testId} />}
+      </details>
     </figure>
+  );
+}
+
+/** The chart's last rows as a table, for every drawn run (re-read once per frame while open). */
+function ChartTable({
+  series,
+  log,
+  include,
+  testId,
+}: {
+  series: readonly SeriesSpec[];
+  log: boolean;
+  include: ((row: MetricRow) => boolean) | undefined;
+  testId: string;
+}) {
+  const runs = useFrameStore(selectRuns);
+  const overlay = useFrameStore(selectOverlay);
+  const table = chartTable(chartData(chartRuns(runs, overlay), series, log, include));
+  return (
+    <div className="chart-table">
+      <table data-testid={`${testId}.table`}>
+        <thead>
+          <tr>
+            {table.head.map((h) => (
+              <th key={h} scope="col">
+                {h}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {table.rows.map((r) => (
+            <tr key={r[0]}>
+              {r.map((c, i) => (
+                <td key={i}>{c}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

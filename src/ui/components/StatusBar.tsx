@@ -2,16 +2,10 @@
 import { formatNumber } from '../help.ts';
 import { useFrameStore } from '../hooks/useFrameStore.ts';
 import { activeRun, useAppStore, type AppState } from '../store/store.ts';
+import { stepsPerSecond } from './runStats.ts';
 
-/** Rows whose `ms` the speed is averaged over. */
-const SPEED_WINDOW = 20;
-
-function stepsPerSecond(s: AppState): number | null {
-  const rows = activeRun(s)?.metrics ?? [];
-  const recent = rows.slice(-SPEED_WINDOW);
-  const ms = recent.reduce((sum, r) => sum + r.ms, 0);
-  return recent.length === 0 || ms <= 0 ? null : (1000 * recent.length) / ms;
-}
+/** Wall-time speed, step 1 (shader compilation) left out and dev evaluations counted (runStats.ts). */
+const selectSpeed = (s: AppState): number | null => stepsPerSecond(activeRun(s)?.metrics ?? []);
 
 const selectRun = (s: AppState) => activeRun(s);
 
@@ -19,7 +13,7 @@ export function StatusBar() {
   const worker = useAppStore((s) => s.worker);
   const stagedSteps = useAppStore((s) => s.staged.steps);
   const run = useFrameStore(selectRun);
-  const speed = useFrameStore(stepsPerSecond);
+  const speed = useFrameStore(selectSpeed);
   const info = run?.info ?? null;
   const notSaved = useAppStore((s) => s.saved?.problem ?? null);
   return (
@@ -28,7 +22,8 @@ export function StatusBar() {
         Backend: <b>{worker.backend ?? (worker.requested ? `${worker.requested}…` : 'starting…')}</b>
         {worker.backendReason !== null && <span className="muted"> ({worker.backendReason})</span>}
       </span>
-      <span data-testid="status.run">
+      {/* Announced when the run's status changes (not at every step: the step counter is not live). */}
+      <span data-testid="status.run" aria-live="polite" aria-atomic="true">
         Run: <b>{run?.status ?? 'idle'}</b>
       </span>
       <span data-testid="status.step">

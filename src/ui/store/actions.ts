@@ -9,16 +9,22 @@ import type {
   ModelCheck,
   ModelExport,
   RunId,
+  TokenView,
+  TokenViewReply,
   ToWorker,
   UserData,
   UserModel,
 } from '../../protocol/messages.ts';
-import { modelFilesToRead, resolveConfig, type TrainConfig } from '../coreConfig.ts';
+import { isLiveSetting, modelFilesToRead, resolveConfig, type TrainConfig } from '../coreConfig.ts';
 import { getBridge } from './bridge.ts';
 import {
   activeRun,
   appStore,
+  configDiff,
   reduceReplyTaken,
+  reduceRunActivated,
+  reduceRunHidden,
+  runList,
   reduceResetRequested,
   reduceRunCreated,
   reduceRunDisposed,
@@ -101,10 +107,9 @@ function newRunId(): RunId {
   return `run-${Date.now().toString(36)}-${++runCounter}`;
 }
 
-function createRun(): RunId {
+function createRun(config: TrainConfig = appStore.getState().staged, label?: string): RunId {
   const runId = newRunId();
-  const config = appStore.getState().staged;
-  appStore.setState((s) => reduceRunCreated(s, runId, config), true);
+  appStore.setState((s) => reduceRunCreated(s, runId, config, label), true);
   const data = appStore.getState().stagedData;
   const model = appStore.getState().stagedModel?.model ?? null;
   getBridge().post({
@@ -129,10 +134,48 @@ function disposeRun(runId: RunId): void {
   appStore.setState((s) => reduceRunDisposed(s, runId), true);
 }
 
+/** One run trains at a time (steps/s stay comparable, and a 2-core machine is not split): pause the others. */
+function pauseOthers(runId: RunId): void {
+  for (const run of runList(appStore.getState())) {
+    if (run.runId !== runId && run.status === 'running')
+      getBridge().post({ type: 'pause', runId: run.runId });
+  }
+}
+
 /** Start (or resume) training; creates the run from the staged config when there is none. */
 export async function start(): Promise<void> {
+  assertFormValid();
   const runId = await ensureRun();
+  pauseOthers(runId);
   getBridge().post({ type: 'start', runId });
+}
+
+/**
+ * Starts a second run beside the active one (which is kept, paused, with its curves): the same data, initial
+ * weights (same seed and model size, or the same loaded model) and data order, with `patch` applied (another
+ * method or setting). Throws one line when there is nothing to compare with or `patch` is invalid or changes
+ * the seed or model. Resolves with the new run's id once it trains.
+ */
+export async function compare(patch: Record<string, unknown> = {}): Promise<RunId> {
+  await creating?.catch(() => undefined);
+  const base = activeRun(appStore.getState());
+  if (base === null) throw new Error('nothing to compare with: start a run first');
+  const config = resolveConfig(patch, base.config);
+  for (const key of ['seed', 'model'] as const) {
+    if (config[key] !== base.config[key]) {
+      throw new Error(
+        `compare keeps the ${key} of '${base.name}' (same initial weights): got ${key}=${config[key]}`,
+      );
+    }
+  }
+  await whenWorkerReady();
+  const diff = Object.entries(configDiff(base.config, config)).map(([k, v]) => `${k}=${String(v)}`);
+  const runId = createRun(config, diff.length === 0 ? 'same config' : diff.join(' '));
+  appStore.setState({ staged: config });
+  await waitForState((s) => s.runs[runId]?.status !== 'loading', runError(runId));
+  pauseOthers(runId);
+  getBridge().post({ type: 'start', runId });
+  return runId;
 }
 
 /** Pause after the current step; a no-op without a run. */
@@ -146,6 +189,7 @@ export async function pause(): Promise<void> {
 /** Run exactly `n` more steps, then pause; creates the run when there is none. */
 export async function step(n = 1): Promise<void> {
   if (!Number.isInteger(n) || n < 1) throw new Error(`step count must be a positive integer, got ${n}`);
+  assertFormValid();
   const runId = await ensureRun();
   getBridge().post({ type: 'step', runId, n });
 }
@@ -154,6 +198,7 @@ export async function step(n = 1): Promise<void> {
 export async function reset(): Promise<void> {
   const run = activeRun(appStore.getState());
   if (run === null) return;
+  assertFormValid();
   await whenWorkerReady();
   const config = appStore.getState().staged;
   appStore.setState((s) => reduceResetRequested(s, run.runId, config), true);
@@ -164,10 +209,86 @@ export async function reset(): Promise<void> {
  * Validates `patch` against the staged config and stages the result (the URL follows). Throws an Error with a
  * one-line message naming the field when a value is invalid; nothing is staged then.
  */
-export function stageConfig(patch: Record<string, unknown>): TrainConfig {
+export function stageConfig(patch: Record<string, unknown>, live = true): TrainConfig {
   const config = resolveConfig(patch, appStore.getState().staged);
   appStore.setState({ staged: config });
+  if (live) applyLive(config); // lr, alpha, ... reach the active run from its next step
   return config;
+}
+
+/**
+ * Stages `patch` and applies it to the active run from its next step, without a reset: only settings in
+ * LIVE_SETTINGS; throws one line naming the fields that need a reset (nothing is staged then).
+ */
+export function applyConfig(patch: Record<string, unknown>): TrainConfig {
+  const config = resolveConfig(patch, appStore.getState().staged);
+  const fixed = needsReset({ ...appStore.getState(), staged: config });
+  if (fixed.length > 0)
+    throw new Error(`${fixed.join(', ')} cannot change during a run: press Reset to apply`);
+  return stageConfig(patch);
+}
+
+/**
+ * The staged settings that need a reset: fields that differ from the active run's config and that a run
+ * cannot take mid-run (not in LIVE_SETTINGS). Empty without a run.
+ */
+export function needsReset(s: AppState): (keyof TrainConfig)[] {
+  const run = activeRun(s);
+  if (run === null) return [];
+  return (Object.keys(configDiff(run.config, s.staged)) as (keyof TrainConfig)[]).filter(
+    (k) => !isLiveSetting(k),
+  );
+}
+
+/** Sends the staged live settings (lr, alpha, ...) that differ from the active run's to it: from the next step. */
+function applyLive(staged: TrainConfig): void {
+  const run = activeRun(appStore.getState());
+  if (run === null || run.info === null || !['running', 'paused', 'ready'].includes(run.status)) return;
+  const live = Object.entries(configDiff(run.config, staged)).filter(([k]) => isLiveSetting(k));
+  if (live.length === 0) return;
+  getBridge().post({
+    type: 'set-config',
+    runId: run.runId,
+    config: { ...run.config, ...Object.fromEntries(live) },
+  });
+}
+
+/** Shows or hides a run's curves. */
+export function setRunHidden(runId: RunId, hidden: boolean): void {
+  appStore.setState((s) => reduceRunHidden(s, runId, hidden), true);
+}
+
+/** Makes a listed run the one the controls, the form and the exports act on (its config is staged). */
+export function activateRun(runId: RunId): void {
+  const run = appStore.getState().runs[runId];
+  if (run === undefined) throw new Error(`no run '${runId}'`);
+  appStore.setState((s) => ({ ...reduceRunActivated(s, runId), staged: run.config }), true);
+}
+
+/** Removes a run (stops it and frees its model); the newest other run becomes active when it was. */
+export function removeRun(runId: RunId): void {
+  if (appStore.getState().runs[runId] === undefined) throw new Error(`no run '${runId}'`);
+  disposeRun(runId);
+  const rest = runList(appStore.getState());
+  const next = rest[rest.length - 1];
+  if (appStore.getState().activeRunId === null && next !== undefined) activateRun(next.runId);
+}
+
+/** The form's invalid fields as one line, or null when every field is valid. */
+export function formProblem(s: AppState): string | null {
+  const lines = Object.values(s.formErrors);
+  return lines.length === 0 ? null : `fix the form first: ${lines.join('; ')}`;
+}
+
+/** Nothing trains on the last valid values while a field shows something else (issue 7). */
+function assertFormValid(): void {
+  const problem = formProblem(appStore.getState());
+  if (problem !== null) throw new Error(problem);
+}
+
+/** Records the form's invalid fields (ConfigForm, from checkConfigFields); {} when all are valid. */
+export function setFormErrors(errors: AppState['formErrors']): void {
+  appStore.setState({ formErrors: errors });
 }
 
 let requestCounter = 0;
@@ -335,4 +456,37 @@ export async function resumeSavedRun(savedId: string): Promise<void> {
     (s) => ['paused', 'done'].includes(s.runs[runId]?.status ?? ''), // posted only once the checkpoint is in
     runError(runId),
   );
+}
+
+/** Changes the lesson's view (open panels, classroom mode, preset, text); the URL follows. */
+export function setLesson(patch: Partial<AppState['lesson']>): void {
+  appStore.setState((s) => ({ lesson: { ...s.lesson, ...patch } }));
+}
+
+/** Opens or closes one teaching panel (the lesson remembers which are open). */
+export function setPanelOpen(panel: AppState['lesson']['panels'][number], open: boolean): void {
+  appStore.setState((s) => {
+    const others = s.lesson.panels.filter((p) => p !== panel);
+    const panels = open ? [...others, panel] : others;
+    return { lesson: { ...s.lesson, panels } };
+  });
+}
+
+/**
+ * Where the perturbation lands: the token view of example `index` of the batch most recently trained (or
+ * of `text`), computed by the worker from one recorded ALUM step on the current weights (the run is not
+ * changed). Rejects with one line when there is no run yet or the worker could not compute it.
+ */
+export async function tokenView(index = 0, text?: string): Promise<TokenView> {
+  const run = activeRun(appStore.getState());
+  if (run === null) throw new Error('no run yet: press Start or Step first');
+  const reply = await request<TokenViewReply>((requestId) => ({
+    type: 'token-view',
+    runId: run.runId,
+    requestId,
+    index,
+    ...(text === undefined ? {} : { text }),
+  }));
+  if (!reply.ok) throw new Error(reply.message);
+  return reply.view;
 }

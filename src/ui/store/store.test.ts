@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type TrainConfig } from '../coreConfig.ts';
+import { needsReset } from './actions.ts';
 import { PROTOCOL_VERSION, type FromWorker, type MetricRow, type RunInfo } from '../../protocol/messages.ts';
 import {
   activeRun,
@@ -10,7 +11,9 @@ import {
   reduceFromWorker,
   reduceResetRequested,
   reduceRunCreated,
+  reduceRunActivated,
   reduceRunDisposed,
+  reduceRunHidden,
   type AppState,
 } from './store.ts';
 
@@ -180,5 +183,52 @@ describe('saved runs', () => {
     ]);
     expect(activeRun(s)).toMatchObject({ status: 'paused', step: 4 });
     expect(activeRun(s)?.metrics.map((r) => r.step)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('compare mode bookkeeping', () => {
+  it('records a mid-run change (only the fields that changed, and the step it applies after)', () => {
+    let s = reduceFromWorker(trained(), {
+      type: 'config-applied',
+      runId: 'r1',
+      step: 3,
+      config: { ...config, lr: 5e-4 },
+    });
+    expect(activeRun(s)?.changes).toEqual([{ step: 3, changed: { lr: 5e-4 } }]);
+    expect(activeRun(s)?.config.lr).toBe(5e-4);
+    // A reset starts a new history; an answer still in flight from before it is dropped.
+    s = reduceResetRequested(s, 'r1', config);
+    s = reduceFromWorker(s, {
+      type: 'config-applied',
+      runId: 'r1',
+      step: 4,
+      config: { ...config, alpha: 2 },
+    });
+    expect(activeRun(s)?.changes).toEqual([]);
+  });
+
+  it('a second run gets the next colour slot and a name; hiding keeps it listed', () => {
+    let s = reduceRunCreated(trained(), 'r2', { ...config, method: 'standard' }, 'method=standard');
+    expect(s.activeRunId).toBe('r2');
+    expect(s.runs['r2']).toMatchObject({ slot: 1, name: 'run 2: method=standard', hidden: false });
+    expect(s.runs['r1']?.metrics).toHaveLength(3); // the first run's curves stay
+    s = reduceRunHidden(s, 'r1', true);
+    expect(s.runs['r1']?.hidden).toBe(true);
+    expect(reduceRunActivated(s, 'r1').activeRunId).toBe('r1');
+    expect(reduceRunActivated(s, 'nope')).toBe(s);
+  });
+});
+
+describe('which staged settings need a reset', () => {
+  it('none without a run; live settings never; every other changed field does', () => {
+    expect(needsReset({ ...initialState(), staged: { ...config, batchSize: 8 } })).toEqual([]);
+    const s = trained();
+    expect(needsReset({ ...s, staged: { ...config, lr: 1, alpha: 3, method: 'standard', k: 2 } })).toEqual(
+      [],
+    );
+    expect(needsReset({ ...s, staged: { ...config, lr: 1, batchSize: 8, seed: 9 } })).toEqual([
+      'batchSize',
+      'seed',
+    ]);
   });
 });

@@ -20,11 +20,13 @@ import {
   type RunInfo,
   type RunStatus,
   type SavedRuns,
+  type TokenViewReply,
   type UserData,
   type UserModel,
   type ModelCheck,
 } from '../../protocol/messages.ts';
 import { DEFAULT_CONFIG } from '../coreConfig.ts';
+import { NO_LESSON, type LessonView } from '../lesson.ts';
 import type { MetricsOverlay } from '../metricsImport.ts';
 
 export interface WorkerSlice {
@@ -54,6 +56,19 @@ export interface RunState {
    * their way from before the reset are dropped.
    */
   resetPending: boolean;
+  /** The run's name in legends and the runs list ("run 1", or what compare named it). */
+  name: string;
+  /** Its colour slot (runColor), fixed at creation: a run keeps its colour while others come and go. */
+  slot: number;
+  /** Hidden runs stay in the list but are not drawn. */
+  hidden: boolean;
+  /** Settings changed mid-run (`config-applied`): from the step after `step`, `changed` took these values. */
+  changes: ConfigChange[];
+}
+
+export interface ConfigChange {
+  step: number;
+  changed: Partial<TrainConfig>;
 }
 
 export interface AppState {
@@ -78,10 +93,14 @@ export interface AppState {
   saved: SavedRuns | null;
   /** An imported metrics.jsonl drawn over the charts (src/ui/metricsImport.ts); null for none. */
   overlay: MetricsOverlay | null;
+  /** The form's invalid fields, one line each (core/config.ts checkConfigFields); Start waits while any. */
+  formErrors: Partial<Record<keyof TrainConfig, string>>;
+  /** The lesson's view: classroom mode, preset, open teaching panels, text (src/ui/lesson.ts; in the URL). */
+  lesson: LessonView;
 }
 
 /** What the worker answers a request with. */
-export type WorkerReply = ModelExport | DataCheck | ModelCheck;
+export type WorkerReply = ModelExport | DataCheck | ModelCheck | TokenViewReply;
 
 export function initialState(overrides: Partial<AppState> = {}): AppState {
   return {
@@ -97,6 +116,8 @@ export function initialState(overrides: Partial<AppState> = {}): AppState {
     stagedModel: null,
     saved: null,
     overlay: null,
+    formErrors: {},
+    lesson: NO_LESSON,
     ...overrides,
   };
 }
@@ -107,9 +128,34 @@ function updateRun(state: AppState, runId: RunId, f: (run: RunState) => RunState
   return { ...state, runs: { ...state.runs, [runId]: f(run) } };
 }
 
+/** The smallest colour slot no live run holds. */
+function freeSlot(state: AppState): number {
+  const taken = new Set(Object.values(state.runs).map((r) => r.slot));
+  let slot = 0;
+  while (taken.has(slot)) slot++;
+  return slot;
+}
+
+/** The fields whose values differ between two configs, with `b`'s values (config diffs, change markers). */
+export function configDiff(a: TrainConfig, b: TrainConfig): Partial<TrainConfig> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(b) as (keyof TrainConfig)[]) if (a[k] !== b[k]) out[k] = b[k];
+  return out as Partial<TrainConfig>;
+}
+
 /** The UI posted `create`: the run exists (loading) from now on and becomes the active one. */
-export function reduceRunCreated(state: AppState, runId: RunId, config: TrainConfig): AppState {
+export function reduceRunCreated(
+  state: AppState,
+  runId: RunId,
+  config: TrainConfig,
+  label?: string,
+): AppState {
+  const slot = freeSlot(state);
   const run: RunState = {
+    name: `run ${slot + 1}${label === undefined ? '' : `: ${label}`}`,
+    slot,
+    hidden: false,
+    changes: [],
     runId,
     config,
     info: null,
@@ -134,7 +180,18 @@ export function reduceResetRequested(state: AppState, runId: RunId, config: Trai
     error: null,
     epoch: run.epoch + 1,
     resetPending: true,
+    changes: [],
   }));
+}
+
+/** Shows or hides a run's curves (it stays listed, and keeps training if it was). */
+export function reduceRunHidden(state: AppState, runId: RunId, hidden: boolean): AppState {
+  return updateRun(state, runId, (run) => ({ ...run, hidden }));
+}
+
+/** Makes another listed run the one the controls act on. */
+export function reduceRunActivated(state: AppState, runId: RunId): AppState {
+  return state.runs[runId] === undefined ? state : { ...state, activeRunId: runId };
 }
 
 /** The UI posted `dispose`: forget the run. */
@@ -178,6 +235,12 @@ export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
         const step = last === undefined ? run.step : Math.max(run.step, last.step);
         return { ...run, metrics: run.metrics.concat(msg.rows), step };
       });
+    case 'config-applied':
+      return updateRun(state, msg.runId, (run) => {
+        const changed = configDiff(run.config, msg.config);
+        if (run.resetPending || Object.keys(changed).length === 0) return run;
+        return { ...run, config: msg.config, changes: [...run.changes, { step: msg.step, changed }] };
+      });
     case 'data-progress': {
       const { file, bytes, total, rows } = msg;
       return { ...state, dataProgress: { file, bytes, total, rows } };
@@ -185,6 +248,7 @@ export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
     case 'model-export':
     case 'data-checked':
     case 'model-checked':
+    case 'token-view':
       return { ...state, replies: { ...state.replies, [msg.requestId]: msg.result } };
     case 'saved-runs':
       return { ...state, saved: msg.saved };
@@ -206,6 +270,11 @@ export const appStore: AppStore = createAppStore();
 /** React hook over `appStore` (re-renders when the selected value changes by `Object.is`). */
 export function useAppStore<T>(selector: (s: AppState) => T): T {
   return useStore(appStore, selector);
+}
+
+/** Every run, oldest colour slot first (the runs list and the charts' legend order). */
+export function runList(state: AppState): RunState[] {
+  return Object.values(state.runs).sort((a, b) => a.slot - b.slot);
 }
 
 export function activeRun(state: AppState): RunState | null {

@@ -1,0 +1,422 @@
+/**
+ * `alum pretrain`: masked-LM pre-training (standard or ALUM) of a BERT on a text corpus, writing a Hugging Face
+ * `BertForMaskedLM` folder and metrics.jsonl. `alum train --init DIR/model` then fine-tunes the result.
+ *   --corpus builtin   public/data/corpus.txt, with corpus-dev.txt as the dev slice (`npm run data` writes both)
+ *   --corpus FILE      one document per line; --corpus DIR: every .txt file in it (sorted), one document a line
+ *   --dev FILE         the dev slice; else a seeded 2% of the documents is held out (corpus.ts)
+ *   --init DIR         continue from a checkpoint: a BertForMaskedLM keeps its MLM head, a bare BertModel (or a
+ *                      classifier) gets a fresh one
+ *   --dtype float16    write model.safetensors in F16 (half the size; the loader reads F16)
+ * Ctrl-C stops after the current step and saves what was trained, as `alum train` does.
+ */
+import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type * as tf from '@tensorflow/tfjs';
+
+import { initBackend, NODE_CHAIN } from '../core/backend.ts';
+import type { ModelConfig, TrainConfig } from '../core/config.ts';
+import { corpusDocuments, splitCorpus } from '../core/data/corpus.ts';
+import { errorMessage } from '../core/errors.ts';
+import { decodeSafetensors, encodeSafetensors, toFloat32, type NamedArray } from '../core/io/safetensors.ts';
+import { decodeTorchBin } from '../core/io/torchbin.ts';
+import { isHeadParam, paramsToArrays, toHfConfig } from '../core/model/hf.ts';
+import { describeLoad } from '../core/model/hf-load.ts';
+import { addMlmParamsFromArrays, initMlmParams, mlmParamSpecs } from '../core/model/mlm.ts';
+import { paramsFromArrays, type Params } from '../core/model/params.ts';
+import type { MetricRow } from '../core/metrics.ts';
+import { makeRng } from '../core/rng.ts';
+import { WordPieceTokenizer } from '../core/tokenizer/wordpiece.ts';
+import { createMlmRun, mlmUnigramBaseline, type Corpus } from '../core/train/session.ts';
+import { corpusTokenIds, maskingFor, packSequences } from '../core/data/corpus.ts';
+import { maskedBatchTensors, disposeBatch } from '../core/train/run.ts';
+import { traceStep } from '../core/train/trace.ts';
+import { disposeParams } from '../core/model/params.ts';
+import { InputError, loadModelDir, nodeLoaders, readVocab, type Io } from './files.ts';
+import { backendFlag, configFrom, parse, UsageError, writeAtomic } from './main.ts';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const BUILTIN_CORPUS = join(repoRoot, 'public/data/corpus.txt');
+export const BUILTIN_CORPUS_DEV = join(repoRoot, 'public/data/corpus-dev.txt');
+
+/**
+ * The adversarial weight for pre-training: the paper's 10 (1 for fine-tuning), as the released script passes it
+ * (namisan/mt-dnn@efe63ad2a680ae584455426a7749e4367db12752 alum/alum_train.sh line 27, `--adv_alpha 10`).
+ */
+export const PRETRAIN_ALPHA = 10;
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new InputError(
+      `${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? String(e)})`}`,
+    );
+  }
+}
+
+/** The documents of a corpus file, or of every .txt file of a folder (sorted by name). */
+async function readDocuments(path: string): Promise<string[]> {
+  const isDir = await stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir) return asInput(async () => corpusDocuments(await readText(path), path));
+  const names = (await readdir(path)).filter((n) => n.toLowerCase().endsWith('.txt')).sort();
+  if (names.length === 0) throw new InputError(`${path}: no .txt files in this folder`);
+  const docs: string[] = [];
+  for (const n of names)
+    docs.push(...(await asInput(async () => corpusDocuments(await readText(join(path, n)), join(path, n)))));
+  return docs;
+}
+
+async function asInput<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw e instanceof InputError ? e : new InputError(errorMessage(e));
+  }
+}
+
+/** `--corpus builtin|FILE|DIR` and `--dev FILE`: train and dev documents. */
+export async function readCorpus(corpus: string, dev: string | null, seed: number): Promise<Corpus> {
+  const builtin = corpus === 'builtin';
+  const trainPath = builtin ? BUILTIN_CORPUS : corpus;
+  const devPath = dev ?? (builtin ? BUILTIN_CORPUS_DEV : null);
+  if (builtin) {
+    await stat(BUILTIN_CORPUS).catch(() => {
+      throw new InputError(`${BUILTIN_CORPUS}: missing; run 'npm run data' to prepare the built-in corpus`);
+    });
+  }
+  const docs = await readDocuments(trainPath);
+  if (devPath !== null) {
+    return { train: docs, dev: await readDocuments(devPath), origin: trainPath, devOrigin: devPath };
+  }
+  const split = await asInput(() => Promise.resolve().then(() => splitCorpus(docs, seed, trainPath)));
+  return { ...split, origin: trainPath, devOrigin: `${trainPath} (held-out 2%)` };
+}
+
+/** The raw tensors of a model folder's weights (to find its MLM head, which the classifier loader ignores). */
+async function rawWeights(dir: string): Promise<Map<string, NamedArray>> {
+  const st = join(dir, 'model.safetensors');
+  const bytes = await readFile(st).catch(() => null);
+  if (bytes) return decodeSafetensors(new Uint8Array(bytes), st).tensors;
+  const bin = join(dir, 'pytorch_model.bin');
+  return decodeTorchBin(new Uint8Array(await readFile(bin)), bin);
+}
+
+/**
+ * A checkpoint as BertForMaskedLM parameters: its encoder (pooler and classifier dropped), and its MLM head
+ * (`cls.predictions.*`) when it has all of it, else a fresh one. Returns what happened to the head.
+ */
+async function mlmInit(
+  dir: string,
+  seed: number,
+): Promise<{ model: ModelConfig; params: Params; vocabText: string; lowercase: boolean; head: string }> {
+  const loaded = await loadModelDir(dir, seed);
+  const params = paramsFromArrays(loaded.model, loaded.arrays, dir);
+  for (const [name, v] of [...params]) {
+    if (isHeadParam(name)) {
+      v.dispose();
+      params.delete(name);
+    }
+  }
+  const raw = await asInput(() => rawWeights(dir));
+  const specs = mlmParamSpecs(loaded.model);
+  const found = specs.filter((s) => raw.has(s.name));
+  let head: string;
+  try {
+    if (found.length === specs.length) {
+      const arrays = new Map(
+        found.map((s) => [s.name, toFloat32(raw.get(s.name) as NamedArray, `${dir}: ${s.name}`)]),
+      );
+      addMlmParamsFromArrays(params, loaded.model, arrays, dir);
+      head = 'MLM head loaded';
+    } else {
+      initMlmParams(loaded.model, makeRng((seed + 2) >>> 0), params);
+      head =
+        found.length === 0
+          ? 'no MLM head: a fresh one'
+          : `partial MLM head (${found.length}/${specs.length} tensors): a fresh one`;
+    }
+  } catch (e) {
+    params.forEach((v) => v.dispose());
+    throw new InputError(errorMessage(e));
+  }
+  return {
+    model: loaded.model,
+    params,
+    vocabText: loaded.vocabText,
+    lowercase: loaded.lowercase,
+    head: `${describeLoad(loaded.report)}; ${head}`,
+  };
+}
+
+/** float32 -> IEEE half bits, rounding to nearest even (as numpy's astype(float16)); overflow -> inf. */
+export function floatToHalf(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0] as number;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, nan
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal
+    mant |= 0x800000;
+    const shift = 14 - e; // 14..24
+    const half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rest > mid || (rest === mid && (half & 1) === 1) ? 1 : 0));
+  }
+  const half = mant >>> 13;
+  const rest = mant & 0x1fff;
+  const out = (e << 10) | half;
+  // Rounding up may carry into the exponent (and up to 0x7c00, inf): that is the correctly rounded value.
+  return sign | (out + (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1) ? 1 : 0));
+}
+
+/**
+ * The BertForMaskedLM folder: config.json (architectures ["BertForMaskedLM"], no labels), model.safetensors with
+ * the encoder and `cls.predictions.*` under HF names and NO decoder weight (tied to the word embeddings, as
+ * transformers' save_pretrained writes a tied model: it drops the tied copies and re-ties on load), vocab.txt.
+ */
+export async function mlmFolderFiles(
+  params: ReadonlyMap<string, tf.Tensor>,
+  model: ModelConfig,
+  dropout: number,
+  vocabText: string,
+  metadata: Record<string, string>,
+  dtype: 'float32' | 'float16',
+  lowercase: boolean,
+): Promise<{ name: string; bytes: Uint8Array }[]> {
+  const { id2label: _a, label2id: _b, problem_type: _c, ...hf } = toHfConfig(model, [], dropout);
+  const config = { ...hf, architectures: ['BertForMaskedLM'], tie_word_embeddings: true };
+  const arrays = await paramsToArrays(params);
+  if (dtype === 'float16') {
+    for (const [k, a] of arrays) {
+      arrays.set(k, {
+        dtype: 'F16',
+        shape: a.shape,
+        data: Uint16Array.from(a.data as Float32Array, floatToHalf),
+      });
+    }
+  }
+  const utf8 = new TextEncoder();
+  const files = [
+    { name: 'config.json', bytes: utf8.encode(JSON.stringify(config, null, 2) + '\n') },
+    { name: 'model.safetensors', bytes: encodeSafetensors(arrays, { format: 'pt', ...metadata }) },
+    { name: 'vocab.txt', bytes: utf8.encode(vocabText.endsWith('\n') ? vocabText : vocabText + '\n') },
+  ];
+  if (!lowercase) {
+    const tc = JSON.stringify({ do_lower_case: false, tokenizer_class: 'BertTokenizer' }, null, 2) + '\n';
+    files.push({ name: 'tokenizer_config.json', bytes: utf8.encode(tc) });
+  }
+  return files;
+}
+
+function dtypeFlag(v: unknown): 'float32' | 'float16' {
+  if (v === undefined || v === 'float32') return 'float32';
+  if (v === 'float16') return 'float16';
+  throw new UsageError(`--dtype must be float32 or float16, got ${JSON.stringify(v)}`);
+}
+
+export async function pretrain(argv: string[], io: Io): Promise<number> {
+  const values = parse(argv, {
+    corpus: { type: 'string' },
+    dev: { type: 'string' },
+    init: { type: 'string' },
+    backend: { type: 'string' },
+    out: { type: 'string' },
+    dtype: { type: 'string' },
+  });
+  const corpusFlag = values['corpus'];
+  if (typeof corpusFlag !== 'string' || corpusFlag === '')
+    throw new UsageError('missing --corpus (builtin, a file or a folder)');
+  const dtype = dtypeFlag(values['dtype']);
+  const initDir = typeof values['init'] === 'string' ? values['init'] : null;
+  if (initDir !== null && typeof values['model'] === 'string') {
+    throw new UsageError(
+      "--model cannot be combined with --init: the checkpoint's config.json sets the model size",
+    );
+  }
+  if (typeof values['task'] === 'string' && values['task'] !== 'mlm')
+    throw new UsageError('--task must be mlm for pretrain');
+  const config: TrainConfig = configFrom(values, { alpha: PRETRAIN_ALPHA, task: 'mlm' });
+  const outDir = resolve(
+    typeof values['out'] === 'string'
+      ? values['out']
+      : `runs/pretrain-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+  );
+  const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
+  io.err(`backend: ${choice.backend} (${choice.reason})`);
+
+  const corpus = await readCorpus(
+    corpusFlag,
+    typeof values['dev'] === 'string' ? values['dev'] : null,
+    config.seed,
+  );
+  const init = initDir === null ? null : await mlmInit(initDir, config.seed);
+  if (init) io.err(`init: ${init.head}`);
+  const vocabText = init ? init.vocabText : await readVocab(io.defaultVocab);
+  const lowercase = init?.lowercase ?? true;
+  let run;
+  try {
+    const tokenizer = WordPieceTokenizer.fromVocabText(vocabText, { lowercase });
+    run = createMlmRun(
+      config,
+      tokenizer,
+      corpus,
+      init ? { model: init.model, params: init.params } : undefined,
+    );
+  } catch (e) {
+    init?.params.forEach((v) => v.dispose());
+    throw new InputError(errorMessage(e));
+  }
+  const baseline = mlmUnigramBaseline(run);
+  io.err(
+    `pretrain: ${run.paramCount.toLocaleString('en')} parameters, ${run.train.count} train / ${run.dev.count} dev sequences of ${config.maxLength} ` +
+      `(${corpus.train.length} / ${corpus.dev.length} documents), ${config.method}${config.method === 'alum' ? ` alpha ${config.alpha}` : ''}, ` +
+      `${config.steps} steps, lr ${config.lr} -> ${outDir}`,
+  );
+  io.err(
+    `unigram baseline on dev: accuracy ${(baseline.accuracy * 100).toFixed(2)}%, loss ${baseline.loss.toFixed(4)}`,
+  );
+  await mkdir(join(outDir, 'model'), { recursive: true });
+  const metricsFile = join(outDir, 'metrics.jsonl');
+  await writeFile(metricsFile, '');
+  let last: MetricRow | null = null;
+  let lastDev: { loss: number; accuracy: number } | null = null;
+  const started = performance.now();
+  try {
+    while (!run.done && !io.stopRequested()) {
+      const row = await run.trainStep();
+      last = row;
+      if (row.step === 1)
+        Object.assign(row, { unigramAccuracy: baseline.accuracy, unigramLoss: baseline.loss });
+      try {
+        if (run.evalDue) Object.assign(row, await run.evaluateDev());
+      } finally {
+        await appendFile(metricsFile, JSON.stringify(row) + '\n');
+      }
+      if (row.devLoss !== undefined) lastDev = { loss: row.devLoss, accuracy: row.devAccuracy ?? NaN };
+      if (row.devLoss !== undefined || run.step % 10 === 0) {
+        const secs = (performance.now() - started) / 1000;
+        io.err(
+          `step ${run.step}/${config.steps} mlm-loss ${row.taskLoss.toFixed(4)} acc ${((row.trainAccuracy ?? NaN) * 100).toFixed(1)}% ` +
+            `adv ${row.advLoss.toExponential(2)}` +
+            (row.devLoss !== undefined
+              ? ` dev-loss ${row.devLoss.toFixed(4)} dev-acc ${((row.devAccuracy ?? NaN) * 100).toFixed(2)}%`
+              : '') +
+            ` ${(run.step / secs).toFixed(2)} steps/s`,
+        );
+      }
+    }
+  } finally {
+    // What was trained is kept even when a step fails or the run is interrupted.
+    const meta = { alum_config: JSON.stringify(run.config), steps_trained: String(run.step) };
+    const files = await mlmFolderFiles(
+      run.params,
+      run.model,
+      config.dropout,
+      vocabText,
+      meta,
+      dtype,
+      lowercase,
+    );
+    for (const f of files) await writeAtomic(join(outDir, 'model', f.name), f.bytes);
+    const summary = {
+      config: run.config,
+      model: run.model,
+      backend: choice.backend,
+      steps: run.step,
+      corpus: {
+        train: corpus.origin,
+        dev: corpus.devOrigin,
+        trainSequences: run.train.count,
+        devSequences: run.dev.count,
+      },
+      unigramBaseline: baseline,
+      init: initDir,
+      dtype,
+    };
+    await writeAtomic(join(outDir, 'run.json'), JSON.stringify(summary, null, 2) + '\n');
+    run.dispose();
+  }
+  const secs = (performance.now() - started) / 1000;
+  const stopped = !run.done;
+  io.err(
+    `${stopped ? 'stopped' : 'done'}: ${last?.step ?? 0} steps in ${secs.toFixed(1)} s; ` +
+      (lastDev
+        ? `dev masked-token accuracy ${(lastDev.accuracy * 100).toFixed(2)}% (unigram ${(baseline.accuracy * 100).toFixed(2)}%)`
+        : 'dev not evaluated') +
+      `; saved to ${outDir}`,
+  );
+  io.out(
+    JSON.stringify({
+      out: outDir,
+      steps: last?.step ?? 0,
+      seconds: Number(secs.toFixed(1)),
+      devAccuracy: lastDev?.accuracy ?? null,
+      devLoss: lastDev?.loss ?? null,
+      unigramAccuracy: baseline.accuracy,
+      unigramLoss: baseline.loss,
+      msPerStep: last ? Number(((secs * 1000) / last.step).toFixed(1)) : null,
+    }),
+  );
+  return stopped ? 130 : 0;
+}
+
+/**
+ * `alum trace --task mlm`: one ALUM step of a BertForMaskedLM (`--model DIR`; a bare encoder gets a fresh head
+ * from the seed) on the first `batchSize` packed sequences of a corpus file (`--data`), masked from `--seed`,
+ * dropout off. The trace has `mlm_positions`, `mlm_labels` and the logits at the masked positions only.
+ */
+export async function traceMlm(
+  config: TrainConfig,
+  modelDir: string,
+  dataFile: string,
+  outFile: string,
+  backend: string,
+  io: Io,
+): Promise<void> {
+  const init = await mlmInit(modelDir, config.seed);
+  try {
+    if (config.maxLength > init.model.maxPositions) {
+      throw new UsageError(
+        `--max-length ${config.maxLength} exceeds the model's max_position_embeddings ${init.model.maxPositions}`,
+      );
+    }
+    const docs = await readDocuments(dataFile);
+    const tok = WordPieceTokenizer.fromVocabText(init.vocabText, { lowercase: init.lowercase });
+    const split = await asInput(() =>
+      Promise.resolve().then(() => packSequences(tok, corpusTokenIds(tok, docs), config.maxLength, dataFile)),
+    );
+    const rows = Array.from({ length: Math.min(config.batchSize, split.count) }, (_, i) => i);
+    const masking = { ...maskingFor(tok, config.maskRate, config.wholeWordMask) };
+    const batch = maskedBatchTensors(split, rows, masking, makeRng(config.seed));
+    try {
+      const t = await traceStep(init.params, init.model, batch, { ...config, batchSize: rows.length });
+      const meta = {
+        ...t.metadata,
+        mask_rate: String(config.maskRate),
+        whole_word_mask: String(config.wholeWordMask),
+        model: modelDir,
+        data: dataFile,
+        backend,
+      };
+      await writeFile(outFile, encodeSafetensors(t.tensors, meta));
+      io.err(
+        `trace: ${t.tensors.size} tensors, batch ${rows.length} x ${config.maxLength}, ${batch.labels.shape[0]} masked tokens, in ${outFile}`,
+      );
+    } finally {
+      disposeBatch(batch);
+    }
+  } finally {
+    disposeParams(init.params);
+  }
+}
