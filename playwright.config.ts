@@ -5,6 +5,8 @@
  */
 import { defineConfig } from '@playwright/test';
 
+import { CHROMIUM_PATH, CHROMIUM_QUIET_ARGS, CHROMIUM_WEBGPU_ARGS } from './e2e/chromium.ts';
+
 const BASE_URL = 'http://127.0.0.1:4173';
 
 export default defineConfig({
@@ -25,21 +27,8 @@ export default defineConfig({
     baseURL: BASE_URL,
     trace: 'retain-on-failure',
     launchOptions: {
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu-sandbox',
-        '--enable-unsafe-webgpu',
-        '--enable-features=Vulkan',
-        '--use-angle=swiftshader',
-        '--use-webgpu-adapter=swiftshader',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      executablePath: CHROMIUM_PATH,
+      args: [...CHROMIUM_WEBGPU_ARGS, ...CHROMIUM_QUIET_ARGS],
     },
   },
 });

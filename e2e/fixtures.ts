@@ -5,7 +5,7 @@
  */
 import { test as base, expect, type Locator, type Page } from '@playwright/test';
 
-import type { MetricRow } from '../src/protocol/messages.ts';
+import type { MetricRow, SavedRunInfo } from '../src/protocol/messages.ts';
 import type { AlumAutomationApi, AlumState } from '../src/ui/automation.ts';
 
 export type { AlumState, MetricRow };
@@ -42,6 +42,10 @@ export class Alum {
   }
   metrics(): Promise<MetricRow[]> {
     return this.page.evaluate(() => (window as unknown as AlumWindow).alum.metrics());
+  }
+  /** The saved runs (IndexedDB), freshly listed by the worker. */
+  runs(): Promise<SavedRunInfo[]> {
+    return this.page.evaluate(() => (window as unknown as AlumWindow).alum.runs());
   }
   waitForStep(n: number, timeoutMs = 180_000): Promise<AlumState> {
     return this.page.evaluate(([k, ms]) => (window as unknown as AlumWindow).alum.waitForStep(k, ms), [

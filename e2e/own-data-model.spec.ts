@@ -40,7 +40,6 @@ test('a loaded checkpoint and data file train, survive a reload, resume, and exp
   alum,
   charts,
 }) => {
-  const runs = () => page.evaluate(() => (window as unknown as AlumWindow).alum.runs());
   await alum.open(QUERY);
 
   await page.getByTestId('model.file').setInputFiles(MODEL);
@@ -59,7 +58,7 @@ test('a loaded checkpoint and data file train, survive a reload, resume, and exp
   await expect(page.getByTestId('model.report')).toContainText(
     "classifier rows reordered to the data's labels (positive, negative, neutral)",
   );
-  await expect.poll(async () => (await runs()).map((r) => r.step)).toEqual([3]);
+  await expect.poll(async () => (await alum.runs()).map((r) => r.step)).toEqual([3]);
   const before = await alum.metrics();
   expect(before.map((r) => r.step)).toEqual([1, 2, 3]);
 

@@ -29,13 +29,12 @@ test('a saved run survives a reload, resumes from its checkpoint, and can be ren
   alum,
   charts,
 }) => {
-  const runs = () => page.evaluate(() => (window as unknown as AlumWindow).alum.runs());
   await alum.open(QUERY);
   await page.evaluate((d) => (window as unknown as AlumWindow).alum.loadData(d), data);
   await alum.step(3);
   await alum.waitForStep(3);
   await expect.poll(async () => (await alum.state()).status).toBe('ready');
-  await expect.poll(async () => (await runs()).map((r) => r.step)).toEqual([3]); // saved when it settled
+  await expect.poll(async () => (await alum.runs()).map((r) => r.step)).toEqual([3]); // saved when it settled
   const before: MetricRow[] = await alum.metrics();
   expect(before.map((r) => r.step)).toEqual([1, 2, 3]);
   await expect(page.getByTestId('runs.row')).toHaveAttribute('aria-current', 'true');
@@ -59,7 +58,7 @@ test('a saved run survives a reload, resumes from its checkpoint, and can be ren
   await alum.waitForStep(5);
   expect((await alum.metrics()).map((r) => r.step)).toEqual([1, 2, 3, 4, 5]); // continuous
   await expect.poll(() => charts.points('loss')).toBe(5);
-  await expect.poll(async () => (await runs()).map((r) => r.step)).toEqual([5]);
+  await expect.poll(async () => (await alum.runs()).map((r) => r.step)).toEqual([5]);
 
   await row.getByTestId('runs.rename').click();
   await row.getByTestId('runs.name-input').fill('my toy run');
@@ -68,11 +67,11 @@ test('a saved run survives a reload, resumes from its checkpoint, and can be ren
   await alum.step(1); // a later checkpoint keeps the new name
   await alum.waitForStep(6);
   await expect
-    .poll(async () => (await runs()).map((r: SavedRunInfo) => [r.name, r.step]))
+    .poll(async () => (await alum.runs()).map((r: SavedRunInfo) => [r.name, r.step]))
     .toEqual([['my toy run', 6]]);
 
   await row.getByTestId('runs.delete').click();
   await expect(page.getByTestId('runs.row')).toHaveCount(0);
-  expect(await runs()).toEqual([]);
+  expect(await alum.runs()).toEqual([]);
   await expect(page.getByTestId('runs.problem')).toHaveCount(0);
 });

@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 
 import { chromium, type Page } from '@playwright/test';
 
+import { CHROMIUM_PATH, CHROMIUM_WEBGPU_ARGS } from '../e2e/chromium.ts';
 import type { AlumAutomationApi } from '../src/ui/automation.ts';
 
 const BASE = process.argv[2] ?? 'http://127.0.0.1:4173';
@@ -38,16 +39,8 @@ async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   // The flags of playwright.config.ts: WebGPU through SwiftShader.
   const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu-sandbox',
-      '--enable-unsafe-webgpu',
-      '--enable-features=Vulkan',
-      '--use-angle=swiftshader',
-      '--use-webgpu-adapter=swiftshader',
-    ],
+    executablePath: CHROMIUM_PATH,
+    args: [...CHROMIUM_WEBGPU_ARGS],
   });
 
   try {

@@ -66,6 +66,12 @@ MASKS = [
 ]
 
 
+def masked_batch_json(batch):
+    """The masked batch as the goldens write it (test/helpers/nano.ts MlmBatchGolden), in this key order."""
+    keys = ("masked_input_ids", "attention_mask", "token_type_ids", "positions", "labels")
+    return {k: mg.tl(batch[k]) for k in keys}
+
+
 def head_shapes():
     return {
         "cls.predictions.transform.dense.weight": [H, H],
@@ -311,11 +317,7 @@ def make_alum_mlm_golden(P32, batch):
             "rounding": "every float rounded to 10 significant digits",
             "param_names": ctx["names"],
         },
-        "masked_input_ids": mg.tl(batch["masked_input_ids"]),
-        "attention_mask": mg.tl(batch["attention_mask"]),
-        "token_type_ids": mg.tl(batch["token_type_ids"]),
-        "positions": mg.tl(batch["positions"]),
-        "labels": mg.tl(batch["labels"]),
+        **masked_batch_json(batch),
         "delta_init": mg.tl(ctx["delta_init"]),
         "logits_clean": mg.tl(ctx["z_c"]),
         "cases": out,
@@ -367,11 +369,7 @@ def main():
             "param_names": names,
         },
         "input_ids": mg.tl(batch["input_ids"]),
-        "masked_input_ids": mg.tl(batch["masked_input_ids"]),
-        "attention_mask": mg.tl(batch["attention_mask"]),
-        "token_type_ids": mg.tl(batch["token_type_ids"]),
-        "positions": mg.tl(batch["positions"]),
-        "labels": mg.tl(batch["labels"]),
+        **masked_batch_json(batch),
         "hidden": mg.tl(hidden),
         "logits": mg.tl(logits),
         "loss": loss.item(),

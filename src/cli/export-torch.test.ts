@@ -17,7 +17,7 @@ import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../core/i
 import { taskFromFile } from '../core/train/session.ts';
 import { commandLine, TORCH_COMMANDS, TORCHRUN_DEBIAN_ENV } from '../core/export/torch.ts';
 import { CHOICES, CONFIG_KEYS, DEFAULT_CONFIG, MODEL_PRESETS, NUMBER_RULES } from '../core/config.ts';
-import { METRIC_COLUMNS } from '../core/metrics.ts';
+import { CLASSIFICATION_COLUMNS } from '../core/metrics.ts';
 import { main } from './main.ts';
 import { captureIo } from '../../test/helpers/cli.ts';
 
@@ -219,17 +219,7 @@ describe('alum export-torch', () => {
     expect(rows.map((r) => r['step'])).toEqual([1, 2]);
     // The page's metric names of a classifier, every row evaluated (regression's dev metrics and the masked-LM
     // ones are other tasks').
-    const others = [
-      'devPearson',
-      'devSpearman',
-      'devMse',
-      'perplexity',
-      'devLoss',
-      'unigramAccuracy',
-      'unigramLoss',
-    ];
-    const columns = METRIC_COLUMNS.filter((k) => !others.includes(k));
-    for (const r of rows) expect(Object.keys(r).sort()).toEqual([...columns].sort());
+    for (const r of rows) expect(Object.keys(r).sort()).toEqual([...CLASSIFICATION_COLUMNS].sort());
     // Every row evaluated, so every row splits the gradient: the task term's and the adversarial term's norms.
     for (const r of rows) expect([r['taskGradNorm'], r['advGradNorm']].every((v) => (v ?? 0) > 0)).toBe(true);
     const saved = decodeSafetensors(

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fixtureDir } from '../../test/helpers/nano.ts';
 import { FINETUNE_LR } from '../core/config.ts';
 import { decodeSafetensors } from '../core/io/safetensors.ts';
-import { METRIC_COLUMNS, MLM_COLUMNS } from '../core/metrics.ts';
+import { CLASSIFICATION_COLUMNS } from '../core/metrics.ts';
 import { paramSpecs } from '../core/model/params.ts';
 import { fromHfConfig } from '../core/model/hf.ts';
 import { main } from './main.ts';
@@ -82,9 +82,7 @@ describe('alum train', () => {
     expect(runJson.config.lr).toBe(FINETUNE_LR);
     // Rows with an evaluation carry every metric column, named as everywhere else (the regression-only dev
     // columns devPearson/devSpearman/devMse and the masked-LM ones excepted: this is a classification run).
-    const regressionOnly = ['devPearson', 'devSpearman', 'devMse'];
-    const columns = METRIC_COLUMNS.filter((c) => !regressionOnly.includes(c) && !MLM_COLUMNS.includes(c));
-    expect(Object.keys(metrics[1] ?? {}).sort()).toEqual([...columns].sort());
+    expect(Object.keys(metrics[1] ?? {}).sort()).toEqual([...CLASSIFICATION_COLUMNS].sort());
     const { model, labels } = fromHfConfig(JSON.parse(readFileSync(join(out, 'model/config.json'), 'utf8')));
     expect(labels).toEqual(['spam', 'ham']);
     const file = decodeSafetensors(new Uint8Array(readFileSync(join(out, 'model/model.safetensors'))));

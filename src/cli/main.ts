@@ -21,6 +21,7 @@ import {
   flagName,
   resolveConfig,
   type BackendName,
+  type ModelConfig,
   type TrainConfig,
 } from '../core/config.ts';
 import { encodeSplit } from '../core/data/dataset.ts';
@@ -118,6 +119,125 @@ function required(values: Record<string, unknown>, name: string): string {
   return v;
 }
 
+/** The flags `train` and `pretrain` share: a checkpoint to start from, a dev file, the backend, the folder. */
+export const RUN_FLAGS = {
+  init: { type: 'string' },
+  dev: { type: 'string' },
+  backend: { type: 'string' },
+  out: { type: 'string' },
+} as const satisfies Record<string, { type: 'string' | 'boolean' }>;
+
+/** Makes `outDir`/model and an empty `outDir`/metrics.jsonl; returns the latter's path. */
+export async function startOutDir(outDir: string): Promise<string> {
+  await mkdir(join(outDir, 'model'), { recursive: true });
+  const metricsFile = join(outDir, 'metrics.jsonl');
+  await writeFile(metricsFile, '');
+  return metricsFile;
+}
+
+/** Writes the model folder's files under `outDir`/model and `summary` as `outDir`/run.json. */
+export async function saveRun(
+  outDir: string,
+  files: readonly { name: string; bytes: Uint8Array }[],
+  summary: unknown,
+): Promise<void> {
+  for (const f of files) await writeAtomic(join(outDir, 'model', f.name), f.bytes);
+  await writeAtomic(join(outDir, 'run.json'), JSON.stringify(summary, null, 2) + '\n');
+}
+
+/** The last line of `train` and `pretrain` on stderr: done or stopped, steps, time, the dev result, where. */
+export function finishLine(
+  stopped: boolean,
+  steps: number,
+  secs: number,
+  dev: string,
+  outDir: string,
+): string {
+  return (
+    `${stopped ? 'stopped' : 'done'}: ${steps} steps in ${secs.toFixed(1)} s; ` + dev + `; saved to ${outDir}`
+  );
+}
+
+/** What the training loop needs of a run (a classifier's or a masked-LM's). */
+interface LoopRun {
+  readonly done: boolean;
+  trainStep(): Promise<MetricRow>;
+  dispose(): void;
+}
+
+/**
+ * `train`'s and `pretrain`'s loop: a step at a time until the run is done or stopped (Ctrl-C). `evaluate` adds
+ * what is due to the row, which is then appended to `metricsFile` (also when evaluating throws: rows are appended
+ * as they are produced, so an interrupted run keeps its metrics); `report` sees each row, with the seconds since
+ * the start on request. Whatever happens, `save` then writes what was trained and the run is disposed. Returns
+ * the last row, the seconds taken, and whether the run stopped before its end.
+ */
+export async function trainLoop(
+  run: LoopRun,
+  io: Io,
+  metricsFile: string,
+  evaluate: (row: MetricRow) => Promise<unknown>,
+  report: (row: MetricRow, elapsed: () => number) => void,
+  save: () => Promise<void>,
+): Promise<{ last: MetricRow | null; secs: number; stopped: boolean }> {
+  let last: MetricRow | null = null;
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  try {
+    while (!run.done && !io.stopRequested()) {
+      const row = await run.trainStep();
+      last = row;
+      try {
+        await evaluate(row);
+      } finally {
+        await appendFile(metricsFile, JSON.stringify(row) + '\n');
+      }
+      report(row, elapsed);
+    }
+  } finally {
+    await save();
+    run.dispose();
+  }
+  return { last, secs: elapsed(), stopped: !run.done };
+}
+
+/** `--model` and `--init` together are refused: the checkpoint's config.json sets the model size. */
+export function rejectModelWithInit(values: Record<string, unknown>): void {
+  if (typeof values['init'] === 'string' && typeof values['model'] === 'string') {
+    throw new UsageError(
+      "--model cannot be combined with --init: the checkpoint's config.json sets the model size",
+    );
+  }
+}
+
+/** `--out`, or `${prefix}` and the current time (`:` and `.` as `-`), resolved. */
+export function outDirFlag(values: Record<string, unknown>, prefix: string): string {
+  return resolve(
+    typeof values['out'] === 'string'
+      ? values['out']
+      : `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}`,
+  );
+}
+
+/** Starts `--backend` (or the first of the Node chain that works) and says which, and why, on stderr. */
+export async function startBackend(
+  values: Record<string, unknown>,
+  io: Io,
+): Promise<Awaited<ReturnType<typeof initBackend>>> {
+  const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
+  io.err(`backend: ${choice.backend} (${choice.reason})`);
+  return choice;
+}
+
+/** Refuses a --max-length beyond the model's max_position_embeddings. */
+export function checkMaxLength(config: TrainConfig, model: ModelConfig): void {
+  if (config.maxLength > model.maxPositions) {
+    throw new UsageError(
+      `--max-length ${config.maxLength} exceeds the model's max_position_embeddings ${model.maxPositions}`,
+    );
+  }
+}
+
 /** Writes a file through a temporary name and a rename, so a kill never leaves a half-written file. */
 export async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${file}.tmp`;
@@ -141,13 +261,10 @@ function dataFlags(values: Record<string, string | boolean | undefined>): DataFi
 
 async function train(argv: string[], io: Io): Promise<number> {
   const values = parse(argv, {
+    ...RUN_FLAGS,
     preset: { type: 'string' },
-    init: { type: 'string' },
     data: { type: 'string' },
-    dev: { type: 'string' },
     problem: { type: 'string' },
-    backend: { type: 'string' },
-    out: { type: 'string' },
   });
   const dataOptions = dataFlags(values);
   const preset = typeof values['preset'] === 'string' ? findPreset(values['preset']) : findPreset('default');
@@ -155,18 +272,9 @@ async function train(argv: string[], io: Io): Promise<number> {
   const fineTune = typeof values['init'] === 'string' ? { lr: FINETUNE_LR } : {};
   const config = configFrom(values, { ...fineTune, ...preset.patch });
   if (config.task === 'mlm') throw new UsageError('--task mlm: masked-LM pre-training is `alum pretrain`');
-  if (typeof values['init'] === 'string' && typeof values['model'] === 'string') {
-    throw new UsageError(
-      "--model cannot be combined with --init: the checkpoint's config.json sets the model size",
-    );
-  }
-  const outDir = resolve(
-    typeof values['out'] === 'string'
-      ? values['out']
-      : `runs/${new Date().toISOString().replace(/[:.]/g, '-')}`,
-  );
-  const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
-  io.err(`backend: ${choice.backend} (${choice.reason})`);
+  rejectModelWithInit(values);
+  const outDir = outDirFlag(values, 'runs/');
+  const choice = await startBackend(values, io);
 
   const loaded = typeof values['init'] === 'string' ? await loadModelDir(values['init'], config.seed) : null;
   const vocabText = loaded ? loaded.vocabText : await readVocab(io.defaultVocab);
@@ -195,27 +303,20 @@ async function train(argv: string[], io: Io): Promise<number> {
       `labels ${task.data.labels.join('/')}, preset ${preset.name}, ${config.steps} steps, lr ${config.lr}` +
       `${init && values['lr'] === undefined ? ' (fine-tuning default from a checkpoint)' : ''} -> ${outDir}`,
   );
-  await mkdir(join(outDir, 'model'), { recursive: true });
   // Rows are appended as they are produced, so an interrupted run keeps its metrics.
-  const metricsFile = join(outDir, 'metrics.jsonl');
-  await writeFile(metricsFile, '');
-  let last: MetricRow | null = null;
-  let lastDev: number | null = null;
-  let lastPearson: number | null = null; // regression runs report correlations instead of accuracy
-  const started = performance.now();
-  try {
-    while (!run.done && !io.stopRequested()) {
-      const row = await run.trainStep();
-      last = row;
-      try {
-        await run.evaluateDueInto(row); // dev metrics, and evalMs (added to ms), when due
-      } finally {
-        await appendFile(metricsFile, JSON.stringify(row) + '\n');
-      }
+  const metricsFile = await startOutDir(outDir);
+  let lastDev = null as number | null;
+  let lastPearson = null as number | null; // regression runs report correlations instead of accuracy
+  const { last, secs, stopped } = await trainLoop(
+    run,
+    io,
+    metricsFile,
+    (row) => run.evaluateDueInto(row), // dev metrics, and evalMs (added to ms), when due
+    (row, elapsed) => {
       if (row.devAccuracy !== undefined) lastDev = row.devAccuracy;
       if (row.devPearson !== undefined) lastPearson = row.devPearson;
       if (row.devAccuracy !== undefined || run.step % 10 === 0) {
-        const secs = (performance.now() - started) / 1000;
+        const secs = elapsed();
         io.err(
           `step ${run.step}/${config.steps} task ${row.taskLoss.toFixed(4)} adv ${row.advLoss.toExponential(2)} ` +
             `dLinf ${row.deltaLinf.toExponential(2)}` +
@@ -224,38 +325,39 @@ async function train(argv: string[], io: Io): Promise<number> {
             ` ${(run.step / secs).toFixed(2)} steps/s`,
         );
       }
-    }
-  } finally {
-    // What was trained is kept even when a step fails or the run is interrupted: the current weights are written.
-    const meta = { alum_config: JSON.stringify(config), steps_trained: String(run.step) };
-    const files = await hfFolderFiles(
-      run.params,
-      run.model,
-      task.data.labels,
-      config.dropout,
-      vocabText,
-      meta,
-      loaded?.lowercase ?? true,
-    );
-    for (const f of files) await writeAtomic(join(outDir, 'model', f.name), f.bytes);
-    const summary = {
-      config,
-      model: run.model,
-      preset: preset.name,
-      backend: choice.backend,
-      steps: run.step,
-    };
-    await writeAtomic(join(outDir, 'run.json'), JSON.stringify(summary, null, 2) + '\n');
-    run.dispose();
-  }
-  const secs = (performance.now() - started) / 1000;
-  const stopped = !run.done;
+    },
+    async () => {
+      // What was trained is kept even when a step fails or the run is interrupted: the current weights are written.
+      const meta = { alum_config: JSON.stringify(config), steps_trained: String(run.step) };
+      const files = await hfFolderFiles(
+        run.params,
+        run.model,
+        task.data.labels,
+        config.dropout,
+        vocabText,
+        meta,
+        loaded?.lowercase ?? true,
+      );
+      const summary = {
+        config,
+        model: run.model,
+        preset: preset.name,
+        backend: choice.backend,
+        steps: run.step,
+      };
+      await saveRun(outDir, files, summary);
+    },
+  );
   io.err(
-    `${stopped ? 'stopped' : 'done'}: ${last?.step ?? 0} steps in ${secs.toFixed(1)} s; ` +
-      (lastPearson !== null
+    finishLine(
+      stopped,
+      last?.step ?? 0,
+      secs,
+      lastPearson !== null
         ? `dev Pearson ${lastPearson.toFixed(4)}`
-        : `dev accuracy ${lastDev === null ? 'not evaluated' : `${(lastDev * 100).toFixed(2)}%`}`) +
-      `; saved to ${outDir}`,
+        : `dev accuracy ${lastDev === null ? 'not evaluated' : `${(lastDev * 100).toFixed(2)}%`}`,
+      outDir,
+    ),
   );
   io.out(
     JSON.stringify({
@@ -290,11 +392,7 @@ async function trace(argv: string[], io: Io): Promise<number> {
   let params: Params | null = null;
   try {
     const task = await loadDataFile(dataFile, init.vocabText, config.seed, { lowercase: init.lowercase });
-    if (config.maxLength > init.model.maxPositions) {
-      throw new UsageError(
-        `--max-length ${config.maxLength} exceeds the model's max_position_embeddings ${init.model.maxPositions}`,
-      );
-    }
+    checkMaxLength(config, init.model);
     if (init.model.numLabels !== task.data.labels.length) {
       throw new UsageError(
         `${dataFile}: ${task.data.labels.length} labels, but ${modelDir}/config.json has ${init.model.numLabels}`,

@@ -9,12 +9,11 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { captureIo } from '../../test/helpers/cli.ts';
-import { decodeSafetensors, halfToFloat } from '../core/io/safetensors.ts';
+import { decodeSafetensors } from '../core/io/safetensors.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import { mlmParamSpecs, WORD_EMBEDDINGS } from '../core/model/mlm.ts';
 import { fromHfConfig } from '../core/model/hf.ts';
 import { main } from './main.ts';
-import { floatToHalf } from './pretrain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'alum-pretrain-'));
 const corpusFile = join(dir, 'corpus.txt');
@@ -229,25 +228,5 @@ describe('alum pretrain', () => {
       expect(await main(['pretrain', ...args, '--out', join(dir, 'bad')], t)).toBe(2);
       expect(t.stderr.at(-1)).toMatch(re);
     }
-  });
-});
-
-describe('floatToHalf', () => {
-  it('rounds to the nearest half (ties to even), as numpy astype(float16), and round-trips halves', () => {
-    // numpy: np.float16(x).view(np.uint16) for each x
-    const cases: [number, number][] = [
-      [0, 0x0000],
-      [1, 0x3c00],
-      [-2, 0xc000],
-      [65504, 0x7bff],
-      [65520, 0x7c00], // rounds up to inf
-      [1e-8, 0x0000],
-      [5.960464477539063e-8, 0x0001], // smallest subnormal
-      [1 + 2 ** -11, 0x3c00], // tie -> even
-      [1 + 3 * 2 ** -11, 0x3c02], // tie -> even (up)
-      [0.1, 0x2e66],
-    ];
-    for (const [x, bits] of cases) expect(floatToHalf(x), String(x)).toBe(bits);
-    for (let h = 0; h < 0x7c00; h += 37) expect(floatToHalf(halfToFloat(h))).toBe(h);
   });
 });

@@ -9,23 +9,20 @@
  *   --dtype float16    write model.safetensors in F16 (half the size; the loader reads F16)
  * Ctrl-C stops after the current step and saves what was trained, as `alum train` does.
  */
-import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type * as tf from '@tensorflow/tfjs';
 
-import { initBackend, NODE_CHAIN } from '../core/backend.ts';
 import type { ModelConfig, TrainConfig } from '../core/config.ts';
 import { corpusDocuments, splitCorpus } from '../core/data/corpus.ts';
 import { errorMessage } from '../core/errors.ts';
-import { decodeSafetensors, encodeSafetensors, toFloat32, type NamedArray } from '../core/io/safetensors.ts';
-import { decodeTorchBin } from '../core/io/torchbin.ts';
+import { encodeSafetensors, floatToHalf } from '../core/io/safetensors.ts';
 import { isHeadParam, paramsToArrays, toHfConfig } from '../core/model/hf.ts';
 import { describeLoad } from '../core/model/hf-load.ts';
 import { addMlmParamsFromArrays, initMlmParams, mlmParamSpecs } from '../core/model/mlm.ts';
 import { paramsFromArrays, type Params } from '../core/model/params.ts';
-import type { MetricRow } from '../core/metrics.ts';
 import { makeRng } from '../core/rng.ts';
 import { WordPieceTokenizer } from '../core/tokenizer/wordpiece.ts';
 import { createMlmRun, mlmUnigramBaseline, type Corpus } from '../core/train/session.ts';
@@ -33,8 +30,21 @@ import { corpusTokenIds, maskingFor, packSequences } from '../core/data/corpus.t
 import { maskedBatchTensors, disposeBatch } from '../core/train/run.ts';
 import { traceStep } from '../core/train/trace.ts';
 import { disposeParams } from '../core/model/params.ts';
-import { InputError, loadModelDir, nodeLoaders, readVocab, type Io } from './files.ts';
-import { backendFlag, configFrom, parse, UsageError, writeAtomic } from './main.ts';
+import { InputError, loadModelDir, readVocab, type Io } from './files.ts';
+import {
+  checkMaxLength,
+  configFrom,
+  finishLine,
+  outDirFlag,
+  parse,
+  rejectModelWithInit,
+  RUN_FLAGS,
+  saveRun,
+  startBackend,
+  startOutDir,
+  trainLoop,
+  UsageError,
+} from './main.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const BUILTIN_CORPUS = join(repoRoot, 'public/data/corpus.txt');
@@ -99,14 +109,6 @@ export async function readCorpus(corpus: string, dev: string | null, seed: numbe
 }
 
 /** The raw tensors of a model folder's weights (to find its MLM head, which the classifier loader ignores). */
-async function rawWeights(dir: string): Promise<Map<string, NamedArray>> {
-  const st = join(dir, 'model.safetensors');
-  const bytes = await readFile(st).catch(() => null);
-  if (bytes) return decodeSafetensors(new Uint8Array(bytes), st).tensors;
-  const bin = join(dir, 'pytorch_model.bin');
-  return decodeTorchBin(new Uint8Array(await readFile(bin)), bin);
-}
-
 /**
  * A checkpoint as BertForMaskedLM parameters: its encoder (pooler and classifier dropped), and its MLM head
  * (`cls.predictions.*`) when it has all of it, else a fresh one. Returns what happened to the head.
@@ -123,23 +125,19 @@ async function mlmInit(
       params.delete(name);
     }
   }
-  const raw = await asInput(() => rawWeights(dir));
   const specs = mlmParamSpecs(loaded.model);
-  const found = specs.filter((s) => raw.has(s.name));
+  const found = specs.length - loaded.mlmHead.missing.length;
   let head: string;
   try {
-    if (found.length === specs.length) {
-      const arrays = new Map(
-        found.map((s) => [s.name, toFloat32(raw.get(s.name) as NamedArray, `${dir}: ${s.name}`)]),
-      );
-      addMlmParamsFromArrays(params, loaded.model, arrays, dir);
+    if (loaded.mlmHead.missing.length === 0) {
+      addMlmParamsFromArrays(params, loaded.model, loaded.mlmHead.arrays, dir);
       head = 'MLM head loaded';
     } else {
       initMlmParams(loaded.model, makeRng((seed + 2) >>> 0), params);
       head =
-        found.length === 0
+        found === 0
           ? 'no MLM head: a fresh one'
-          : `partial MLM head (${found.length}/${specs.length} tensors): a fresh one`;
+          : `partial MLM head (${found}/${specs.length} tensors): a fresh one`;
     }
   } catch (e) {
     params.forEach((v) => v.dispose());
@@ -152,32 +150,6 @@ async function mlmInit(
     lowercase: loaded.lowercase,
     head: `${describeLoad(loaded.report)}; ${head}`,
   };
-}
-
-/** float32 -> IEEE half bits, rounding to nearest even (as numpy's astype(float16)); overflow -> inf. */
-export function floatToHalf(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0] as number;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, nan
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign; // below half the smallest subnormal
-    mant |= 0x800000;
-    const shift = 14 - e; // 14..24
-    const half = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (half + (rest > mid || (rest === mid && (half & 1) === 1) ? 1 : 0));
-  }
-  const half = mant >>> 13;
-  const rest = mant & 0x1fff;
-  const out = (e << 10) | half;
-  // Rounding up may carry into the exponent (and up to 0x7c00, inf): that is the correctly rounded value.
-  return sign | (out + (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1) ? 1 : 0));
 }
 
 /**
@@ -227,11 +199,8 @@ function dtypeFlag(v: unknown): 'float32' | 'float16' {
 
 export async function pretrain(argv: string[], io: Io): Promise<number> {
   const values = parse(argv, {
+    ...RUN_FLAGS,
     corpus: { type: 'string' },
-    dev: { type: 'string' },
-    init: { type: 'string' },
-    backend: { type: 'string' },
-    out: { type: 'string' },
     dtype: { type: 'string' },
   });
   const corpusFlag = values['corpus'];
@@ -239,21 +208,12 @@ export async function pretrain(argv: string[], io: Io): Promise<number> {
     throw new UsageError('missing --corpus (builtin, a file or a folder)');
   const dtype = dtypeFlag(values['dtype']);
   const initDir = typeof values['init'] === 'string' ? values['init'] : null;
-  if (initDir !== null && typeof values['model'] === 'string') {
-    throw new UsageError(
-      "--model cannot be combined with --init: the checkpoint's config.json sets the model size",
-    );
-  }
+  rejectModelWithInit(values);
   if (typeof values['task'] === 'string' && values['task'] !== 'mlm')
     throw new UsageError('--task must be mlm for pretrain');
   const config: TrainConfig = configFrom(values, { alpha: PRETRAIN_ALPHA, task: 'mlm' });
-  const outDir = resolve(
-    typeof values['out'] === 'string'
-      ? values['out']
-      : `runs/pretrain-${new Date().toISOString().replace(/[:.]/g, '-')}`,
-  );
-  const choice = await initBackend(backendFlag(values['backend']), NODE_CHAIN, nodeLoaders);
-  io.err(`backend: ${choice.backend} (${choice.reason})`);
+  const outDir = outDirFlag(values, 'runs/pretrain-');
+  const choice = await startBackend(values, io);
 
   const corpus = await readCorpus(
     corpusFlag,
@@ -286,26 +246,21 @@ export async function pretrain(argv: string[], io: Io): Promise<number> {
   io.err(
     `unigram baseline on dev: accuracy ${(baseline.accuracy * 100).toFixed(2)}%, loss ${baseline.loss.toFixed(4)}`,
   );
-  await mkdir(join(outDir, 'model'), { recursive: true });
-  const metricsFile = join(outDir, 'metrics.jsonl');
-  await writeFile(metricsFile, '');
-  let last: MetricRow | null = null;
-  let lastDev: { loss: number; accuracy: number } | null = null;
-  const started = performance.now();
-  try {
-    while (!run.done && !io.stopRequested()) {
-      const row = await run.trainStep();
-      last = row;
+  const metricsFile = await startOutDir(outDir);
+  let lastDev = null as { loss: number; accuracy: number } | null;
+  const { last, secs, stopped } = await trainLoop(
+    run,
+    io,
+    metricsFile,
+    async (row) => {
       if (row.step === 1)
         Object.assign(row, { unigramAccuracy: baseline.accuracy, unigramLoss: baseline.loss });
-      try {
-        if (run.evalDue) Object.assign(row, await run.evaluateDev());
-      } finally {
-        await appendFile(metricsFile, JSON.stringify(row) + '\n');
-      }
+      if (run.evalDue) Object.assign(row, await run.evaluateDev());
+    },
+    (row, elapsed) => {
       if (row.devLoss !== undefined) lastDev = { loss: row.devLoss, accuracy: row.devAccuracy ?? NaN };
       if (row.devLoss !== undefined || run.step % 10 === 0) {
-        const secs = (performance.now() - started) / 1000;
+        const secs = elapsed();
         io.err(
           `step ${run.step}/${config.steps} mlm-loss ${row.taskLoss.toFixed(4)} acc ${((row.trainAccuracy ?? NaN) * 100).toFixed(1)}% ` +
             `adv ${row.advLoss.toExponential(2)}` +
@@ -315,46 +270,47 @@ export async function pretrain(argv: string[], io: Io): Promise<number> {
             ` ${(run.step / secs).toFixed(2)} steps/s`,
         );
       }
-    }
-  } finally {
-    // What was trained is kept even when a step fails or the run is interrupted.
-    const meta = { alum_config: JSON.stringify(run.config), steps_trained: String(run.step) };
-    const files = await mlmFolderFiles(
-      run.params,
-      run.model,
-      config.dropout,
-      vocabText,
-      meta,
-      dtype,
-      lowercase,
-    );
-    for (const f of files) await writeAtomic(join(outDir, 'model', f.name), f.bytes);
-    const summary = {
-      config: run.config,
-      model: run.model,
-      backend: choice.backend,
-      steps: run.step,
-      corpus: {
-        train: corpus.origin,
-        dev: corpus.devOrigin,
-        trainSequences: run.train.count,
-        devSequences: run.dev.count,
-      },
-      unigramBaseline: baseline,
-      init: initDir,
-      dtype,
-    };
-    await writeAtomic(join(outDir, 'run.json'), JSON.stringify(summary, null, 2) + '\n');
-    run.dispose();
-  }
-  const secs = (performance.now() - started) / 1000;
-  const stopped = !run.done;
+    },
+    async () => {
+      // What was trained is kept even when a step fails or the run is interrupted.
+      const meta = { alum_config: JSON.stringify(run.config), steps_trained: String(run.step) };
+      const files = await mlmFolderFiles(
+        run.params,
+        run.model,
+        config.dropout,
+        vocabText,
+        meta,
+        dtype,
+        lowercase,
+      );
+      const summary = {
+        config: run.config,
+        model: run.model,
+        backend: choice.backend,
+        steps: run.step,
+        corpus: {
+          train: corpus.origin,
+          dev: corpus.devOrigin,
+          trainSequences: run.train.count,
+          devSequences: run.dev.count,
+        },
+        unigramBaseline: baseline,
+        init: initDir,
+        dtype,
+      };
+      await saveRun(outDir, files, summary);
+    },
+  );
   io.err(
-    `${stopped ? 'stopped' : 'done'}: ${last?.step ?? 0} steps in ${secs.toFixed(1)} s; ` +
-      (lastDev
+    finishLine(
+      stopped,
+      last?.step ?? 0,
+      secs,
+      lastDev
         ? `dev masked-token accuracy ${(lastDev.accuracy * 100).toFixed(2)}% (unigram ${(baseline.accuracy * 100).toFixed(2)}%)`
-        : 'dev not evaluated') +
-      `; saved to ${outDir}`,
+        : 'dev not evaluated',
+      outDir,
+    ),
   );
   io.out(
     JSON.stringify({
@@ -386,11 +342,7 @@ export async function traceMlm(
 ): Promise<void> {
   const init = await mlmInit(modelDir, config.seed);
   try {
-    if (config.maxLength > init.model.maxPositions) {
-      throw new UsageError(
-        `--max-length ${config.maxLength} exceeds the model's max_position_embeddings ${init.model.maxPositions}`,
-      );
-    }
+    checkMaxLength(config, init.model);
     const docs = await readDocuments(dataFile);
     const tok = WordPieceTokenizer.fromVocabText(init.vocabText, { lowercase: init.lowercase });
     const split = await asInput(() =>

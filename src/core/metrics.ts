@@ -80,6 +80,17 @@ export const STEP_METRICS = [
   'dropoutKl',
 ] as const satisfies readonly (keyof MetricRow)[];
 
+/** The dev columns only regression runs write. */
+export const REGRESSION_COLUMNS: readonly (keyof MetricRow)[] = ['devPearson', 'devSpearman', 'devMse'];
+
+/** The columns only masked-LM runs (task `mlm`) write. */
+export const MLM_COLUMNS: readonly (keyof MetricRow)[] = [
+  'perplexity',
+  'devLoss',
+  'unigramAccuracy',
+  'unigramLoss',
+];
+
 /** Column order for CSV export and the metrics table. */
 export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
   'step',
@@ -93,19 +104,11 @@ export const METRIC_COLUMNS: readonly (keyof MetricRow)[] = [
   'taskGradNorm',
   'advGradNorm',
   'devAccuracy',
-  'devPearson',
-  'devSpearman',
-  'devMse',
-  'perplexity',
-  'devLoss',
-  'unigramAccuracy',
-  'unigramLoss',
+  ...REGRESSION_COLUMNS,
+  ...MLM_COLUMNS,
 ];
 
-/** The columns only masked-LM runs (task `mlm`) write. */
-export const MLM_COLUMNS: readonly (keyof MetricRow)[] = [
-  'perplexity',
-  'devLoss',
-  'unigramAccuracy',
-  'unigramLoss',
-];
+/** The columns a classification run writes: every column but the regression-only and masked-LM ones. */
+export const CLASSIFICATION_COLUMNS: readonly (keyof MetricRow)[] = METRIC_COLUMNS.filter(
+  (c) => !REGRESSION_COLUMNS.includes(c) && !MLM_COLUMNS.includes(c),
+);

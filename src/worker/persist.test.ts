@@ -3,7 +3,7 @@
 // run goes on; and through the Trainer: a run saved in one worker resumes in another (a reload) from its last
 // checkpoint, with the metric rows continuous and identical to an uninterrupted run's.
 import { readFileSync } from 'node:fs';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withoutTimings } from '../../test/helpers/rows.ts';
 
 import { fixtureDir } from '../../test/helpers/nano.ts';
+import { port } from '../../test/helpers/worker.ts';
 import { resolveConfig } from '../core/config.ts';
 import type { Checkpoint } from '../core/train/checkpoint.ts';
 import {
   PROTOCOL_VERSION,
-  type Endpoint,
   type FromWorker,
   type MetricRow,
   type SavedRuns,
@@ -129,13 +129,6 @@ describe('RunArchive over a RunStore', () => {
     expect(await contentHash(['ab', 'c'])).not.toBe(await contentHash(['a', 'bc']));
   });
 });
-
-function port(p: MessagePort): Endpoint<ToWorker, FromWorker> {
-  return {
-    postMessage: (m) => p.postMessage(m),
-    addEventListener: (_type, listener) => p.on('message', (d: ToWorker) => listener({ data: d })),
-  };
-}
 
 /** A Trainer over a MessageChannel on `store`; `received` collects what it posts. */
 class Worker {

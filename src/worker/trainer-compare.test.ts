@@ -4,21 +4,14 @@
 // test receives is the fixture the UI's data-path tests replay: `RECORD_FIXTURES=1 npx vitest run
 // src/worker/trainer-compare.test.ts` rewrites test/fixtures/worker-messages/compare.json.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { fixtureDir } from '../../test/helpers/nano.ts';
+import { startTrainer } from '../../test/helpers/worker.ts';
 import { resolveConfig, type TrainConfig } from '../core/config.ts';
 import { lrAt } from '../core/train/schedule.ts';
-import {
-  PROTOCOL_VERSION,
-  type Endpoint,
-  type FromWorker,
-  type MetricRow,
-  type ToWorker,
-} from '../protocol/messages.ts';
-import { Trainer } from './trainer.ts';
+import { PROTOCOL_VERSION, type FromWorker, type MetricRow, type ToWorker } from '../protocol/messages.ts';
 
 const FIXTURE = 'test/fixtures/worker-messages/compare.json';
 const vocab = readFileSync(`${fixtureDir}/vocab.txt`, 'utf8');
@@ -44,30 +37,12 @@ const task = {
 };
 const files: Record<string, string> = { 'mem:task.json': JSON.stringify(task), 'mem:vocab.txt': vocab };
 
-function port(p: MessagePort): Endpoint<ToWorker, FromWorker> {
-  return {
-    postMessage: (m) => p.postMessage(m),
-    addEventListener: (_type, listener) => p.on('message', (data: ToWorker) => listener({ data })),
-  };
-}
-
-const channel = new MessageChannel();
-new Trainer(port(channel.port1), {}, (url) => Promise.resolve(files[url] ?? ''), ['cpu']);
-const received: FromWorker[] = [];
-channel.port2.on('message', (m: FromWorker) => received.push(m));
-const send = (m: ToWorker) => channel.port2.postMessage(m);
-
-async function waitFor(pred: (m: FromWorker) => boolean, ms = 60_000): Promise<FromWorker> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const hit = received.find(pred);
-    if (hit) return hit;
-    if (Date.now() > deadline) throw new Error(`timeout; got ${received.map((r) => r.type).join(',')}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-const rows = (runId: string): MetricRow[] =>
-  received.flatMap((m) => (m.type === 'metrics' && m.runId === runId ? m.rows : []));
+const trainer = startTrainer((url) => Promise.resolve(files[url] ?? ''));
+const { client } = trainer;
+const received = client.received;
+const send = (m: ToWorker) => client.send(m);
+const waitFor = (pred: (m: FromWorker) => boolean, ms?: number) => client.waitFor(pred, ms);
+const rows = (runId: string): MetricRow[] => client.rows(runId);
 const stepped = (runId: string, step: number) => (m: FromWorker) =>
   m.type === 'status' && m.runId === runId && m.step === step && m.status !== 'running';
 
@@ -84,10 +59,7 @@ const base: TrainConfig = resolveConfig({
 });
 const compared: TrainConfig = { ...base, method: 'standard' };
 
-afterAll(() => {
-  channel.port1.close();
-  channel.port2.close();
-});
+afterAll(() => trainer.close());
 
 describe('compare mode and live settings in the worker', () => {
   it('records two runs on the same seed and data, one with a mid-run change', async () => {

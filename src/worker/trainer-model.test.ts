@@ -1,40 +1,21 @@
 // "Load model" through the worker protocol: check-model reads a user's Hugging Face files without touching a
 // run, create { model } starts a run from them (tokenised with the model's vocabulary, head drawn for the
 // data's labels), and the run's export carries the model's vocabulary.
-import { MessageChannel } from 'node:worker_threads';
-
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { hfBinBytes, hfBinFolder } from '../../test/helpers/hf-bin.ts';
+import { startTrainer } from '../../test/helpers/worker.ts';
 import { resolveConfig } from '../core/config.ts';
 import { loadHfModel } from '../core/model/hf-load.ts';
 import { PROTOCOL_VERSION, type FromWorker, type ToWorker, type UserModel } from '../protocol/messages.ts';
-import { Trainer } from './trainer.ts';
 
-const channel = new MessageChannel();
-new Trainer(
-  {
-    postMessage: (m) => channel.port1.postMessage(m),
-    addEventListener: (_t, listener) => channel.port1.on('message', (data: ToWorker) => listener({ data })),
-  },
-  {},
-  () => Promise.reject(new Error('no fetch in this test')),
-  ['cpu'],
-);
-const received: FromWorker[] = [];
-channel.port2.on('message', (m: FromWorker) => received.push(m));
-const send = (m: ToWorker): void => channel.port2.postMessage(m);
-
-async function waitFor<T extends FromWorker>(pred: (m: FromWorker) => m is T): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const hit = received.find(pred);
-    if (hit) return hit;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timeout; got ${received.map((m) => m.type).join(', ')}`);
-}
+const trainer = startTrainer(() => Promise.reject(new Error('no fetch in this test')));
+const received = trainer.client.received;
+const send = (m: ToWorker): void => trainer.client.send(m);
+const waitFor = <T extends FromWorker>(pred: (m: FromWorker) => m is T): Promise<T> =>
+  trainer.client.waitFor(pred, 30_000);
 
 function userModel(dir: string, replace: Record<string, Uint8Array> = {}): UserModel {
   const files = hfBinFolder(dir);
@@ -49,10 +30,7 @@ const data = {
     Array.from({ length: 20 }, (_, i) => `The cat sat ${i}\t${i % 2 ? 'b' : 'a'}`).join('\n'),
 };
 
-afterAll(() => {
-  channel.port1.close();
-  channel.port2.close();
-});
+afterAll(() => trainer.close());
 
 describe('Trainer: loaded models', () => {
   it('check-model reports the load, or the one-line reason', async () => {

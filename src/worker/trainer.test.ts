@@ -1,22 +1,15 @@
 // The worker's Trainer driven over a MessageChannel in Node (no real Worker; comlink's testing idea):
 // hello -> ready, create -> run-created, step/start/pause/reset/dispose, metric batches, errors, no leaks.
 import { readFileSync } from 'node:fs';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { fixtureDir } from '../../test/helpers/nano.ts';
+import { startTrainer } from '../../test/helpers/worker.ts';
 import { resolveConfig, type TrainConfig } from '../core/config.ts';
-import {
-  PROTOCOL_VERSION,
-  type Endpoint,
-  type FromWorker,
-  type MetricRow,
-  type ToWorker,
-} from '../protocol/messages.ts';
-import { Trainer } from './trainer.ts';
+import { PROTOCOL_VERSION } from '../protocol/messages.ts';
 
 const vocab = readFileSync(`${fixtureDir}/vocab.txt`, 'utf8');
 const spam = [
@@ -42,55 +35,10 @@ const files: Record<string, string> = {
   'mem:bad.json': '{"labels": 3}',
 };
 
-function port(p: MessagePort): Endpoint<ToWorker, FromWorker> {
-  return {
-    postMessage: (m) => p.postMessage(m),
-    addEventListener: (_type, listener) => p.on('message', (data: ToWorker) => listener({ data })),
-  };
-}
-
-class Client {
-  readonly received: FromWorker[] = [];
-  private waiters: (() => void)[] = [];
-  constructor(private readonly p: MessagePort) {
-    p.on('message', (m: FromWorker) => {
-      this.received.push(m);
-      this.waiters.splice(0).forEach((w) => w());
-    });
-  }
-  send(m: ToWorker): void {
-    this.p.postMessage(m);
-  }
-  async waitFor(pred: (m: FromWorker) => boolean, ms = 60_000): Promise<FromWorker> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = this.received.find(pred);
-      if (hit) return hit;
-      if (Date.now() > deadline)
-        throw new Error(`timeout; got ${JSON.stringify(this.received.map((r) => r.type))}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  }
-  rows(runId: string): MetricRow[] {
-    return this.received.flatMap((m) => (m.type === 'metrics' && m.runId === runId ? m.rows : []));
-  }
-  statuses(runId: string): string[] {
-    return this.received.flatMap((m) => (m.type === 'status' && m.runId === runId ? [m.status] : []));
-  }
-}
-
-const channel = new MessageChannel();
-new Trainer(
-  port(channel.port1),
-  {},
-  (url) =>
-    url in files ? Promise.resolve(files[url] as string) : Promise.reject(new Error(`${url}: HTTP 404`)),
-  ['cpu'],
+const trainer = startTrainer((url) =>
+  url in files ? Promise.resolve(files[url] as string) : Promise.reject(new Error(`${url}: HTTP 404`)),
 );
-const client = new Client(channel.port2);
+const client = trainer.client;
 const config: TrainConfig = resolveConfig({
   model: 'nano',
   batchSize: 4,
@@ -100,10 +48,7 @@ const config: TrainConfig = resolveConfig({
   lr: 1e-3,
 });
 
-afterAll(() => {
-  channel.port1.close();
-  channel.port2.close();
-});
+afterAll(() => trainer.close());
 
 describe('Trainer over a MessageChannel', () => {
   it('answers hello with the backend and why', async () => {
@@ -281,9 +226,8 @@ describe('Trainer over a MessageChannel', () => {
 
 describe('protocol version', () => {
   it('refuses a page that speaks another protocol version, with a one-line error', async () => {
-    const ch = new MessageChannel();
-    new Trainer(port(ch.port1), {}, () => Promise.reject(new Error('unused')), ['cpu']);
-    const c = new Client(ch.port2);
+    const other = startTrainer(() => Promise.reject(new Error('unused')));
+    const c = other.client;
     c.send({ type: 'hello', protocolVersion: 999, backend: null });
     const err = await c.waitFor((m) => m.type === 'error');
     expect(err).toEqual({
@@ -291,8 +235,7 @@ describe('protocol version', () => {
       runId: null,
       message: `protocol version mismatch: page speaks 999, worker ${PROTOCOL_VERSION}; reload the page`,
     });
-    ch.port1.close();
-    ch.port2.close();
+    other.close();
   });
 });
 

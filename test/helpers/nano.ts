@@ -67,6 +67,28 @@ export function nanoBatch(g: NanoGolden): BertInputs & { labels: tf.Tensor1D } {
   };
 }
 
+/** The masked batch the masked-LM goldens share (scripts/golden/make_mlm_golden.py). */
+export interface MlmBatchGolden {
+  masked_input_ids: number[][];
+  attention_mask: number[][];
+  token_type_ids: number[][];
+  positions: number[];
+  labels: number[];
+}
+
+/** A masked-LM golden's batch as tensors: the masked ids, and the masked positions and their labels. */
+export function mlmGoldenBatch(
+  g: MlmBatchGolden,
+): BertInputs & { labels: tf.Tensor1D; mlmPositions: tf.Tensor1D } {
+  return {
+    inputIds: tf.tensor2d(g.masked_input_ids, undefined, 'int32'),
+    tokenTypeIds: tf.tensor2d(g.token_type_ids, undefined, 'int32'),
+    attentionMask: tf.tensor2d(g.attention_mask, undefined, 'int32'),
+    labels: tf.tensor1d(g.labels, 'int32'),
+    mlmPositions: tf.tensor1d(g.positions, 'int32'),
+  };
+}
+
 export function flat(x: Nested): number[] {
   return Array.isArray(x) ? x.flatMap(flat) : [x];
 }

@@ -12,21 +12,16 @@
 import type { EncodedSplit } from './dataset.ts';
 import type { MaskingOptions } from './masking.ts';
 import { shuffled, makeRng } from '../rng.ts';
+import type { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 
 /** Share of a user corpus's documents held out as the dev slice when no dev file is given. */
 export const CORPUS_DEV_FRACTION = 0.02;
 
 /** What the corpus needs from a tokenizer (a `WordPieceTokenizer`). */
-export interface CorpusTokenizer {
-  readonly vocab: readonly string[];
-  readonly padId: number;
-  readonly unkId: number;
-  readonly clsId: number;
-  readonly sepId: number;
-  readonly maskId: number;
-  tokenize(text: string): string[];
-  tokenToId(token: string): number | undefined;
-}
+export type CorpusTokenizer = Pick<
+  WordPieceTokenizer,
+  'vocab' | 'padId' | 'unkId' | 'clsId' | 'sepId' | 'maskId' | 'tokenize' | 'tokenToId'
+>;
 
 /** The documents of a corpus text: its non-blank lines, trimmed. One line error naming the file when none. */
 export function corpusDocuments(text: string, origin: string): string[] {

@@ -7,6 +7,7 @@ import { hfBinBytes, hfDtypes } from '../../../test/helpers/hf-bin.ts';
 import {
   decodeSafetensors,
   encodeSafetensors,
+  floatToHalf,
   halfToFloat,
   toFloat32,
   type NamedArray,
@@ -107,5 +108,39 @@ describe('safetensors dtypes and limits', () => {
     const bytes = new Uint8Array(16);
     new DataView(bytes.buffer).setBigUint64(0, 2n ** 63n, true);
     expect(() => decodeSafetensors(bytes, 'big.safetensors')).toThrow('over the 100000000-byte limit');
+  });
+});
+
+describe('floatToHalf', () => {
+  it('rounds to the nearest half (ties to even), as numpy astype(float16), and round-trips halves', () => {
+    // numpy: np.float16(x).view(np.uint16) for each x
+    const cases: [number, number][] = [
+      [0, 0x0000],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [65520, 0x7c00], // rounds up to inf
+      [1e-8, 0x0000],
+      [5.960464477539063e-8, 0x0001], // smallest subnormal
+      [1 + 2 ** -11, 0x3c00], // tie -> even
+      [1 + 3 * 2 ** -11, 0x3c02], // tie -> even (up)
+      [0.1, 0x2e66],
+    ];
+    for (const [x, bits] of cases) expect(floatToHalf(x), String(x)).toBe(bits);
+    for (let h = 0; h < 0x7c00; h += 37) expect(floatToHalf(halfToFloat(h))).toBe(h);
+  });
+});
+
+describe('decodeSafetensors on a Node Buffer', () => {
+  it("copies each tensor's own bytes (Buffer.slice would be a view of the whole file)", () => {
+    const file = `${fixtureDir}/model.safetensors`;
+    const fromBuffer = decodeSafetensors(readFileSync(file), file).tensors;
+    const fromCopy = decodeSafetensors(new Uint8Array(readFileSync(file)), file).tensors;
+    expect(fromBuffer.size).toBe(fromCopy.size);
+    for (const [name, t] of fromCopy) {
+      expect(Array.from(fromBuffer.get(name)?.data as Float32Array), name).toEqual(
+        Array.from(t.data as Float32Array),
+      );
+    }
   });
 });

@@ -61,6 +61,32 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+/** float32 -> IEEE half bits, rounding to nearest even (as numpy's astype(float16)); overflow -> inf. */
+export function floatToHalf(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0] as number;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, nan
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal
+    mant |= 0x800000;
+    const shift = 14 - e; // 14..24
+    const half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rest > mid || (rest === mid && (half & 1) === 1) ? 1 : 0));
+  }
+  const half = mant >>> 13;
+  const rest = mant & 0x1fff;
+  const out = (e << 10) | half;
+  // Rounding up may carry into the exponent (and up to 0x7c00, inf): that is the correctly rounded value.
+  return sign | (out + (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1) ? 1 : 0));
+}
+
 /** A tensor's values as float32: F16 and BF16 are widened exactly; integer dtypes are refused. */
 export function toFloat32(t: NamedArray, what: string): Float32Array {
   if (t.dtype === 'F32') return t.data as Float32Array;
@@ -188,7 +214,8 @@ function readTensor(
   if (begin < 0 || end - begin !== count * BYTES[dtype] || dataStart + end > bytes.length) {
     throw new Error(`${what} data_offsets [${begin},${end}] do not match shape [${shape.join(',')}]`);
   }
-  const slice = bytes.slice(dataStart + begin, dataStart + end); // copy: aligned and owned
+  // A copy, aligned and owned. Through Uint8Array's own slice: a Node Buffer's `slice` is a view of the whole file.
+  const slice = Uint8Array.prototype.slice.call(bytes, dataStart + begin, dataStart + end);
   return { dtype, shape: shape.slice(), data: typedArray(dtype, slice.buffer) };
 }
 

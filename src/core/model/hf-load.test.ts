@@ -1,4 +1,6 @@
 // Loading Hugging Face checkpoints (test/fixtures/hf-bin/, written by scripts/golden/make_hf_checkpoint.py).
+import { readdirSync, readFileSync } from 'node:fs';
+
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -216,5 +218,33 @@ describe('withLabels', () => {
     expect(two.report.labels).toBe(
       'classifier replaced by a fresh one: the model has 3 labels (negative, neutral, positive), the data 2',
     );
+  });
+});
+
+describe('loadHfModel: the masked-LM head', () => {
+  const mlmDir = 'test/fixtures/nano-bert-mlm';
+  const files = (dir: string) =>
+    readdirSync(dir).map((f): [string, Uint8Array] => [f, new Uint8Array(readFileSync(`${dir}/${f}`))]);
+
+  it("hands over a BertForMaskedLM checkpoint's cls.predictions.* tensors, exactly as stored", () => {
+    const m = loadHfModel(files(mlmDir), { name: 'mlm', seed: 1 });
+    expect(m.mlmHead.missing).toEqual([]);
+    const stored = decodeSafetensors(readFileSync(`${mlmDir}/model.safetensors`), 'x').tensors;
+    expect([...m.mlmHead.arrays.keys()].sort()).toEqual(
+      [...stored.keys()].filter((k) => k.startsWith('cls.predictions.')).sort(),
+    );
+    for (const [name, values] of m.mlmHead.arrays) {
+      const want = stored.get(name);
+      expect(want?.dtype, name).toBe('F32');
+      expect(Array.from(values), name).toEqual(Array.from(want?.data as Float32Array));
+    }
+    expect([...m.arrays.keys()].some((k) => k.startsWith('cls.'))).toBe(false); // not a classifier parameter
+  });
+
+  it('lists the whole head as missing for a checkpoint without one', () => {
+    const m = load('f32', ['config.json', 'vocab.txt', 'model.safetensors']);
+    expect(m.mlmHead.arrays.size).toBe(0);
+    expect(m.mlmHead.missing).toContain('cls.predictions.bias');
+    expect(m.mlmHead.missing).toHaveLength(5);
   });
 });

@@ -12,13 +12,14 @@
  * missing encoder tensors and wrong shapes are an error listing them.
  */
 import type { ModelConfig } from '../config.ts';
-import { decodeSafetensors, type NamedArray } from '../io/safetensors.ts';
+import { decodeSafetensors, toFloat32, type NamedArray } from '../io/safetensors.ts';
 import { decodeTorchBin } from '../io/torchbin.ts';
 import { makeRng } from '../rng.ts';
 import { parseTokenizerJson } from '../tokenizer/tokenizer-json.ts';
 import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 import { errorMessage } from '../errors.ts';
-import { fromHfConfig, matchCheckpoint, matchError } from './hf.ts';
+import { canonicalParamName, fromHfConfig, matchCheckpoint, matchError } from './hf.ts';
+import { mlmParamSpecs } from './mlm.ts';
 import { paramSpecs } from './params.ts';
 
 /** What a load did, for the CLI's log line and the page's run list. */
@@ -49,6 +50,11 @@ export interface LoadedHfModel {
   vocabText: string;
   /** HF `do_lower_case`: pass to WordPieceTokenizer. */
   lowercase: boolean;
+  /**
+   * The checkpoint's masked-LM head (`cls.predictions.*` of BertForMaskedLM, the tied decoder weight aside), float32
+   * by name, and the head parameters it lacks; for pre-training to continue from it. Not part of `arrays`.
+   */
+  mlmHead: { arrays: Map<string, Float32Array>; missing: string[] };
   report: HfLoadReport;
 }
 
@@ -145,6 +151,32 @@ function freshHead(names: readonly string[], model: ModelConfig, seed: number): 
   return out;
 }
 
+/** The MLM head's tensors among a checkpoint's (legacy names accepted), widened to float32; shapes checked. */
+function mlmHeadOf(
+  tensors: ReadonlyMap<string, NamedArray>,
+  model: ModelConfig,
+  origin: string,
+): LoadedHfModel['mlmHead'] {
+  const byName = new Map([...tensors].map(([key, t]) => [canonicalParamName(key), [key, t] as const]));
+  const arrays = new Map<string, Float32Array>();
+  const missing: string[] = [];
+  for (const spec of mlmParamSpecs(model)) {
+    const found = byName.get(spec.name);
+    if (!found) {
+      missing.push(spec.name);
+      continue;
+    }
+    const [key, t] = found;
+    if (t.shape.join(',') !== spec.shape.join(',')) {
+      throw new Error(
+        `${origin}: tensor '${key}' has shape [${t.shape.join(',')}], expected [${spec.shape.join(',')}]`,
+      );
+    }
+    arrays.set(spec.name, toFloat32(t, `${origin}: tensor '${key}'`));
+  }
+  return { arrays, missing };
+}
+
 /**
  * Reads a Hugging Face BERT from its files (name -> bytes; folder paths are cut to base names). `name` is the
  * model's name and prefixes file names in messages; `seed` draws a missing head. One Error line on bad input.
@@ -181,6 +213,7 @@ export function loadHfModel(
     arrays: match.arrays,
     vocabText: vocab.tokens.join('\n') + '\n',
     lowercase: vocab.lowercase,
+    mlmHead: mlmHeadOf(tensors, model, at(weights)),
     report: {
       name,
       weights,

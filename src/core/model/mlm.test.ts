@@ -6,10 +6,19 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { closeness, expectNear, flat, readJson, root, values } from '../../../test/helpers/nano.ts';
+import {
+  closeness,
+  expectNear,
+  flat,
+  mlmGoldenBatch,
+  readJson,
+  root,
+  values,
+  type MlmBatchGolden,
+} from '../../../test/helpers/nano.ts';
 import { decodeSafetensors } from '../io/safetensors.ts';
 import { makeRng } from '../rng.ts';
-import { embed, encode, NO_DROPOUT, type BertInputs } from './bert.ts';
+import { embed, encode, NO_DROPOUT } from './bert.ts';
 import { decodeCheckpoint, fromHfConfig } from './hf.ts';
 import {
   addMlmParamsFromArrays,
@@ -25,14 +34,9 @@ import { disposeParams, paramSpecs, variableFrom, type Params } from './params.t
 
 type Nested = number | Nested[];
 
-interface MlmGolden {
+interface MlmGolden extends MlmBatchGolden {
   meta: { param_names: string[] };
   input_ids: number[][];
-  masked_input_ids: number[][];
-  attention_mask: number[][];
-  token_type_ids: number[][];
-  positions: number[];
-  labels: number[];
   hidden: Nested;
   logits: number[][];
   loss: number;
@@ -59,20 +63,12 @@ beforeAll(async () => {
 });
 afterAll(() => disposeParams(params));
 
-function maskedBatch(): BertInputs & { positions: tf.Tensor1D; labels: tf.Tensor1D } {
-  return {
-    inputIds: tf.tensor2d(golden.masked_input_ids, undefined, 'int32'),
-    tokenTypeIds: tf.tensor2d(golden.token_type_ids, undefined, 'int32'),
-    attentionMask: tf.tensor2d(golden.attention_mask, undefined, 'int32'),
-    positions: tf.tensor1d(golden.positions, 'int32'),
-    labels: tf.tensor1d(golden.labels, 'int32'),
-  };
-}
+const maskedBatch = () => mlmGoldenBatch(golden);
 
 /** Loss and the gradient of every variable of `p`, by HF name. */
 function lossAndGrads(p: Params, batch: ReturnType<typeof maskedBatch>) {
   const { value, grads } = tf.variableGrads(
-    () => maskedLmLoss(mlmForward(p, model, batch, batch.positions, NO_DROPOUT), batch.labels),
+    () => maskedLmLoss(mlmForward(p, model, batch, batch.mlmPositions, NO_DROPOUT), batch.labels),
     [...p.values()],
   );
   const byName = new Map<string, tf.Tensor>();
@@ -108,8 +104,8 @@ describe('MLM head (HF BertForMaskedLM) vs PyTorch float64', () => {
   it('logits at the masked positions match to 1e-5, from the golden hidden states and end to end', async () => {
     const batch = maskedBatch();
     const hidden = tf.tensor3d(flat(golden.hidden), [3, 8, 32]);
-    const fromHidden = mlmLogits(params, model, hidden, batch.positions);
-    const endToEnd = mlmForward(params, model, batch, batch.positions, NO_DROPOUT);
+    const fromHidden = mlmLogits(params, model, hidden, batch.mlmPositions);
+    const endToEnd = mlmForward(params, model, batch, batch.mlmPositions, NO_DROPOUT);
     expect(fromHidden.shape).toEqual([golden.positions.length, model.vocabSize]);
     expect(closeness(await values(fromHidden), flat(golden.logits), 1e-5, 1e-4)).toBeLessThan(1);
     expect(closeness(await values(endToEnd), flat(golden.logits), 1e-5, 1e-4)).toBeLessThan(1);
@@ -118,7 +114,7 @@ describe('MLM head (HF BertForMaskedLM) vs PyTorch float64', () => {
 
   it('masked-LM loss matches to 1e-6 relative', async () => {
     const batch = maskedBatch();
-    const logits = mlmForward(params, model, batch, batch.positions, NO_DROPOUT);
+    const logits = mlmForward(params, model, batch, batch.mlmPositions, NO_DROPOUT);
     const loss = maskedLmLoss(logits, batch.labels);
     expect(loss.shape).toEqual([]);
     expect(closeness(await values(loss), [golden.loss], 0, 1e-6)).toBeLessThan(1);
@@ -148,7 +144,7 @@ describe('MLM head (HF BertForMaskedLM) vs PyTorch float64', () => {
         tf.tidy(() => {
           const e = embed(untied, model, batch, NO_DROPOUT); // reads the copy
           const h = encode(untied, model, e, batch.attentionMask, NO_DROPOUT);
-          return maskedLmLoss(mlmLogits(params, model, h, batch.positions), batch.labels); // decoder: E
+          return maskedLmLoss(mlmLogits(params, model, h, batch.mlmPositions), batch.labels); // decoder: E
         }),
       [copy],
     );
@@ -163,7 +159,7 @@ describe('MLM head (HF BertForMaskedLM) vs PyTorch float64', () => {
     const run = () => {
       const { loss, all } = lossAndGrads(params, batch);
       tf.dispose([loss, ...all]);
-      const logits = mlmForward(params, model, batch, batch.positions, NO_DROPOUT);
+      const logits = mlmForward(params, model, batch, batch.mlmPositions, NO_DROPOUT);
       tf.dispose([logits, maskedLmLoss(logits, batch.labels)]);
     };
     run();
@@ -223,7 +219,7 @@ describe('MLM head parameters', () => {
     const arrays = new Map([...file.tensors].map(([k, t]) => [k, t.data as Float32Array]));
     addMlmParamsFromArrays(p, model, arrays, 'model.safetensors');
     const batch = maskedBatch();
-    const logits = mlmForward(p, model, batch, batch.positions, NO_DROPOUT);
+    const logits = mlmForward(p, model, batch, batch.mlmPositions, NO_DROPOUT);
     expect(closeness(await values(logits), flat(golden.logits), 1e-5, 1e-4)).toBeLessThan(1);
     tf.dispose([logits, ...(Object.values(batch) as tf.Tensor[])]);
 

@@ -9,42 +9,36 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
+  expectDeltaFinal,
+  expectInnerSteps,
+  expectLogitsAdv,
+  expectParamGrads,
+  runGoldenAlum,
+  type GoldenAlumCase,
+  type Nested,
+} from '../../../test/helpers/golden-alum.ts';
+import {
   expectNear,
   expectStepMetrics,
   flat,
+  mlmGoldenBatch,
   readJson,
   root,
   values,
-  type GoldenStepMetrics,
+  type MlmBatchGolden,
 } from '../../../test/helpers/nano.ts';
 import { decodeSafetensors } from '../io/safetensors.ts';
-import { NO_DROPOUT } from '../model/bert.ts';
 import { fromHfConfig } from '../model/hf.ts';
 import { WORD_EMBEDDINGS } from '../model/mlm.ts';
 import { disposeParams, variableFrom, type Params } from '../model/params.ts';
-import { alumGradients, disposeStepResult, type AlumSettings } from './alum.ts';
+import { disposeStepResult } from './alum.ts';
 import { disposeBatch, readStepScalars, stepScalars } from './run.ts';
 
-type Nested = number | Nested[];
-
-interface MlmCase extends GoldenStepMetrics {
-  name: string;
-  config: Omit<AlumSettings, 'method'>;
-  inner_loss: number[];
-  delta_grad: Nested[];
-  delta: Nested[];
-  delta_final: Nested;
+interface MlmCase extends GoldenAlumCase {
   logits_clean: Nested;
-  logits_adv: Nested;
-  grads: Record<string, Nested>;
 }
 
-interface MlmAlumGolden {
-  masked_input_ids: number[][];
-  attention_mask: number[][];
-  token_type_ids: number[][];
-  positions: number[];
-  labels: number[];
+interface MlmAlumGolden extends MlmBatchGolden {
   delta_init: Nested;
   cases: MlmCase[];
 }
@@ -63,25 +57,9 @@ afterAll(() => disposeParams(params));
 
 function runCase(c: MlmCase) {
   const [b, t] = [golden.masked_input_ids.length, golden.masked_input_ids[0]?.length ?? 0];
-  const batch = {
-    inputIds: tf.tensor2d(golden.masked_input_ids, [b, t], 'int32'),
-    attentionMask: tf.tensor2d(golden.attention_mask, [b, t], 'int32'),
-    tokenTypeIds: tf.tensor2d(golden.token_type_ids, [b, t], 'int32'),
-    labels: tf.tensor1d(golden.labels, 'int32'),
-    mlmPositions: tf.tensor1d(golden.positions, 'int32'),
-  };
-  const k = c.config.k;
-  const result = alumGradients(
-    params,
-    model,
-    batch,
-    { method: 'alum', ...c.config },
-    {
-      dropout: { clean: NO_DROPOUT, inner: Array.from({ length: k }, () => NO_DROPOUT), adv: NO_DROPOUT },
-      deltaInit: tf.tensor3d(flat(golden.delta_init), [b, t, model.hiddenSize]),
-      record: true,
-    },
-  );
+  const batch = mlmGoldenBatch(golden);
+  const deltaInit = tf.tensor3d(flat(golden.delta_init), [b, t, model.hiddenSize]);
+  const result = runGoldenAlum(params, model, batch, c, deltaInit);
   return { batch, result };
 }
 
@@ -104,19 +82,9 @@ describe.each(golden.cases)('ALUM-MLM case $name vs PyTorch float64', (c) => {
     expect(result.logitsClean.shape).toEqual([m, model.vocabSize]);
     expectNear(await values(result.logitsClean), flat(c.logits_clean), 'logits_clean', { rel: 1e-5 });
     expect(result.deltaGrads).toHaveLength(c.config.k);
-    for (let k = 0; k < c.config.k; k++) {
-      expectNear(
-        await values(result.deltaGrads[k] as tf.Tensor),
-        flat(c.delta_grad[k] as Nested),
-        `g_${k + 1}`,
-      );
-      const d = await values(result.deltaSteps[k] as tf.Tensor);
-      expectNear(d, flat(c.delta[k] as Nested), `delta_${k + 1}`, { rel: 1e-3 });
-    }
-    expectNear(await values(result.deltaFinal as tf.Tensor), flat(c.delta_final), 'delta_final', {
-      rel: 1e-3,
-    });
-    expectNear(await values(result.logitsAdv as tf.Tensor), flat(c.logits_adv), 'logits_adv', { rel: 1e-5 });
+    await expectInnerSteps(result, c);
+    await expectDeltaFinal(result, c);
+    await expectLogitsAdv(result, c);
     disposeStepResult(result);
     disposeBatch(batch);
   });
@@ -134,11 +102,8 @@ describe.each(golden.cases)('ALUM-MLM case $name vs PyTorch float64', (c) => {
 
   it('every parameter gradient matches, the tied word embedding included', async () => {
     const { batch, result } = runCase(c);
-    expect([...result.grads.keys()].sort()).toEqual(Object.keys(c.grads).sort());
+    await expectParamGrads(result, c);
     expect(result.grads.has(WORD_EMBEDDINGS)).toBe(true);
-    for (const [name, grad] of result.grads) {
-      expectNear(await values(grad), flat(c.grads[name] as Nested), name, { floor: 1e-3 });
-    }
     disposeStepResult(result);
     disposeBatch(batch);
   });

@@ -3,8 +3,8 @@
  * perturbation variants with the sizes `npm run variants` measured (README, "The four perturbation
  * variants, measured"). A disclosure whose open state the lesson remembers.
  */
-import { setPanelOpen } from '../store/actions.ts';
 import { useAppStore } from '../store/store.ts';
+import { Panel } from './Panel.tsx';
 
 /** Measured on the tiny model of the default task (README table; mean over 8 batches of 32 x 64). */
 const VARIANTS: readonly { name: string; update: string; linf: string; kl: string }[] = [
@@ -32,13 +32,7 @@ const VARIANTS: readonly { name: string; update: string; linf: string; kl: strin
 export function About() {
   const open = useAppStore((s) => s.lesson.panels.includes('about'));
   return (
-    <details
-      className="panel about"
-      open={open}
-      onToggle={(e) => setPanelOpen('about', e.currentTarget.open)}
-      data-testid="panel.about"
-    >
-      <summary>What is this?</summary>
+    <Panel panel="about" className="about" testId="panel.about" open={open} title="What is this?">
       <p>
         <b>The data.</b> The built-in task is <b>spam</b> detection: emails from the SpamAssassin public
         corpus, each labelled <i>spam</i> or <i>ham</i> (not spam). About 70% of the dev emails are ham, so a
@@ -85,6 +79,6 @@ export function About() {
           ))}
         </tbody>
       </table>
-    </details>
+    </Panel>
   );
 }

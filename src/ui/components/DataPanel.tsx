@@ -13,6 +13,7 @@ import { lengthHistogram, truncationRate } from '../dataPreview.ts';
 import * as actions from '../store/actions.ts';
 import { useAppStore } from '../store/store.ts';
 import { userData } from '../userFiles.ts';
+import { FieldError } from './Panel.tsx';
 
 type Preview = NonNullable<Extract<DataCheck, { ok: true }>['preview']>;
 
@@ -105,11 +106,7 @@ export function DataPanel() {
           </span>
         </p>
       )}
-      {problem !== null && (
-        <span className="field-error" role="status" data-testid="data.error">
-          {problem}
-        </span>
-      )}
+      <FieldError problem={problem} testId="data.error" />
       {preview !== null && staged !== null && <DataPreviewView preview={preview} maxLength={maxLength} />}
     </fieldset>
   );

@@ -11,6 +11,7 @@ import * as actions from '../store/actions.ts';
 import { activeRun, appStore, runList, useAppStore } from '../store/store.ts';
 import { exportTorchZip } from '../torchExport.ts';
 import { clearImportedMetrics, importMetrics } from '../metricsImport.ts';
+import { FieldError } from './Panel.tsx';
 
 /** Saves a Blob under `fileName` through a temporary link (the browser's download). */
 function download(blob: Blob, fileName: string): void {
@@ -52,20 +53,55 @@ function downloadConfig(): void {
   );
 }
 
+/** The downloads of metric rows, in the panel's order: each needs the active run to have rows. */
+const ROW_EXPORTS: readonly { testId: string; save: () => void; title: string; label: string }[] = [
+  {
+    testId: 'export.csv',
+    save: () => downloadMetrics('csv'),
+    title: 'Every metric row of this run as CSV',
+    label: 'Metrics CSV',
+  },
+  {
+    testId: 'export.jsonl',
+    save: () => downloadMetrics('jsonl'),
+    title: 'Every metric row of this run as JSON lines (as alum train writes metrics.jsonl)',
+    label: 'Metrics JSONL',
+  },
+  {
+    testId: 'export.json',
+    save: () => downloadAllMetrics('json', true),
+    title: 'This run as JSON: its name, config, mid-run setting changes and metric rows',
+    label: 'Metrics JSON',
+  },
+  {
+    testId: 'export.allCsv',
+    save: () => downloadAllMetrics('csv'),
+    title: 'Every metric row of every run in the page as CSV (a leading run column)',
+    label: 'All runs CSV',
+  },
+  {
+    testId: 'export.allJson',
+    save: () => downloadAllMetrics('json'),
+    title: 'Every run in the page as JSON: its name, config, mid-run setting changes and metric rows',
+    label: 'All runs JSON',
+  },
+];
+
 export function ExportPanel() {
   const hasModel = useAppStore((s) => (activeRun(s)?.info ?? null) !== null);
   const rows = useAppStore((s) => activeRun(s)?.metrics.length ?? 0);
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
-  const saveModel = () => {
+  /** Builds a zip (busy meanwhile) and downloads it, or says why not. */
+  const saveZip = (make: () => Promise<{ blob: Blob; fileName: string }>) => {
     setBusy(true);
     setProblem(null);
-    actions
-      .exportModel()
+    make()
       .then(({ blob, fileName }) => download(blob, fileName))
       .catch((e: unknown) => setProblem(errorMessage(e)))
       .finally(() => setBusy(false));
   };
+  const saveModel = () => saveZip(actions.exportModel);
   const overlay = useAppStore((s) => s.overlay?.name ?? null);
   const [importProblem, setImportProblem] = useState<string | null>(null);
   const pickMetrics = (file: File | undefined) => {
@@ -76,14 +112,7 @@ export function ExportPanel() {
       .then((text) => importMetrics(file.name, text))
       .catch((e: unknown) => setImportProblem(errorMessage(e)));
   };
-  const saveTorch = () => {
-    setBusy(true);
-    setProblem(null);
-    exportTorchZip()
-      .then(({ blob, fileName }) => download(blob, fileName))
-      .catch((e: unknown) => setProblem(errorMessage(e)))
-      .finally(() => setBusy(false));
-  };
+  const saveTorch = () => saveZip(exportTorchZip);
   return (
     <section className="controls" aria-label="Export">
       <button
@@ -95,51 +124,18 @@ export function ExportPanel() {
       >
         Download model
       </button>
-      <button
-        type="button"
-        data-testid="export.csv"
-        onClick={() => downloadMetrics('csv')}
-        disabled={rows === 0}
-        title="Every metric row of this run as CSV"
-      >
-        Metrics CSV
-      </button>
-      <button
-        type="button"
-        data-testid="export.jsonl"
-        onClick={() => downloadMetrics('jsonl')}
-        disabled={rows === 0}
-        title="Every metric row of this run as JSON lines (as alum train writes metrics.jsonl)"
-      >
-        Metrics JSONL
-      </button>
-      <button
-        type="button"
-        data-testid="export.json"
-        onClick={() => downloadAllMetrics('json', true)}
-        disabled={rows === 0}
-        title="This run as JSON: its name, config, mid-run setting changes and metric rows"
-      >
-        Metrics JSON
-      </button>
-      <button
-        type="button"
-        data-testid="export.allCsv"
-        onClick={() => downloadAllMetrics('csv')}
-        disabled={rows === 0}
-        title="Every metric row of every run in the page as CSV (a leading run column)"
-      >
-        All runs CSV
-      </button>
-      <button
-        type="button"
-        data-testid="export.allJson"
-        onClick={() => downloadAllMetrics('json')}
-        disabled={rows === 0}
-        title="Every run in the page as JSON: its name, config, mid-run setting changes and metric rows"
-      >
-        All runs JSON
-      </button>
+      {ROW_EXPORTS.map(({ testId, save, title, label }) => (
+        <button
+          key={testId}
+          type="button"
+          data-testid={testId}
+          onClick={save}
+          disabled={rows === 0}
+          title={title}
+        >
+          {label}
+        </button>
+      ))}
       <button
         type="button"
         data-testid="export.config"
@@ -174,16 +170,8 @@ export function ExportPanel() {
           Hide {overlay}
         </button>
       )}
-      {importProblem !== null && (
-        <span className="field-error" role="status" data-testid="export.importError">
-          {importProblem}
-        </span>
-      )}
-      {problem !== null && (
-        <span className="field-error" role="status" data-testid="export.error">
-          {problem}
-        </span>
-      )}
+      <FieldError problem={importProblem} testId="export.importError" />
+      <FieldError problem={problem} testId="export.error" />
     </section>
   );
 }

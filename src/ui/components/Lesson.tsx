@@ -6,9 +6,10 @@
 import { useState } from 'react';
 import { errorMessage } from '../coreConfig.ts';
 import { lessonFile, MAX_LESSON_TEXT, parseLessonFile } from '../lesson.ts';
-import { setLesson, setPanelOpen, stageConfig } from '../store/actions.ts';
+import { setLesson, stageConfig } from '../store/actions.ts';
 import { appStore, useAppStore } from '../store/store.ts';
 import { formatQuery } from '../urlConfig.ts';
+import { Panel } from './Panel.tsx';
 
 /** The link to this lesson: the page's address with the config and lesson in the query. */
 function lessonUrl(): string {
@@ -41,13 +42,7 @@ export function Lesson() {
   const open = lesson.classroom || lesson.panels.includes('lesson');
   const [note, setNote] = useState<string | null>(null);
   return (
-    <details
-      className="panel lesson"
-      open={open}
-      onToggle={(e) => setPanelOpen('lesson', e.currentTarget.open)}
-      data-testid="panel.lesson"
-    >
-      <summary>Lesson</summary>
+    <Panel panel="lesson" className="lesson" testId="panel.lesson" open={open} title="Lesson">
       {lesson.text !== '' && (
         <blockquote className="lesson-text" data-testid="lesson.text">
           {lesson.text}
@@ -115,6 +110,6 @@ export function Lesson() {
           {note}
         </p>
       )}
-    </details>
+    </Panel>
   );
 }

@@ -9,6 +9,7 @@ import { useState } from 'react';
 import { errorMessage } from '../coreConfig.ts';
 import * as actions from '../store/actions.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
+import { FieldError } from './Panel.tsx';
 
 export function ModelPanel() {
   const staged = useAppStore((s) => s.stagedModel);
@@ -62,11 +63,7 @@ export function ModelPanel() {
           }}
         />
       </label>
-      {problem !== null && (
-        <span className="field-error" role="status" data-testid="model.error">
-          {problem}
-        </span>
-      )}
+      <FieldError problem={problem} testId="model.error" />
     </fieldset>
   );
 }

@@ -10,9 +10,10 @@ import { useState } from 'react';
 import { errorMessage, type Variant } from '../coreConfig.ts';
 import { formatNumber } from '../help.ts';
 import type { TokenView as TokenViewData } from '../../protocol/messages.ts';
-import { setPanelOpen, tokenView } from '../store/actions.ts';
+import { tokenView } from '../store/actions.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
 import { stageName, TokenCells } from './TokenView.tsx';
+import { FieldError, Panel } from './Panel.tsx';
 
 /** Algorithm 1 of the paper (lines 3-9), the lines a step runs. */
 export const ALGORITHM_1: readonly { line: number; text: string }[] = [
@@ -91,13 +92,13 @@ export function SlowMotion() {
   const s = view?.stages[stage];
   const lines = s === undefined ? [] : linesOf(s.kind);
   return (
-    <details
-      className="panel slow-motion"
+    <Panel
+      panel="slow-motion"
+      className="slow-motion"
+      testId="panel.slow"
       open={open}
-      onToggle={(e) => setPanelOpen('slow-motion', e.currentTarget.open)}
-      data-testid="panel.slow"
+      title="The inner loop in slow motion"
     >
-      <summary>The inner loop in slow motion</summary>
       <p className="muted">
         Takes one ALUM step apart on the current weights (the first example of the batch just trained, dropout
         off) and walks through it: δ&apos;s initialisation, each ascent step, then the outer update. The run
@@ -154,11 +155,7 @@ export function SlowMotion() {
           <TokenCells view={view} stage={stage} />
         </>
       )}
-      {problem !== null && (
-        <p className="field-error" role="status" data-testid="slow.problem">
-          {problem}
-        </p>
-      )}
-    </details>
+      <FieldError problem={problem} testId="slow.problem" block />
+    </Panel>
   );
 }

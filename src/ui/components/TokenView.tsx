@@ -10,8 +10,9 @@ import { useEffect, useRef, useState } from 'react';
 import { errorMessage } from '../coreConfig.ts';
 import { formatNumber } from '../help.ts';
 import type { TokenView as TokenViewData } from '../../protocol/messages.ts';
-import { setPanelOpen, tokenView } from '../store/actions.ts';
+import { tokenView } from '../store/actions.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
+import { FieldError, Panel } from './Panel.tsx';
 
 /** Viridis at 9 stops (matplotlib's `viridis`, perceptually uniform and colour-vision safe). */
 const VIRIDIS = [
@@ -156,13 +157,13 @@ export function TokenView() {
   const last = view === null ? 0 : view.stages.length - 1;
   const shown = stage < 0 || stage > last ? last : stage;
   return (
-    <details
-      className="panel token-view"
+    <Panel
+      panel="tokens"
+      className="token-view"
+      testId="panel.tokens"
       open={open}
-      onToggle={(e) => setPanelOpen('tokens', e.currentTarget.open)}
-      data-testid="panel.tokens"
+      title="Where the perturbation lands"
     >
-      <summary>Where the perturbation lands</summary>
       <p className="muted">
         Each token is shaded by the size of its perturbation δ (and of the gradient the ascent followed): the
         words the adversary pushes hardest. Computed from one traced step on the current weights (dropout
@@ -227,11 +228,7 @@ export function TokenView() {
           <TokenCells view={view} stage={shown} />
         </>
       )}
-      {problem !== null && (
-        <p className="field-error" role="status" data-testid="tokens.problem">
-          {problem}
-        </p>
-      )}
-    </details>
+      <FieldError problem={problem} testId="tokens.problem" block />
+    </Panel>
   );
 }
