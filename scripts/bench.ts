@@ -16,7 +16,7 @@ import { initBackend } from '../src/core/backend.ts';
 import { modelConfigFor, resolveConfig, type BackendName, type ModelPresetName } from '../src/core/config.ts';
 import { initParams } from '../src/core/model/params.ts';
 import { makeRng } from '../src/core/rng.ts';
-import type { EncodedSplit } from '../src/core/data/dataset.ts';
+import { arraySplit, type EncodedSplit, type RowSplit } from '../src/core/data/dataset.ts';
 import { TrainingRun } from '../src/core/train/run.ts';
 
 const { values } = parseArgs({
@@ -34,7 +34,7 @@ const steps = Number(values.steps);
 const batchSize = Number(values['batch-size']);
 const maxLength = Number(values['max-length']);
 
-function randomSplit(count: number): EncodedSplit {
+function randomSplit(count: number): RowSplit {
   const rng = makeRng(7);
   const n = count * maxLength;
   const split: EncodedSplit = {
@@ -46,7 +46,7 @@ function randomSplit(count: number): EncodedSplit {
     maxLength,
   };
   for (let i = 0; i < n; i++) split.inputIds[i] = 5 + rng.int(VOCAB - 5);
-  return split;
+  return arraySplit(split);
 }
 
 const variants = [

@@ -1,13 +1,13 @@
 // Test helpers: a synthetic classification task (label = whether token 7 occurs in the sequence) and a nano
 // TrainingRun on it, for tests of the training loop that need no real data.
 import { modelConfigFor, resolveConfig, type TrainConfig } from '../../src/core/config.ts';
-import type { EncodedSplit } from '../../src/core/data/dataset.ts';
+import { arraySplit, type EncodedSplit, type RowSplit } from '../../src/core/data/dataset.ts';
 import { initParams } from '../../src/core/model/params.ts';
 import { makeRng } from '../../src/core/rng.ts';
 import { TrainingRun } from '../../src/core/train/run.ts';
 
 /** `count` sequences of length `t` (4 or more real tokens) over a `vocab`-token vocabulary, seeded. */
-export function syntheticSplit(count: number, seed: number, t = 12, vocab = 40): EncodedSplit {
+export function syntheticSplit(count: number, seed: number, t = 12, vocab = 40): EncodedSplit & RowSplit {
   const rng = makeRng(seed);
   const s: EncodedSplit = {
     inputIds: new Int32Array(count * t),
@@ -27,11 +27,14 @@ export function syntheticSplit(count: number, seed: number, t = 12, vocab = 40):
     }
     if (label === 1) s.inputIds[i * t + 1 + rng.int(len - 2)] = 7;
   }
-  return s;
+  return arraySplit(s);
 }
 
 /** A nano run (vocabulary 40, 16 positions) on `trainCount` synthetic rows, seeded init from the config. */
-export function makeSyntheticRun(patch: Partial<TrainConfig>, trainCount = 256): TrainingRun {
+export function makeSyntheticRun(
+  patch: Partial<TrainConfig>,
+  trainCount = 256,
+): TrainingRun<EncodedSplit & RowSplit> {
   const config = resolveConfig({
     model: 'nano',
     batchSize: 8,
@@ -42,7 +45,7 @@ export function makeSyntheticRun(patch: Partial<TrainConfig>, trainCount = 256):
     ...patch,
   });
   const model = modelConfigFor('nano', 40, 2, 16);
-  return new TrainingRun(
+  return new TrainingRun<EncodedSplit & RowSplit>(
     config,
     model,
     initParams(model, makeRng(config.seed)),

@@ -9,7 +9,7 @@
  * alum/alum_train.sh lines 21-22: blocks of whole sentences); our documents are passages, so we cut inside them.
  * Token type ids are 0 throughout (no next-sentence task). Pure: no tfjs, no files.
  */
-import type { EncodedSplit } from './dataset.ts';
+import { arraySplit, type EncodedSplit, type RowSplit } from './dataset.ts';
 import type { MaskingOptions } from './masking.ts';
 import { shuffled, makeRng } from '../rng.ts';
 import type { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
@@ -71,7 +71,7 @@ export function packSequences(
   stream: Int32Array,
   maxLength: number,
   origin: string,
-): EncodedSplit {
+): EncodedSplit & RowSplit {
   if (maxLength < 3) throw new Error(`${origin}: maxLength ${maxLength} leaves no room for text`);
   if (stream.length === 0) throw new Error(`${origin}: no tokens after tokenisation`);
   const body = maxLength - 2;
@@ -86,14 +86,14 @@ export function packSequences(
     inputIds[at + 1 + chunk.length] = tok.sepId;
     attentionMask.fill(1, at, at + chunk.length + 2);
   }
-  return {
+  return arraySplit({
     inputIds,
     tokenTypeIds: new Int32Array(count * maxLength),
     attentionMask,
     labels: new Int32Array(count),
     count,
     maxLength,
-  };
+  });
 }
 
 /**
@@ -104,17 +104,17 @@ export function packSequences(
 export const MAX_DEV_SEQUENCES = 256;
 
 /** The first `n` sequences of a split (a view, not a copy). */
-export function firstSequences(split: EncodedSplit, n: number): EncodedSplit {
-  if (split.count <= n) return split;
+export function firstSequences(split: EncodedSplit, n: number): EncodedSplit & RowSplit {
+  if (split.count <= n) return arraySplit(split);
   const t = split.maxLength;
-  return {
+  return arraySplit({
     inputIds: split.inputIds.subarray(0, n * t),
     tokenTypeIds: split.tokenTypeIds.subarray(0, n * t),
     attentionMask: split.attentionMask.subarray(0, n * t),
     labels: split.labels.subarray(0, n),
     count: n,
     maxLength: t,
-  };
+  });
 }
 
 /**

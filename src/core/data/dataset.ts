@@ -124,6 +124,127 @@ export function encodeSplit(
   return { inputIds, tokenTypeIds, attentionMask, labels, count: batchSize, maxLength };
 }
 
+/**
+ * A split read by rows: `rows(indices)` gives the padded arrays of those rows ([indices.length, maxLength]),
+ * so a run tokenises only the rows a batch needs. `labels` [count] is kept whole (4 bytes a row).
+ */
+export interface RowSplit {
+  readonly count: number;
+  readonly maxLength: number;
+  /** [count]: class ids, or float targets (Float32Array) for regression. */
+  readonly labels: Int32Array | Float32Array;
+  rows(indices: readonly number[]): EncodedSplit;
+}
+
+/** Rows `indices` of padded arrays, copied: [indices.length, maxLength]. */
+function pickRows(s: EncodedSplit, indices: readonly number[]): EncodedSplit {
+  const t = s.maxLength;
+  const b = indices.length;
+  const out: EncodedSplit = {
+    inputIds: new Int32Array(b * t),
+    tokenTypeIds: new Int32Array(b * t),
+    attentionMask: new Int32Array(b * t),
+    labels: s.labels instanceof Float32Array ? new Float32Array(b) : new Int32Array(b),
+    count: b,
+    maxLength: t,
+  };
+  indices.forEach((row, i) => {
+    out.inputIds.set(s.inputIds.subarray(row * t, (row + 1) * t), i * t);
+    out.tokenTypeIds.set(s.tokenTypeIds.subarray(row * t, (row + 1) * t), i * t);
+    out.attentionMask.set(s.attentionMask.subarray(row * t, (row + 1) * t), i * t);
+    out.labels[i] = s.labels[row] as number;
+  });
+  return out;
+}
+
+/**
+ * Padded arrays already in memory (packed MLM sequences, test data) as a RowSplit: `rows` is added to the same
+ * object (no copy), so its arrays stay readable.
+ */
+export function arraySplit(s: EncodedSplit): EncodedSplit & RowSplit {
+  if ('rows' in s && typeof s.rows === 'function') return s as EncodedSplit & RowSplit;
+  return Object.assign(s, { rows: (indices: readonly number[]) => pickRows(s, indices) });
+}
+
+/** Rows kept encoded by `lazySplit` (a few batches; bounded memory whatever the split's size). */
+export const ROW_CACHE_SIZE = 1024;
+
+/**
+ * A split tokenised on demand: `rows` encodes only the rows asked for (`encodeSplit`, the one encoder), keeping
+ * the last ROW_CACHE_SIZE encoded rows. Memory: labels [count] plus the cache, not count x maxLength.
+ */
+export function lazySplit(
+  tok: SplitTokenizer,
+  examples: readonly Example[],
+  maxLength: number,
+  problemType: ProblemType = 'classification',
+): RowSplit {
+  const labels =
+    problemType === 'regression' ? new Float32Array(examples.length) : new Int32Array(examples.length);
+  examples.forEach((ex, i) => (labels[i] = ex.label));
+  const cache = new Map<number, EncodedSplit>(); // row -> [1, maxLength], insertion order = age
+  const one = (row: number): EncodedSplit => {
+    let enc = cache.get(row);
+    if (enc === undefined) {
+      enc = encodeSplit(tok, [examples[row] as Example], maxLength, problemType);
+      if (cache.size >= ROW_CACHE_SIZE) cache.delete(cache.keys().next().value as number);
+      cache.set(row, enc);
+    }
+    return enc;
+  };
+  const rows = (indices: readonly number[]): EncodedSplit =>
+    concatRows(indices.map(one), maxLength, problemType);
+  return { count: examples.length, maxLength, labels, rows };
+}
+
+/** Single rows ([1, maxLength] each) stacked into [rows.length, maxLength]. */
+function concatRows(parts: readonly EncodedSplit[], t: number, problemType: ProblemType): EncodedSplit {
+  const b = parts.length;
+  const out: EncodedSplit = {
+    inputIds: new Int32Array(b * t),
+    tokenTypeIds: new Int32Array(b * t),
+    attentionMask: new Int32Array(b * t),
+    labels: problemType === 'regression' ? new Float32Array(b) : new Int32Array(b),
+    count: b,
+    maxLength: t,
+  };
+  parts.forEach((p, i) => {
+    out.inputIds.set(p.inputIds, i * t);
+    out.tokenTypeIds.set(p.tokenTypeIds, i * t);
+    out.attentionMask.set(p.attentionMask, i * t);
+    out.labels[i] = p.labels[0] as number;
+  });
+  return out;
+}
+
+/** The rows `picked` of a split as a split of their own (row i is `split`'s row `picked[i]`). */
+export function subsetSplit(split: RowSplit, picked: readonly number[]): RowSplit {
+  const labels =
+    split.labels instanceof Float32Array ? new Float32Array(picked.length) : new Int32Array(picked.length);
+  picked.forEach((row, i) => (labels[i] = split.labels[row] as number));
+  return {
+    count: picked.length,
+    maxLength: split.maxLength,
+    labels,
+    rows: (indices) => split.rows(indices.map((i) => picked[i] as number)),
+  };
+}
+
+/** Dev splits above this many rows are evaluated on a fixed seeded sample of this many rows. */
+export const DEV_EVAL_MAX = 2048;
+
+/**
+ * The rows a dev evaluation reads: all of them up to `max` rows; above that a fixed sample of `max` rows,
+ * seeded (the same at every evaluation of a run), in ascending order. Null = every row.
+ */
+export function devSampleRows(count: number, seed: number, max = DEV_EVAL_MAX): number[] | null {
+  if (count <= max) return null;
+  const all = Array.from({ length: count }, (_, i) => i);
+  return shuffled(all, makeRng(seed))
+    .slice(0, max)
+    .sort((a, b) => a - b);
+}
+
 /** A seeded Fisher-Yates shuffle of a copy (same seed, same order). */
 export function seededShuffle<T>(items: readonly T[], seed: number): T[] {
   return shuffled(items, makeRng(seed));

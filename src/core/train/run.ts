@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { isLiveSetting, type AdvDropout, type ModelConfig, type TrainConfig } from '../config.ts';
-import type { EncodedSplit } from '../data/dataset.ts';
+import { arraySplit, devSampleRows, subsetSplit, type EncodedSplit, type RowSplit } from '../data/dataset.ts';
 import { maskTokens, type MaskedTokens, type MaskingOptions } from '../data/masking.ts';
 import { STEP_METRICS, type MetricRow } from '../metrics.ts';
 import { forward, NO_DROPOUT, type DropoutPass } from '../model/bert.ts';
@@ -29,26 +29,22 @@ import { lrAt } from './schedule.ts';
 export type Batch = StepBatch;
 
 /** Tensors for rows `indices` of a split. Caller disposes (`disposeBatch`). */
-export function batchTensors(split: EncodedSplit, indices: readonly number[]): Batch {
+export function batchTensors(split: RowSplit | EncodedSplit, indices: readonly number[]): Batch {
   const t = split.maxLength;
   const b = indices.length;
-  const ids = new Int32Array(b * t);
-  const types = new Int32Array(b * t);
-  const mask = new Int32Array(b * t);
+  const rows = asRowSplit(split).rows(indices); // [B, T] arrays, labels [B]
   const regression = split.labels instanceof Float32Array;
-  const labels = regression ? new Float32Array(b) : new Int32Array(b);
-  indices.forEach((row, i) => {
-    ids.set(split.inputIds.subarray(row * t, (row + 1) * t), i * t);
-    types.set(split.tokenTypeIds.subarray(row * t, (row + 1) * t), i * t);
-    mask.set(split.attentionMask.subarray(row * t, (row + 1) * t), i * t);
-    labels[i] = split.labels[row] as number;
-  });
   return {
-    inputIds: tf.tensor2d(ids, [b, t], 'int32'),
-    tokenTypeIds: tf.tensor2d(types, [b, t], 'int32'),
-    attentionMask: tf.tensor2d(mask, [b, t], 'int32'),
-    labels: tf.tensor1d(labels, regression ? 'float32' : 'int32'), // [B]
+    inputIds: tf.tensor2d(rows.inputIds, [b, t], 'int32'),
+    tokenTypeIds: tf.tensor2d(rows.tokenTypeIds, [b, t], 'int32'),
+    attentionMask: tf.tensor2d(rows.attentionMask, [b, t], 'int32'),
+    labels: tf.tensor1d(rows.labels, regression ? 'float32' : 'int32'), // [B]
   };
+}
+
+/** A split as a RowSplit: padded arrays get row access (`arraySplit`), a RowSplit is itself. */
+export function asRowSplit(split: RowSplit | EncodedSplit): RowSplit {
+  return 'rows' in split ? split : arraySplit(split);
 }
 
 export function disposeBatch(b: Batch): void {
@@ -61,18 +57,13 @@ export function disposeBatch(b: Batch): void {
  * masked ids as input, the masked positions [M] and their original ids [M] as labels. Caller disposes.
  */
 export function maskedBatchTensors(
-  split: EncodedSplit,
+  split: RowSplit | EncodedSplit,
   indices: readonly number[],
   masking: MaskingOptions,
   rng: Rng,
 ): Batch {
   const t = split.maxLength;
-  const ids = new Int32Array(indices.length * t);
-  const mask = new Int32Array(indices.length * t);
-  indices.forEach((row, i) => {
-    ids.set(split.inputIds.subarray(row * t, (row + 1) * t), i * t);
-    mask.set(split.attentionMask.subarray(row * t, (row + 1) * t), i * t);
-  });
+  const { inputIds: ids, attentionMask: mask } = asRowSplit(split).rows(indices); // [B, T]
   const m = maskTokens(ids, mask, t, masking, rng);
   const b = indices.length;
   return {
@@ -183,26 +174,38 @@ function batchAccuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => logits.argMax(-1).equal(labels).toFloat().mean() as tf.Scalar);
 }
 
-export class TrainingRun {
+export class TrainingRun<S extends RowSplit = RowSplit> {
   step = 0;
   skipped = 0;
   readonly rng: Rng;
   readonly optimizer: AdamW;
   private order: number[] = [];
   private cursor = 0;
+  /** The training split (`S`: what the caller passed, with row access; arrays stay readable). */
+  readonly train: S;
+  readonly dev: RowSplit;
+  /**
+   * What a dev evaluation reads: the dev split, or above DEV_EVAL_MAX rows a fixed sample of that many rows,
+   * seeded from the config's seed (`devSampleRows`).
+   */
+  readonly devEval: RowSplit;
 
   constructor(
     /** Replaced (never mutated) by `applyLiveSettings`; the rest stays as the run was created. */
     public config: TrainConfig,
     readonly model: ModelConfig,
     readonly params: Params,
-    readonly train: EncodedSplit,
-    readonly dev: EncodedSplit,
+    train: S | EncodedSplit,
+    dev: RowSplit | EncodedSplit,
     readonly labels: readonly string[],
     /** Masked LM (task `mlm`): how batches are masked (`maskingFor` of corpus.ts); null for a labelled task. */
     readonly masking: MaskingOptions | null = null,
   ) {
     if (train.count < 1) throw new Error('training data: no examples');
+    this.train = asRowSplit(train) as S;
+    this.dev = asRowSplit(dev);
+    const sample = devSampleRows(dev.count, config.seed);
+    this.devEval = sample === null ? this.dev : subsetSplit(this.dev, sample);
     if (config.task === 'mlm' && masking === null) throw new Error("task 'mlm' needs masking options");
     // A different stream from the one that initialised the weights (seed + 1).
     this.rng = makeRng((config.seed + 1) >>> 0);
@@ -405,7 +408,7 @@ export class TrainingRun {
   }
 
   /** Accuracy on a split with dropout off, in batches of `batchSize` rows. */
-  async evaluate(split: EncodedSplit = this.dev, batchSize = 64): Promise<number> {
+  async evaluate(split: RowSplit = this.devEval, batchSize = 64): Promise<number> {
     if (split.count === 0) return NaN;
     let correct = 0;
     for (let start = 0; start < split.count; start += batchSize) {
@@ -431,7 +434,7 @@ export class TrainingRun {
    * The dev metrics of a row: accuracy for classification; Pearson, Spearman and MSE of the one output
    * against the targets for regression. Dropout off.
    */
-  async evaluateDev(split: EncodedSplit = this.dev): Promise<Partial<MetricRow>> {
+  async evaluateDev(split: RowSplit = this.devEval): Promise<Partial<MetricRow>> {
     if (this.masking) {
       const { loss, accuracy } = await this.evaluateMasked(split);
       return { devLoss: loss, devAccuracy: accuracy };
@@ -456,21 +459,15 @@ export class TrainingRun {
    * Masked LM: the dev slice's masking, in batches of `batchSize` rows, from a fixed seed (DEV_MASK_SEED): the
    * same tokens at every evaluation. Pure JS.
    */
-  devMasking(split: EncodedSplit = this.dev, batchSize = 64): { rows: number[]; masked: MaskedTokens }[] {
+  devMasking(split: RowSplit = this.devEval, batchSize = 64): { rows: number[]; masked: MaskedTokens }[] {
     const options = this.maskingOptions();
     const rng = makeRng(DEV_MASK_SEED);
     const t = split.maxLength;
     const out: { rows: number[]; masked: MaskedTokens }[] = [];
     for (let start = 0; start < split.count; start += batchSize) {
       const rows = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);
-      const [a, b] = [start * t, (start + rows.length) * t];
-      const masked = maskTokens(
-        split.inputIds.subarray(a, b),
-        split.attentionMask.subarray(a, b),
-        t,
-        options,
-        rng,
-      );
+      const picked = split.rows(rows); // [b, T]
+      const masked = maskTokens(picked.inputIds, picked.attentionMask, t, options, rng);
       out.push({ rows, masked });
     }
     return out;
@@ -480,7 +477,7 @@ export class TrainingRun {
    * Masked LM: mean cross-entropy and accuracy over every masked token of a split (`devMasking`), dropout off.
    */
   async evaluateMasked(
-    split: EncodedSplit = this.dev,
+    split: RowSplit = this.devEval,
     batchSize = 64,
   ): Promise<{ loss: number; accuracy: number }> {
     let nll = 0;
@@ -489,17 +486,14 @@ export class TrainingRun {
     for (const { rows, masked } of this.devMasking(split, batchSize)) {
       const m = masked.positions.length;
       if (m === 0) continue;
-      const [b, t, start] = [rows.length, split.maxLength, rows[0] ?? 0];
+      const [b, t] = [rows.length, split.maxLength];
+      const mask = split.rows(rows).attentionMask; // [b, T]
       const sums = tf.tidy(() => {
         const labels = tf.tensor1d(masked.labels, 'int32'); // [M]
         const inputs = {
           inputIds: tf.tensor2d(masked.inputIds, [b, t], 'int32'),
           tokenTypeIds: tf.zeros([b, t], 'int32') as tf.Tensor2D,
-          attentionMask: tf.tensor2d(
-            split.attentionMask.subarray(start * t, (start + b) * t),
-            [b, t],
-            'int32',
-          ),
+          attentionMask: tf.tensor2d(mask, [b, t], 'int32'),
         };
         const z = mlmForward(
           this.params,
@@ -520,7 +514,7 @@ export class TrainingRun {
   }
 
   /** The first output of every row of a split (the regression prediction), dropout off, in batches. */
-  async predictOutputs(split: EncodedSplit, batchSize = 64): Promise<Float32Array> {
+  async predictOutputs(split: RowSplit, batchSize = 64): Promise<Float32Array> {
     const out = new Float32Array(split.count);
     for (let start = 0; start < split.count; start += batchSize) {
       const rows = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);

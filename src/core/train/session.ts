@@ -1,10 +1,11 @@
 /**
- * From text files to a ready TrainingRun: parse the task and vocabulary, tokenise once per max length
- * (cached), build the model for the config's size preset. Used by the worker and the CLI alike.
+ * From text files to a ready TrainingRun: parse the task and vocabulary, make split views per max length that
+ * tokenise rows when a batch reads them (`lazySplit`: no up-front pass over the data), build the model for the
+ * config's size preset. Used by the worker and the CLI alike.
  */
 import { modelConfigFor, type ModelConfig, type TrainConfig } from '../config.ts';
 import {
-  encodeSplit,
+  lazySplit,
   parseTaskData,
   randomSplit,
   stratifiedSplit,
@@ -16,7 +17,7 @@ import { errorMessage } from '../errors.ts';
 import { initParams, type Params } from '../model/params.ts';
 import { makeRng } from '../rng.ts';
 import { WordPieceTokenizer, type TokenizerOptions } from '../tokenizer/wordpiece.ts';
-import type { EncodedSplit } from '../data/dataset.ts';
+import type { RowSplit } from '../data/dataset.ts';
 import {
   corpusTokenIds,
   firstSequences,
@@ -32,8 +33,8 @@ import { TrainingRun } from './run.ts';
 export interface LoadedTask {
   data: TaskData;
   tokenizer: WordPieceTokenizer;
-  /** Encoded splits by max length. */
-  encoded: Map<number, { train: EncodedSplit; dev: EncodedSplit }>;
+  /** Split views by max length (rows tokenised on demand, `lazySplit`). */
+  encoded: Map<number, { train: RowSplit; dev: RowSplit }>;
 }
 
 export function loadTask(
@@ -106,15 +107,12 @@ export function taskFromTables(
   return taskFromData(task, vocabText, vocabOrigin);
 }
 
-export function encodedSplits(
-  task: LoadedTask,
-  maxLength: number,
-): { train: EncodedSplit; dev: EncodedSplit } {
+export function encodedSplits(task: LoadedTask, maxLength: number): { train: RowSplit; dev: RowSplit } {
   let splits = task.encoded.get(maxLength);
   if (!splits) {
     splits = {
-      train: encodeSplit(task.tokenizer, task.data.train, maxLength, task.data.problemType),
-      dev: encodeSplit(task.tokenizer, task.data.dev, maxLength, task.data.problemType),
+      train: lazySplit(task.tokenizer, task.data.train, maxLength, task.data.problemType),
+      dev: lazySplit(task.tokenizer, task.data.dev, maxLength, task.data.problemType),
     };
     task.encoded.set(maxLength, splits);
   }
@@ -235,7 +233,7 @@ export function createMlmRun(
 export function mlmUnigramBaseline(run: TrainingRun): { accuracy: number; loss: number; top: number } {
   const masking = run.masking;
   if (!masking) throw new Error('mlmUnigramBaseline: not a masked-LM run');
-  const { inputIds, attentionMask } = run.train;
+  const { inputIds, attentionMask } = run.train.rows(Array.from({ length: run.train.count }, (_, i) => i));
   const stream = inputIds.filter((id, i) => attentionMask[i] === 1 && !masking.specialIds.has(id));
   const labels = run.devMasking().flatMap(({ masked }) => [...masked.labels]);
   return unigramBaseline(stream, Int32Array.from(labels), masking.randomRange, masking.vocabSize);

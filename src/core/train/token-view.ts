@@ -7,9 +7,9 @@
  * one without (token-view.test.ts). The same stages drive the slow-motion walk through one step.
  */
 import type { Norm, TrainConfig } from '../config.ts';
-import type { EncodedSplit } from '../data/dataset.ts';
+import type { EncodedSplit, RowSplit } from '../data/dataset.ts';
 import type { NamedArray } from '../io/safetensors.ts';
-import { batchTensors, disposeBatch, type TrainingRun } from './run.ts';
+import { asRowSplit, batchTensors, disposeBatch, type TrainingRun } from './run.ts';
 import { traceStep } from './trace.ts';
 
 /** One stage of the step: which line of Algorithm 1 runs, and the per-token norms after it. */
@@ -78,15 +78,16 @@ export async function tokenView(
   run: TrainingRun,
   row: number,
   vocab: readonly string[],
-  split: EncodedSplit = run.train,
+  split: RowSplit | EncodedSplit = run.train,
   cfg: TrainConfig = run.config,
 ): Promise<TokenView> {
   if (!Number.isInteger(row) || row < 0 || row >= split.count)
     throw new Error(`token view: row ${row} is outside [0, ${split.count - 1}]`);
   const t = split.maxLength;
-  const mask = split.attentionMask.subarray(row * t, (row + 1) * t);
+  const picked = asRowSplit(split).rows([row]); // [1, T]
+  const mask = picked.attentionMask;
   const n = mask.reduce((s, m) => s + m, 0);
-  const ids = Array.from(split.inputIds.subarray(row * t, row * t + n));
+  const ids = Array.from(picked.inputIds.subarray(0, n));
   const batch = batchTensors(split, [row]);
   try {
     const trace = await traceStep(run.params, run.model, batch, { ...cfg, batchSize: 1, maxLength: t });
