@@ -250,6 +250,17 @@ export function seededShuffle<T>(items: readonly T[], seed: number): T[] {
   return shuffled(items, makeRng(seed));
 }
 
+function checkDevFraction(devFraction: number): void {
+  if (!(devFraction >= 0 && devFraction < 1))
+    throw new RangeError(`devFraction must be in [0, 1), got ${devFraction}`);
+}
+
+/** How many of n examples go to dev: round(n * devFraction), at least one when there are two or more (tiny user
+ * files still get a dev set). */
+function devCount(n: number, devFraction: number): number {
+  return devFraction > 0 && n > 1 ? Math.max(1, Math.round(n * devFraction)) : 0;
+}
+
 /**
  * Splits examples into train/dev keeping each label's share: per label (in label order), a seeded
  * shuffle puts `round(n * devFraction)` examples in dev; both sides are then shuffled once more so the
@@ -260,8 +271,7 @@ export function stratifiedSplit(
   devFraction: number,
   seed: number,
 ): { train: Example[]; dev: Example[] } {
-  if (!(devFraction >= 0 && devFraction < 1))
-    throw new RangeError(`devFraction must be in [0, 1), got ${devFraction}`);
+  checkDevFraction(devFraction);
   const rng = makeRng(seed);
   const byLabel = new Map<number, Example[]>();
   for (const ex of examples) {
@@ -273,9 +283,7 @@ export function stratifiedSplit(
   const dev: Example[] = [];
   for (const label of [...byLabel.keys()].sort((a, b) => a - b)) {
     const group = shuffled(byLabel.get(label) as Example[], rng);
-    // At least one dev example per label when there are two or more (tiny user files still get a dev set).
-    const nDev =
-      devFraction > 0 && group.length > 1 ? Math.max(1, Math.round(group.length * devFraction)) : 0;
+    const nDev = devCount(group.length, devFraction);
     // A loop, not push(...spread): a spread of a large file's rows overflows the call stack.
     group.forEach((ex, i) => (i < nDev ? dev : train).push(ex));
   }
@@ -291,9 +299,8 @@ export function randomSplit(
   devFraction: number,
   seed: number,
 ): { train: Example[]; dev: Example[] } {
-  if (!(devFraction >= 0 && devFraction < 1))
-    throw new RangeError(`devFraction must be in [0, 1), got ${devFraction}`);
+  checkDevFraction(devFraction);
   const all = shuffled(examples, makeRng(seed));
-  const nDev = devFraction > 0 && all.length > 1 ? Math.max(1, Math.round(all.length * devFraction)) : 0;
+  const nDev = devCount(all.length, devFraction);
   return { train: all.slice(nDev), dev: all.slice(0, nDev) };
 }
