@@ -115,6 +115,10 @@ export default tseslint.config(
                 '!**/core/model',
                 '**/core/model/*',
                 '!**/core/model/hf-files.ts',
+                '!**/core/robust',
+                '**/core/robust/*',
+                '!**/core/robust/types.ts',
+                '!**/core/robust/settings.ts',
                 // gitignore rules: the folder must be re-included before a file in it can be
                 '!**/core/export',
                 '**/core/export/*',

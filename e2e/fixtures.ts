@@ -125,5 +125,15 @@ export const test = base.extend<Fixtures>({
 
 export { expect };
 
+/** Console errors and page errors (the worker's included), collected from the moment it is called. */
+export function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
+  });
+  return errors;
+}
+
 /** True when every number is finite (not NaN, not ±Infinity). */
 export const allFinite = (xs: readonly number[]): boolean => xs.every((x) => Number.isFinite(x));

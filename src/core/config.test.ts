@@ -3,10 +3,14 @@ import { describe, expect, it } from 'vitest';
 import {
   countParams,
   DEFAULT_CONFIG,
+  defaultLr,
+  FINETUNE_LR,
   flagName,
   modelConfigFor,
+  PAGE_DEFAULT_CONFIG,
   resolveConfig,
   validateConfigPatch,
+  withInitFollowing,
 } from './config.ts';
 
 describe('config', () => {
@@ -75,5 +79,40 @@ describe('config', () => {
       layerNormEps: 1e-12,
     };
     expect(countParams(base)).toBe(109483778);
+  });
+});
+
+describe('where a run starts (init)', () => {
+  it('starts the page from the built-in pre-trained model, the CLI from random weights; a loaded model at 1e-4', () => {
+    expect(DEFAULT_CONFIG).toMatchObject({ init: 'random', lr: 1e-3 });
+    expect(PAGE_DEFAULT_CONFIG).toMatchObject({ init: 'pretrained', lr: 1e-3, model: 'tiny' });
+    expect(defaultLr('random')).toBe(1e-3);
+    expect(defaultLr('pretrained')).toBe(1e-3); // measured: docs/results/pretrain-lr1e-3.md
+    expect(defaultLr('loaded')).toBe(FINETUNE_LR);
+  });
+
+  it('refuses pretrained for a size with no built-in model, in one line naming the field', () => {
+    expect(() => resolveConfig({ model: 'nano', init: 'pretrained' })).toThrow(
+      "config field 'init': no built-in pre-trained 'nano' model (built in: tiny)",
+    );
+    expect(resolveConfig({ model: 'tiny', init: 'pretrained' }).init).toBe('pretrained');
+    expect(() => resolveConfig({ init: 'checkpoint' })).toThrow(
+      /'init' must be one of pretrained\|random\|loaded/,
+    );
+  });
+
+  it('a form edit brings what follows from it: the init default rate, random for a size with no model', () => {
+    const page = PAGE_DEFAULT_CONFIG;
+    expect(withInitFollowing({ init: 'random' }, page)).toEqual({ init: 'random', lr: 1e-3 });
+    expect(withInitFollowing({ model: 'nano' }, page)).toEqual({ model: 'nano', init: 'random', lr: 1e-3 });
+    expect(withInitFollowing({ model: 'mini' }, { ...page, init: 'random' })).toEqual({ model: 'mini' });
+    expect(withInitFollowing({ init: 'loaded' }, page)).toEqual({ init: 'loaded', lr: FINETUNE_LR });
+    expect(withInitFollowing({ init: 'pretrained' }, { ...page, init: 'loaded', lr: FINETUNE_LR })).toEqual({
+      init: 'pretrained',
+      lr: 1e-3,
+    });
+    // A rate set by hand, or in the same edit, stays.
+    expect(withInitFollowing({ init: 'loaded' }, { ...page, lr: 5e-4 })).toEqual({ init: 'loaded' });
+    expect(withInitFollowing({ init: 'loaded', lr: 0.02 }, page)).toEqual({ init: 'loaded', lr: 0.02 });
   });
 });

@@ -7,7 +7,15 @@
  * Pure data: no tfjs here, so the UI may import these types and values.
  */
 
-export type Method = 'standard' | 'alum';
+/**
+ * The training method (docs/alum-step.md, "Relatives"): `standard` (task loss only), `alum`, and ALUM's
+ * relatives on the same embedding-output perturbation: `r3f` (random noise, no ascent), `fgm` (one L2 step on the
+ * task loss), `pgd` (K projected steps on the task loss), `freelb` (K steps, parameter gradients accumulated) and
+ * `smart` (ALUM's term + a Bregman proximal term against an EMA copy of the weights).
+ */
+export type Method = 'standard' | 'alum' | 'r3f' | 'fgm' | 'pgd' | 'freelb' | 'smart';
+/** Distribution of R3F's noise: U(-sigma, sigma) or N(0, sigma^2) (fairseq `--noise-type`). */
+export type NoiseType = 'uniform' | 'normal';
 /**
  * How the inner ascent step updates delta (docs/alum-step.md, "Inner ascent"); n(x) is the per-token norm:
  * - `paper`: delta <- Pi_eps(delta + eta * g / n(g)) (normalised ascent, then projection onto the ball)
@@ -28,8 +36,14 @@ export type ModelPresetName = 'nano' | 'tiny' | 'mini' | 'small';
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 /** What a run trains: a classifier (or regressor) on a labelled task, or a masked LM on a text corpus. */
 export type Task = 'classify' | 'mlm';
+/**
+ * Where a run's weights start: the built-in pre-trained model of its size (public/models/<model>/, made by
+ * `alum pretrain`: PRETRAINED_MODELS), the seeded random initialisation, or a model the user loaded.
+ */
+export type Init = 'pretrained' | 'random' | 'loaded';
 
-export const METHODS: readonly Method[] = ['standard', 'alum'];
+export const METHODS: readonly Method[] = ['standard', 'alum', 'r3f', 'fgm', 'pgd', 'freelb', 'smart'];
+export const NOISE_TYPES: readonly NoiseType[] = ['uniform', 'normal'];
 export const VARIANTS: readonly Variant[] = ['paper', 'paper-raw', 'mtdnn-2020', 'mtdnn-head'];
 export const INNER_LOSSES: readonly InnerLoss[] = ['kl', 'stable-kl'];
 export const INNER_REDUCTIONS: readonly InnerReduction[] = ['sum', 'batchmean', 'elementmean'];
@@ -38,11 +52,23 @@ export const ADV_DROPOUTS: readonly AdvDropout[] = ['same', 'fresh', 'off'];
 export const MODEL_PRESET_NAMES: readonly ModelPresetName[] = ['nano', 'tiny', 'mini', 'small'];
 export const BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 export const TASKS: readonly Task[] = ['classify', 'mlm'];
+export const INITS: readonly Init[] = ['pretrained', 'random', 'loaded'];
+
+/** The shipped pre-trained models (Hugging Face folders under public/, each with a model card README.md). */
+export const PRETRAINED_MODELS: Readonly<Partial<Record<ModelPresetName, string>>> = {
+  tiny: 'models/tiny',
+};
 
 /** Everything that defines a training run. Field names are the public vocabulary. */
 export interface TrainConfig {
-  /** `standard`: task loss only; `alum`: task loss + alpha * symmetric KL at an adversarial delta. */
+  /** `standard`: task loss only; `alum`: task loss + alpha * symmetric KL at an adversarial delta; relatives: see Method. */
   method: Method;
+  /** r3f: the noise distribution, U(-sigma, sigma) or N(0, sigma^2). */
+  noiseType: NoiseType;
+  /** smart: weight mu of the Bregman proximal term (mean sym-KL against the EMA copy of the weights). */
+  smartMu: number;
+  /** smart: momentum beta of the EMA copy, theta_ema <- beta theta_ema + (1 - beta) theta after each update. */
+  smartBeta: number;
   /** Weight of the adversarial sym-KL term (paper: 1 for fine-tuning, 10 for pre-training). */
   alpha: number;
   /** Number of inner ascent steps K (all released code uses 1). */
@@ -82,13 +108,27 @@ export interface TrainConfig {
   maskRate: number;
   /** MLM: mask all WordPieces of a word together (BERT's do_whole_word_mask). */
   wholeWordMask: boolean;
+  /** Where the weights start (`loaded`: from the model the user picked; the CLI's `--init DIR`). */
+  init: Init;
 }
 
 /**
  * Settings a run takes between two steps without a rebuild (TrainingRun.applyLiveSettings; the page applies
  * them mid-run): none changes a tensor's shape, the weights or the data. The others need a reset.
  */
-export const LIVE_SETTINGS = ['lr', 'alpha', 'eta', 'epsilon', 'sigma', 'k', 'variant', 'method'] as const;
+export const LIVE_SETTINGS = [
+  'lr',
+  'alpha',
+  'eta',
+  'epsilon',
+  'sigma',
+  'k',
+  'variant',
+  'method',
+  'noiseType',
+  'smartMu',
+  'smartBeta',
+] as const;
 
 export function isLiveSetting(key: string): key is (typeof LIVE_SETTINGS)[number] {
   return (LIVE_SETTINGS as readonly string[]).includes(key);
@@ -96,6 +136,9 @@ export function isLiveSetting(key: string): key is (typeof LIVE_SETTINGS)[number
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   method: 'alum',
+  noiseType: 'uniform',
+  smartMu: 1,
+  smartBeta: 0.99,
   alpha: 1,
   k: 1,
   eta: 1e-2,
@@ -119,6 +162,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   task: 'classify',
   maskRate: 0.15,
   wholeWordMask: false,
+  init: 'random',
 };
 
 /**
@@ -128,6 +172,63 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
  * "BERT Miniatures"; Turc et al. 2019). DEFAULT_CONFIG.lr (1e-3) is a from-scratch rate for tiny models.
  */
 export const FINETUNE_LR = 1e-4;
+
+/**
+ * The default peak learning rate for a run that starts from `init`: the one owner of that choice. A loaded
+ * checkpoint gets FINETUNE_LR. The built-in `tiny` gets the from-scratch rate, 1e-3: measured, fine-tuning it for
+ * 150 steps at 1e-4 underfits both built-in tasks (92.2% spam, 28.1% SOTU, below random weights' 95.9% and
+ * 35.4%), while at 1e-3 it beats random weights on both (docs/results/pretrain.md, pretrain-lr1e-3.md).
+ */
+export function defaultLr(init: Init): number {
+  return init === 'loaded' ? FINETUNE_LR : DEFAULT_CONFIG.lr;
+}
+
+/**
+ * The page's defaults: a run fine-tunes the built-in pre-trained model (at its default rate, `defaultLr`), so a
+ * new user sees what ALUM is for. The CLI keeps DEFAULT_CONFIG (random weights unless `--init` says otherwise).
+ */
+export const PAGE_DEFAULT_CONFIG: Readonly<TrainConfig> = {
+  ...DEFAULT_CONFIG,
+  init: 'pretrained',
+  lr: defaultLr('pretrained'),
+};
+
+/**
+ * A form edit with what follows from it: a new `init` brings its default learning rate (unless the edit sets
+ * `lr`, or `lr` was changed by hand), and a model size without a built-in pre-trained model turns
+ * `init: 'pretrained'` into `random`. The page's one owner of these couplings; the CLI's flags are explicit.
+ */
+export function withInitFollowing(
+  patch: Record<string, unknown>,
+  before: TrainConfig,
+): Record<string, unknown> {
+  const out = { ...patch };
+  const model = (patch.model ?? before.model) as ModelPresetName;
+  if (out.init === undefined && before.init === 'pretrained' && PRETRAINED_MODELS[model] === undefined) {
+    out.init = 'random';
+  }
+  const init = out.init as Init | undefined;
+  if (
+    init !== undefined &&
+    init !== before.init &&
+    out.lr === undefined &&
+    before.lr === defaultLr(before.init)
+  ) {
+    out.lr = defaultLr(init);
+  }
+  return out;
+}
+
+/**
+ * The page's defaults for a run of model size `model` (the size itself stays PAGE_DEFAULT_CONFIG's):
+ * PAGE_DEFAULT_CONFIG where a built-in pre-trained model of that size exists, else random weights at the
+ * from-scratch rate (so `?model=nano` alone is a valid page). The URL stores only what differs from these
+ * (src/ui/urlConfig.ts).
+ */
+export function pageDefaults(model: ModelPresetName): TrainConfig {
+  if (PRETRAINED_MODELS[model] !== undefined) return { ...PAGE_DEFAULT_CONFIG };
+  return { ...PAGE_DEFAULT_CONFIG, init: 'random', lr: defaultLr('random') };
+}
 
 /** BERT architecture, with the Hugging Face `BertConfig` meanings (see `model/hf.ts` for the JSON names). */
 export interface ModelConfig {
@@ -208,6 +309,8 @@ export const NUMBER_RULES: Readonly<Record<NumericKey, NumberRule>> = {
   eta: { min: 0, max: 100, integer: false },
   epsilon: { min: 0, max: 100, integer: false },
   sigma: { min: 0, max: 10, integer: false },
+  smartMu: { min: 0, max: 1000, integer: false },
+  smartBeta: { min: 0, max: 1, integer: false },
   lr: { min: 0, max: 1, integer: false },
   batchSize: { min: 1, max: 1024, integer: true },
   maxLength: { min: 4, max: 512, integer: true },
@@ -231,6 +334,7 @@ type BooleanKey = { [K in keyof TrainConfig]: TrainConfig[K] extends boolean ? K
 /** Allowed values of every string-valued field. */
 export const CHOICES: Readonly<{ [K in ChoiceKey]: readonly TrainConfig[K][] }> = {
   method: METHODS,
+  noiseType: NOISE_TYPES,
   variant: VARIANTS,
   innerLoss: INNER_LOSSES,
   innerReduction: INNER_REDUCTIONS,
@@ -238,6 +342,7 @@ export const CHOICES: Readonly<{ [K in ChoiceKey]: readonly TrainConfig[K][] }> 
   advDropout: ADV_DROPOUTS,
   model: MODEL_PRESET_NAMES,
   task: TASKS,
+  init: INITS,
 };
 
 function isChoiceKey(key: keyof TrainConfig): key is ChoiceKey {
@@ -321,9 +426,17 @@ export function resolveConfig(
   base: TrainConfig = DEFAULT_CONFIG,
 ): TrainConfig {
   const cfg: TrainConfig = { ...base, ...validateConfigPatch(patch) };
+  if (cfg.method === 'freelb' && cfg.k < 1)
+    throw new Error("method 'freelb' needs k >= 1 (its K ascent passes are its loss)");
   const preset = MODEL_PRESETS[cfg.model];
   if (preset.hiddenSize % preset.numHeads !== 0)
     throw new Error(`model '${cfg.model}': hidden size not divisible by heads`);
+  if (cfg.init === 'pretrained' && PRETRAINED_MODELS[cfg.model] === undefined) {
+    const shipped = Object.keys(PRETRAINED_MODELS).join(', ');
+    throw new Error(
+      `config field 'init': no built-in pre-trained '${cfg.model}' model (built in: ${shipped}); use init random, or model ${shipped}`,
+    );
+  }
   return cfg;
 }
 

@@ -7,10 +7,12 @@ import type { BackendName, TrainConfig } from '../core/config.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import type { TokenView } from '../core/train/token-view.ts';
 import type { DataPreview } from '../core/data/preview.ts';
+import type { FillMaskResult } from '../core/train/fill-mask.ts';
+import type { AttackRecord, AttackSettings, AttackSummary } from '../core/robust/types.ts';
 
-export type { MetricRow, TokenView };
+export type { MetricRow, TokenView, FillMaskResult };
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export type RunId = string;
 export type RunStatus = 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
@@ -76,8 +78,13 @@ export interface RunInfo {
   trainExamples: number;
   devExamples: number;
   labels: string[];
-  /** The loaded model the run started from (its name and load report), when not from random weights. */
+  /**
+   * The model the run started from (its name and load report): the built-in pre-trained one or a loaded one;
+   * absent for random weights.
+   */
   init?: { name: string; summary: string };
+  /** Masked LM: always predicting the most frequent train token, on the dev slice (accuracy, loss in nats). */
+  unigram?: { accuracy: number; loss: number };
   /** Classification: the dev set's most frequent label and its share (the accuracy of always answering it). */
   devMajority?: { label: string; share: number };
 }
@@ -90,9 +97,17 @@ export type ToWorker =
       config: TrainConfig;
       dataUrl: string;
       vocabUrl: string;
-      /** The user's data file, used instead of `dataUrl` (the vocabulary still comes from `vocabUrl`). */
+      /**
+       * Where the page's public/ folder is served: the built-in pre-trained models (`init: 'pretrained'`,
+       * core/config.ts PRETRAINED_MODELS) and the pre-training corpus (`task: 'mlm'`) are fetched from it.
+       */
+      publicUrl?: string;
+      /**
+       * The user's data file, used instead of `dataUrl` (the vocabulary still comes from `vocabUrl`); a
+       * masked-LM run (`task: 'mlm'`) reads the built-in corpus instead.
+       */
       data?: UserData;
-      /** Start from this model's weights, and tokenise with its vocabulary instead of `vocabUrl`'s. */
+      /** Start from this model's weights (`init: 'loaded'`), and tokenise with its vocabulary instead of `vocabUrl`'s. */
       model?: UserModel;
     }
   /** Read a user's model files without touching any run; answered by `model-checked`. */
@@ -122,7 +137,15 @@ export type ToWorker =
    * for example `index` of the batch most recently trained, or for `text` when given; the run's RNG, data
    * order and weights are untouched. Answered by `token-view` with the same requestId.
    */
-  | { type: 'token-view'; runId: RunId; requestId: string; index: number; text?: string };
+  | { type: 'token-view'; runId: RunId; requestId: string; index: number; text?: string }
+  /** A masked-LM run's top-k predictions at each [MASK] of `text` (core/train/fill-mask.ts); answered by `fill-mask`. */
+  | { type: 'fill-mask'; runId: RunId; requestId: string; text: string; topK: number }
+  /**
+   * The run's current model as the files of its Hugging Face folder (a pre-trained model to fine-tune next:
+   * the page stages it as a loaded model); answered by `run-model`.
+   */
+  | { type: 'run-model'; runId: RunId; requestId: string }
+  | AttackToWorker;
 
 export type FromWorker =
   | {
@@ -144,7 +167,24 @@ export type FromWorker =
   | { type: 'model-checked'; requestId: string; result: ModelCheck }
   | { type: 'error'; runId: RunId | null; message: string }
   | { type: 'saved-runs'; saved: SavedRuns }
-  | { type: 'token-view'; requestId: string; result: TokenViewReply };
+  | { type: 'token-view'; requestId: string; result: TokenViewReply }
+  | {
+      type: 'fill-mask';
+      requestId: string;
+      result: FillMaskReply;
+    }
+  | {
+      type: 'run-model';
+      requestId: string;
+      result: RunModelReply;
+    }
+  | AttackFromWorker;
+
+/** A masked LM's predictions at each [MASK] of a text, or why there are none. */
+export type FillMaskReply = { ok: true; fill: FillMaskResult } | { ok: false; message: string };
+
+/** A run's model as the files of its Hugging Face folder (to start the next stage from), or why not. */
+export type RunModelReply = { ok: true; model: UserModel; step: number } | { ok: false; message: string };
 
 /** A token view (tokens, per-token norms of delta and of the inner gradient at each stage), or why there is none. */
 export type TokenViewReply = { ok: true; view: TokenView } | { ok: false; message: string };
@@ -182,6 +222,24 @@ export interface SavedRuns {
 /** A zip of the Hugging Face folder (config.json, model.safetensors, vocab.txt), or why there is none. */
 export type ModelExport =
   { ok: true; fileName: string; zip: Uint8Array; step: number } | { ok: false; message: string };
+
+/**
+ * The robustness lab (core/robust, worker/attack.ts): attack the run's current weights on its dev split, answered
+ * by `attack-progress` messages and one `attack-result` with the same requestId; `cancel-attack` stops it after
+ * the current example (the result then has `summary.cancelled`). The Trainer routes them to worker/attack.ts
+ * `AttackJobs`, outside its command queue (training and other commands go on meanwhile).
+ */
+export type AttackToWorker =
+  | { type: 'attack'; runId: RunId; requestId: string; settings: AttackSettings; maxExamples: number }
+  | { type: 'cancel-attack'; requestId: string };
+
+export type AttackFromWorker =
+  | { type: 'attack-progress'; requestId: string; done: number; total: number }
+  | { type: 'attack-result'; requestId: string; result: AttackReply };
+
+/** An attack's summary and per-example records, or why it could not run. */
+export type AttackReply =
+  { ok: true; summary: AttackSummary; records: AttackRecord[] } | { ok: false; message: string };
 
 export function assertNever(x: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(x)}`);

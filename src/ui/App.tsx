@@ -18,6 +18,8 @@ import { ErrorBanner } from './components/ErrorBanner.tsx';
 import { ExportPanel } from './components/ExportPanel.tsx';
 import { LatestMetrics } from './components/LatestMetrics.tsx';
 import { ModelPanel } from './components/ModelPanel.tsx';
+import { PretrainPanel } from './components/PretrainPanel.tsx';
+import { RobustnessLab } from './components/RobustnessLab.tsx';
 import { RunsPanel } from './components/RunsPanel.tsx';
 import { StatusBar } from './components/StatusBar.tsx';
 
@@ -46,9 +48,11 @@ export function App() {
           <RunWarnings />
           <RunSummary />
           <CompareRuns />
+          <PretrainPanel />
           <Charts />
           <TokenView />
           <SlowMotion />
+          <RobustnessLab />
           <LatestMetrics />
           <RunsPanel />
         </div>

@@ -37,10 +37,15 @@
  *   `resumeRun(id)`, `renameRun(id, name)`, `deleteRun(id)`: as the runs list's buttons.
  * - `tokenView(index?, text?)`: where the perturbation lands (core/train/token-view.ts): tokens and per-token
  *   norms of delta and of the inner gradient at each stage of one recorded step.
+ * - Stages: `setConfig({ task: 'mlm' })` pre-trains on the built-in corpus; `fillMask(text, topK?)` gives a
+ *   masked-LM run's top predictions at each [MASK]; `fineTune()` makes the active run's model the loaded
+ *   model and switches to classification (a new run at step 0); `setData(name)` picks the built-in task
+ *   (`spam-assassin` or `sotu-party`). `state().startedFrom` names the model the run started from.
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import type {
   DataCheck,
+  FillMaskResult,
   MetricRow,
   ModelCheck,
   RunId,
@@ -53,6 +58,7 @@ import { formatMetrics, formatRunsMetrics, type MetricsFormat } from './metricsE
 import * as actions from './store/actions.ts';
 import { activeRun, appStore, runList, type AppState, type ConfigChange } from './store/store.ts';
 import { userData } from './userFiles.ts';
+import type { BuiltinTaskName } from './builtinData.ts';
 
 export interface AlumState {
   status: RunStatus | 'idle';
@@ -65,6 +71,8 @@ export interface AlumState {
   error: string | null;
   runId: RunId | null;
   paramCount: number | null;
+  /** The model the active run started from (built-in pre-trained or loaded); null for random weights. */
+  startedFrom: string | null;
 }
 
 export interface AlumAutomationApi {
@@ -98,6 +106,12 @@ export interface AlumAutomationApi {
    * inner gradient (the run is not changed).
    */
   tokenView(index?: number, text?: string): Promise<TokenView>;
+  /** A masked-LM run's top-`topK` predictions at each [MASK] of `text`. */
+  fillMask(text: string, topK?: number): Promise<FillMaskResult>;
+  /** The next stage: the active run's model becomes the loaded model, task classify; resolves with its name. */
+  fineTune(): Promise<string>;
+  /** The built-in task of the next runs (replaces the active run when no data file is loaded). */
+  setData(name: BuiltinTaskName): Promise<void>;
 }
 
 export interface LiveRun {
@@ -144,6 +158,7 @@ export function snapshot(s: AppState): AlumState {
     error: run?.error ?? s.workerError,
     runId: run?.runId ?? null,
     paramCount: run?.info?.paramCount ?? null,
+    startedFrom: run?.info?.init?.name ?? null,
   };
 }
 
@@ -163,6 +178,9 @@ export function createAutomationApi(): AlumAutomationApi {
     },
     compare: (partial = {}) => actions.compare(partial),
     tokenView: (index = 0, text) => actions.tokenView(index, text),
+    fillMask: (text, topK = 5) => actions.fillMask(text, topK),
+    fineTune: actions.fineTuneActiveModel,
+    setData: actions.setBuiltinTask,
     liveRuns: () => liveRuns(appStore.getState()),
     exportAllMetrics: (format) => formatRunsMetrics(runList(appStore.getState()), format),
     metrics: () => [...(activeRun(appStore.getState())?.metrics ?? [])],

@@ -8,7 +8,14 @@ import type { MetricRow } from '../protocol/messages.ts';
 
 export const CONFIG_HELP: Readonly<Record<keyof TrainConfig, string>> = {
   method:
-    'standard: task loss only; alum: task loss + alpha * symmetric KL at an adversarial embedding perturbation',
+    'standard: task loss only; alum: task loss + alpha * symmetric KL at an adversarial embedding perturbation; ' +
+    'r3f: + alpha * sym-KL at random noise; fgm: + alpha * CE at one L2 gradient step; pgd: + alpha * CE after K ' +
+    'projected steps; freelb: mean CE over K ascent passes, gradients accumulated; smart: alum + smartMu * sym-KL ' +
+    'against an EMA copy of the weights',
+  noiseType: 'r3f: the noise distribution, uniform U(-sigma, sigma) or normal N(0, sigma^2)',
+  smartMu: 'smart: weight mu of the proximal term, the mean sym-KL between the model and its EMA copy',
+  smartBeta:
+    'smart: momentum beta of the EMA copy, ema <- beta * ema + (1 - beta) * weights after each update',
   alpha: 'Weight of the adversarial sym-KL term (paper: 1 for fine-tuning, 10 for pre-training)',
   k: 'Number of inner ascent steps K on the perturbation delta (all released code uses 1)',
   eta: 'Inner ascent step size eta',
@@ -43,6 +50,7 @@ export const CONFIG_HELP: Readonly<Record<keyof TrainConfig, string>> = {
   maskRate:
     "Masked LM: share of a sequence's eligible tokens to predict (BERT's masked_lm_prob; of those 80/10/10)",
   wholeWordMask: "Masked LM: mask all WordPieces of a word together (BERT's do_whole_word_mask)",
+  init: 'Where the weights start: pretrained (the built-in model pre-trained by alum pretrain), random (seeded initialisation) or loaded (the model you loaded). Applies on Reset',
 };
 
 export const METRIC_HELP: Readonly<Record<keyof MetricRow, string>> = {
@@ -113,8 +121,31 @@ export const FIELD_HELP: Readonly<Partial<Record<keyof TrainConfig, FieldHelp>>>
     label: 'Training method',
     symbol: '—',
     official: 'mt-dnn --adv_train',
-    sensible: 'alum to see the perturbation; standard as the baseline to compare with',
-    extremes: 'standard ignores every ALUM setting below',
+    sensible:
+      'alum to see the perturbation; standard as the baseline; the relatives side by side with Compare',
+    extremes:
+      'standard ignores every ALUM setting below; docs/alum-step.md "Relatives" maps each knob per method',
+  },
+  noiseType: {
+    label: 'R3F noise distribution',
+    symbol: 'U(−ε, ε) or N(0, ε²) (R3F: ε = our sigma)',
+    official: 'fairseq R3F --noise-type (default uniform)',
+    sensible: 'uniform, the R3F default',
+    extremes: 'normal has unbounded tails: a few entries exceed sigma',
+  },
+  smartMu: {
+    label: 'SMART proximal weight',
+    symbol: 'μ',
+    official: 'SMART paper μ (arXiv 1911.03437, Eq. 3)',
+    sensible: '1 (the paper)',
+    extremes: '0 is ALUM with an EMA copy kept for nothing; large values freeze the model near its EMA copy',
+  },
+  smartBeta: {
+    label: 'SMART EMA momentum',
+    symbol: 'β',
+    official: 'SMART paper β (arXiv 1911.03437, Algorithm 1)',
+    sensible: '0.99',
+    extremes: '0: the copy is the last weights; 1: the copy never moves from where smart started',
   },
   alpha: {
     label: 'Adversarial weight',
@@ -270,6 +301,14 @@ export const FIELD_HELP: Readonly<Partial<Record<keyof TrainConfig, FieldHelp>>>
     official: 'BERT do_whole_word_mask',
     sensible: 'false',
     extremes: 'true masks all pieces of a word together',
+  },
+  init: {
+    label: 'Start from',
+    symbol: 'θ₀',
+    official: 'transformers from_pretrained / mt-dnn --init_checkpoint',
+    sensible:
+      'pretrained: ALUM fine-tuning as in the paper (lr 1e-3 for the built-in tiny, 1e-4 for a loaded BERT)',
+    extremes: 'random weights: ALUM and standard training tie (nothing to keep robust yet)',
   },
   seed: {
     label: 'Random seed',

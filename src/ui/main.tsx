@@ -16,16 +16,17 @@ appStore.setState((s) => ({
   staged: query.config,
   urlErrors: query.errors,
   lesson: query.lesson,
+  builtinTask: query.data,
   worker: { ...s.worker, requested: query.backend },
 }));
 
 appStore.subscribe((s, prev) => {
-  if (s.staged === prev.staged && s.lesson === prev.lesson) return;
+  if (s.staged === prev.staged && s.lesson === prev.lesson && s.builtinTask === prev.builtinTask) return;
   const { pathname, hash } = window.location;
   window.history.replaceState(
     window.history.state,
     '',
-    pathname + formatQuery(s.staged, s.worker.requested, s.lesson) + hash,
+    pathname + formatQuery(s.staged, s.worker.requested, s.lesson, s.builtinTask) + hash,
   );
 });
 

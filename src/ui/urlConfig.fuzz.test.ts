@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { BACKENDS, CONFIG_KEYS, DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './coreConfig.ts';
+import { BACKENDS, CONFIG_KEYS, pageDefaults, resolveConfig, type TrainConfig } from './coreConfig.ts';
 import { NO_LESSON } from './lesson.ts';
 import { formatQuery, parseQuery } from './urlConfig.ts';
 
@@ -59,8 +59,9 @@ describe('URL state under arbitrary input', () => {
         expectValid(q.config);
         const named = new URLSearchParams(search);
         for (const e of q.errors) expect(e).not.toMatch(/[\r\n]/);
-        // Every field left at something other than its default came from the query.
-        for (const k of CONFIG_KEYS) if (q.config[k] !== DEFAULT_CONFIG[k]) expect(named.has(k)).toBe(true);
+        // Every field left at something other than the page's default for its model size came from the query.
+        const defaults = pageDefaults(q.config.model);
+        for (const k of CONFIG_KEYS) if (q.config[k] !== defaults[k]) expect(named.has(k)).toBe(true);
       }),
       { numRuns: RUNS.fields },
     );
@@ -71,7 +72,7 @@ describe('URL state under arbitrary input', () => {
       fc.property(queryArb, fc.constantFrom(null, ...BACKENDS), (search, backend) => {
         const { config } = parseQuery(search);
         const again = parseQuery(formatQuery(config, backend));
-        expect(again).toEqual({ config, backend, errors: [], lesson: NO_LESSON });
+        expect(again).toEqual({ config, backend, errors: [], lesson: NO_LESSON, data: 'spam-assassin' });
       }),
       { numRuns: RUNS.roundTrip },
     );

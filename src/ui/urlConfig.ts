@@ -8,12 +8,14 @@
 import {
   BACKENDS,
   CONFIG_KEYS,
-  DEFAULT_CONFIG,
+  PAGE_DEFAULT_CONFIG,
+  pageDefaults,
   resolveConfig,
   validateConfigPatch,
   type BackendName,
   type TrainConfig,
 } from './coreConfig.ts';
+import { builtinTask, DEFAULT_TASK, type BuiltinTaskName } from './builtinData.ts';
 import { LESSON_PARAMS, lessonParams, NO_LESSON, readLessonParam, type LessonView } from './lesson.ts';
 
 export interface ParsedQuery {
@@ -25,19 +27,30 @@ export interface ParsedQuery {
   errors: string[];
   /** The lesson's view (classroom mode, preset, open panels, text); NO_LESSON when the query has none. */
   lesson: LessonView;
+  /** `?data=`: the built-in task (src/ui/builtinData.ts); DEFAULT_TASK when absent or invalid. */
+  data: BuiltinTaskName;
 }
 
 /** Reads a query string (`?method=alum&alpha=1`); each field is checked alone so one bad value drops only itself. */
-export function parseQuery(search: string, base: TrainConfig = DEFAULT_CONFIG): ParsedQuery {
+export function parseQuery(search: string, base: TrainConfig = PAGE_DEFAULT_CONFIG): ParsedQuery {
   const params = new URLSearchParams(search);
   const errors: string[] = [];
   let backend: BackendName | null = null;
   let patch: Partial<TrainConfig> = {};
   let lesson = NO_LESSON;
+  let data: BuiltinTaskName = DEFAULT_TASK;
   for (const [key, value] of params) {
     if ((LESSON_PARAMS as readonly string[]).includes(key)) {
       try {
         lesson = readLessonParam(lesson, key, value);
+      } catch (e) {
+        errors.push(oneLine(e));
+      }
+      continue;
+    }
+    if (key === 'data') {
+      try {
+        data = builtinTask(value).name;
       } catch (e) {
         errors.push(oneLine(e));
       }
@@ -59,12 +72,15 @@ export function parseQuery(search: string, base: TrainConfig = DEFAULT_CONFIG): 
   }
   let config: TrainConfig;
   try {
-    config = withoutNegativeZero(resolveConfig(patch, base));
+    // The defaults of the chosen model size (no built-in pre-trained nano: random weights).
+    const sized =
+      patch.model !== undefined && base === PAGE_DEFAULT_CONFIG ? pageDefaults(patch.model) : base;
+    config = withoutNegativeZero(resolveConfig(patch, sized));
   } catch (e) {
     errors.push(oneLine(e));
     config = { ...base };
   }
-  return { config, backend, errors, lesson };
+  return { config, backend, errors, lesson, data };
 }
 
 /** An error as one line: a query key or value may hold line breaks, which are shown escaped (found by fuzzing). */
@@ -80,19 +96,23 @@ function withoutNegativeZero(c: TrainConfig): TrainConfig {
 }
 
 /**
- * The query for a config: only the fields that differ from the defaults, in CONFIG_KEYS order, then `backend`.
+ * The query for a config: only the fields that differ from the page's defaults for its model size
+ * (`pageDefaults`), in CONFIG_KEYS order, then `backend`.
  * then the lesson's parameters. Returns '' when everything is default, else a string starting with '?'.
  */
 export function formatQuery(
   config: TrainConfig,
   backend: BackendName | null,
   lesson: LessonView = NO_LESSON,
+  data: BuiltinTaskName = DEFAULT_TASK,
 ): string {
   const params = new URLSearchParams();
+  const defaults = pageDefaults(config.model);
   for (const key of CONFIG_KEYS) {
-    if (config[key] !== DEFAULT_CONFIG[key]) params.set(key, String(config[key]));
+    if (config[key] !== defaults[key]) params.set(key, String(config[key]));
   }
   if (backend !== null) params.set('backend', backend);
+  if (data !== DEFAULT_TASK) params.set('data', data);
   for (const [k, v] of lessonParams(lesson)) params.set(k, v);
   const s = params.toString();
   return s === '' ? '' : `?${s}`;

@@ -51,17 +51,16 @@ export class RunSaver {
     const data = source.data as { name?: unknown } | undefined;
     const dataName = typeof data?.name === 'string' ? data.name : basename(source.dataUrl);
     const model = source.model as { name?: unknown } | undefined;
-    const loaded = Object.keys(source).some((k) => !['dataUrl', 'vocabUrl', 'data'].includes(k));
     const startedAt = Date.now();
     return {
       id: `saved-${startedAt.toString(36)}-${crypto.randomUUID().slice(0, 8)}`,
-      name: `${config.method} ${config.model} on ${dataName}`,
+      name: `${config.method} ${config.model} ${config.task === 'mlm' ? 'pre-training' : 'on'} ${dataName}`,
       startedAt,
       dataName,
       modelName:
         typeof model?.name === 'string'
           ? `${model.name} (loaded)`
-          : `${config.model}, ${loaded ? 'loaded weights' : 'random init'}`,
+          : `${config.model}, ${config.init === 'pretrained' ? 'built-in pre-trained' : 'random init'}`,
       config,
       source,
       history: [],

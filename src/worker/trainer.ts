@@ -9,15 +9,24 @@ import type { BackendName, TrainConfig } from '../core/config.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import {
+  createMlmRun,
   createRun,
   loadTask,
+  ownInit,
+  mlmUnigramBaseline,
   taskFromFile,
   withTokenizerOptions,
+  type Corpus,
   type LoadedTask,
 } from '../core/train/session.ts';
+import { corpusDocuments } from '../core/data/corpus.ts';
+import { fillMask } from '../core/train/fill-mask.ts';
+import { PRETRAINED_MODELS } from '../core/config.ts';
 import type { TrainingRun } from '../core/train/run.ts';
 import { dataPreview } from '../core/data/preview.ts';
-import { exportRunZip } from './export.ts';
+import { exportRunZip, runFolderFiles } from './export.ts';
+import { AttackJobs, type AttackSource } from './attack.ts';
+import type { Example } from '../core/data/dataset.ts';
 import { loadUserTask, type DataProgress } from './user-data.ts';
 import { restoreCheckpoint } from '../core/train/checkpoint.ts';
 import type { RunArchive } from './persist.ts';
@@ -34,17 +43,48 @@ import {
   type ToWorker,
   type UserData,
   type ModelCheck,
+  type AttackToWorker,
+  type FillMaskReply,
+  type RunInfo,
+  type RunModelReply,
   type TokenViewReply,
   type UserModel,
 } from '../protocol/messages.ts';
-import { describeLoad, loadHfModel, withLabels, type LoadedHfModel } from '../core/model/hf-load.ts';
-import { paramsFromArrays } from '../core/model/params.ts';
+import {
+  describeLoad,
+  loadHfModel,
+  maskedLmParams,
+  withLabels,
+  type LoadedHfModel,
+} from '../core/model/hf-load.ts';
+import { paramsFromArrays, type Params } from '../core/model/params.ts';
+import type { ModelConfig } from '../core/config.ts';
 import { encodeSplit } from '../core/data/dataset.ts';
-import type { WordPieceTokenizer } from '../core/tokenizer/wordpiece.ts';
+import { WordPieceTokenizer } from '../core/tokenizer/wordpiece.ts';
 import { currentBatchRows, tokenView } from '../core/train/token-view.ts';
 
 /** How long metric rows are held before being posted together. */
 const FLUSH_MS = 100;
+
+/** The files of a built-in pre-trained model folder the loader reads (its README.md is the model card). */
+const PRETRAINED_FILES = ['config.json', 'model.safetensors', 'vocab.txt'] as const;
+/** The built-in pre-training corpus and its held-out slice, under public/ (scripts/prepare-data.ts). */
+const BUILTIN_CORPUS = ['data/corpus.txt', 'data/corpus-dev.txt'] as const;
+
+/** A run just made, and what its `run-created` message says of its data and start. */
+interface BuiltRun {
+  run: TrainingRun;
+  info: Omit<RunInfo, 'runId' | 'config' | 'paramCount' | 'vocabSize'>;
+}
+
+/** What a run is made from, besides its config. */
+interface RunInputs {
+  dataUrl: string;
+  vocabUrl: string;
+  publicUrl: string | null;
+  data: UserData | null;
+  model: UserModel | null;
+}
 
 interface Session {
   id: RunId;
@@ -53,8 +93,10 @@ interface Session {
   vocabUrl: string;
   /** The user's data file, or null for the task at `dataUrl`. */
   data: UserData | null;
-  /** The user's model the run starts from (its vocabulary replaces `vocabUrl`'s), or null for random weights. */
+  /** The user's model the run starts from (its vocabulary replaces `vocabUrl`'s), or null. */
   model: UserModel | null;
+  /** Where public/ is served (built-in pre-trained models, the corpus), when the page said. */
+  publicUrl: string | null;
   /** The vocabulary of a loaded model and its casing, written into the exported folder. */
   modelVocab?: { text: string; lowercase: boolean };
   run: TrainingRun | null;
@@ -71,14 +113,26 @@ interface Session {
   saved?: SavedSession;
   /** The run's tokenizer (ids to tokens, and a typed text to ids for the token view). */
   tokenizer?: WordPieceTokenizer;
+  /** A classification run's dev examples (texts and labels: what the robustness lab attacks). */
+  dev?: readonly Example[];
 }
 
 export type TextFetcher = (url: string) => Promise<string>;
+export type BytesFetcher = (url: string) => Promise<Uint8Array>;
+
+/** The browser's fetch, as bytes; a missing file is one line naming its URL. */
+export const fetchBytes: BytesFetcher = async (url) => {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+};
 
 export class Trainer {
   private readonly sessions = new Map<RunId, Session>();
   private readonly tasks = new Map<string, Promise<LoadedTask>>();
   private readonly vocabs = new Map<string, Promise<string>>();
+  private readonly pretrained = new Map<string, Promise<UserModel>>();
+  private readonly attacks = new AttackJobs((m) => this.post(m));
   private backend: Promise<BackendChoice> | null = null;
 
   constructor(
@@ -87,6 +141,7 @@ export class Trainer {
     private readonly fetchText: TextFetcher,
     private readonly chain: readonly BackendName[] = BROWSER_CHAIN,
     archive: RunArchive | null = null,
+    private readonly fetchBinary: BytesFetcher = fetchBytes,
   ) {
     const live = () => this.liveSaved();
     this.saver = archive && new RunSaver(archive, (m) => this.post(m), live);
@@ -138,14 +193,13 @@ export class Trainer {
         return;
       }
       case 'create':
-        await this.create(
-          msg.runId,
-          msg.config,
-          msg.dataUrl,
-          msg.vocabUrl,
-          msg.data ?? null,
-          msg.model ?? null,
-        );
+        await this.create(msg.runId, msg.config, {
+          dataUrl: msg.dataUrl,
+          vocabUrl: msg.vocabUrl,
+          publicUrl: msg.publicUrl ?? null,
+          data: msg.data ?? null,
+          model: msg.model ?? null,
+        });
         this.track(msg.runId, sourceOf(msg));
         return;
       case 'check-data':
@@ -175,7 +229,7 @@ export class Trainer {
       case 'reset': {
         const s = this.session(msg.runId);
         await this.stopAndDispose(s);
-        await this.create(msg.runId, msg.config, s.dataUrl, s.vocabUrl, s.data, s.model);
+        await this.create(msg.runId, msg.config, s);
         if (s.saved) this.track(msg.runId, s.saved.source); // a reset run is a new saved run
         return;
       }
@@ -204,6 +258,17 @@ export class Trainer {
         return;
       case 'token-view':
         this.post({ type: 'token-view', requestId: msg.requestId, result: await this.tokenView(msg) });
+        return;
+      case 'fill-mask':
+        this.post({ type: 'fill-mask', requestId: msg.requestId, result: await this.fillMask(msg) });
+        return;
+      case 'run-model':
+        this.post({ type: 'run-model', requestId: msg.requestId, result: await this.runModel(msg.runId) });
+        return;
+      case 'attack':
+      case 'cancel-attack':
+        // Not awaited: an attack runs beside the command queue, so its cancel (and training) get in.
+        void this.attacks.handle(msg, () => this.attackSource(msg));
         return;
       case 'list-runs':
       case 'resume-run':
@@ -235,13 +300,66 @@ export class Trainer {
     }
   }
 
+  /** What an attack reads of a run: its current weights, tokenizer, input length and dev examples. */
+  private attackSource(msg: AttackToWorker): AttackSource {
+    if (msg.type !== 'attack') throw new Error('cancel-attack reads no run');
+    const s = this.session(msg.runId);
+    if (!s.run || !s.tokenizer || !s.dev)
+      throw new Error(`run '${msg.runId}' has no model yet (${s.status})`);
+    if (s.run.config.task !== 'classify')
+      throw new Error('attacks need a classification run: this one pre-trains a masked LM');
+    const { params, model } = s.run;
+    return { params, model, tokenizer: s.tokenizer, maxLength: s.run.train.maxLength, dev: s.dev };
+  }
+
+  /** A masked-LM run's predictions at each [MASK] of a typed text; never throws (the run is unaffected). */
+  private async fillMask(msg: Extract<ToWorker, { type: 'fill-mask' }>): Promise<FillMaskReply> {
+    try {
+      const s = this.session(msg.runId);
+      if (!s.run || !s.tokenizer) throw new Error(`run '${msg.runId}' has no model yet (${s.status})`);
+      if (s.run.config.task !== 'mlm')
+        throw new Error('fill-mask needs a masked-LM run (task mlm): this run is a classifier');
+      const fill = await fillMask(
+        s.run.params,
+        s.run.model,
+        s.tokenizer,
+        msg.text,
+        s.run.train.maxLength,
+        msg.topK,
+      );
+      return { ok: true, fill };
+    } catch (e) {
+      return { ok: false, message: errorMessage(e) };
+    }
+  }
+
+  /** The run's model as HF folder files (to fine-tune next), or why not; never throws. */
+  private async runModel(id: RunId): Promise<RunModelReply> {
+    try {
+      const { s, run, vocab } = await this.withVocab(id);
+      const files = await runFolderFiles(run, vocab.text, vocab.lowercase);
+      const what = run.config.task === 'mlm' ? 'pre-trained' : 'trained';
+      const name = `${s.saved?.name ?? run.config.model} (${what}, step ${run.step})`;
+      return { ok: true, model: { name, files }, step: run.step };
+    } catch (e) {
+      return { ok: false, message: errorMessage(e) };
+    }
+  }
+
+  /** A run with a model, and the vocabulary its folder carries (a loaded model's, else the built-in one). */
+  private async withVocab(
+    id: RunId,
+  ): Promise<{ s: Session; run: TrainingRun; vocab: { text: string; lowercase: boolean } }> {
+    const s = this.session(id);
+    if (!s.run) throw new Error(`run '${id}' has no model yet (${s.status})`);
+    const run = s.run;
+    return { s, run, vocab: s.modelVocab ?? { text: await this.vocab(s.vocabUrl), lowercase: true } };
+  }
+
   /** The run's HF folder as a zip, or why not; never throws (the run itself is unaffected). */
   private async exportModel(id: RunId): Promise<ModelExport> {
     try {
-      const s = this.session(id);
-      if (!s.run) throw new Error(`run '${id}' has no model yet (${s.status})`);
-      const run = s.run;
-      const vocab = s.modelVocab ?? { text: await this.vocab(s.vocabUrl), lowercase: true };
+      const { run, vocab } = await this.withVocab(id);
       const zip = await exportRunZip(run, vocab.text, vocab.lowercase);
       return { ok: true, zip, step: run.step, fileName: `alum-${run.config.model}-step${run.step}.zip` };
     } catch (e) {
@@ -332,14 +450,7 @@ export class Trainer {
     }
   }
 
-  private async create(
-    id: RunId,
-    config: TrainConfig,
-    dataUrl: string,
-    vocabUrl: string,
-    data: UserData | null,
-    model: UserModel | null = null,
-  ): Promise<void> {
+  private async create(id: RunId, config: TrainConfig, inputs: RunInputs): Promise<void> {
     if (!this.backend) throw new Error('send hello before create');
     await this.backend;
     const previous = this.sessions.get(id);
@@ -347,10 +458,11 @@ export class Trainer {
     const s: Session = {
       id,
       config,
-      dataUrl,
-      vocabUrl,
-      data,
-      model,
+      dataUrl: inputs.dataUrl,
+      vocabUrl: inputs.vocabUrl,
+      publicUrl: inputs.publicUrl,
+      data: inputs.data,
+      model: inputs.model,
       run: null,
       status: 'loading',
       owed: 0,
@@ -362,47 +474,26 @@ export class Trainer {
     this.sessions.set(id, s);
     this.setStatus(s, 'loading');
     try {
-      const loaded = model && readModel(model, config.seed);
-      const vocabText = loaded?.vocabText ?? (await this.vocab(vocabUrl));
-      const vocabOrigin = loaded ? `${model?.name ?? 'model'}/vocabulary` : vocabUrl;
-      let task = data
-        ? await this.userTask(data, vocabText, vocabOrigin, config.seed)
-        : loaded
-          ? loadTask(await this.fetchText(dataUrl), vocabText, dataUrl, vocabOrigin)
-          : await this.task(dataUrl, vocabUrl);
-      if (this.sessions.get(id) !== s) return; // reset or disposed while loading
-      let init;
-      let initReport = loaded?.report;
-      if (loaded) {
-        task = withTokenizerOptions(task, { lowercase: loaded.lowercase });
-        const fitted = withLabels(loaded, task.data.labels, config.seed);
-        initReport = fitted.report;
-        init = {
-          model: fitted.model,
-          params: paramsFromArrays(fitted.model, fitted.arrays, fitted.report.name),
-        };
-        s.modelVocab = { text: loaded.vocabText, lowercase: loaded.lowercase };
+      const loaded = await this.startingModel(s, config);
+      if (loaded) s.modelVocab = { text: loaded.vocabText, lowercase: loaded.lowercase };
+      const built =
+        config.task === 'mlm'
+          ? await this.buildMlmRun(s, config, loaded)
+          : await this.buildRun(s, config, loaded);
+      if (this.sessions.get(id) !== s) {
+        built?.run.dispose(); // reset or disposed while loading
+        return;
       }
-      s.tokenizer = task.tokenizer;
-      try {
-        s.run = createRun(config, task, init);
-      } catch (e) {
-        init?.params.forEach((v) => v.dispose());
-        throw e;
-      }
+      if (!built) return;
+      s.run = built.run;
       this.post({
         type: 'run-created',
         info: {
           runId: id,
           config,
-          dataName: data?.name ?? dataUrl.replace(/^.*\//, ''),
-          paramCount: s.run.paramCount,
-          vocabSize: s.run.model.vocabSize,
-          trainExamples: task.data.train.length,
-          devExamples: task.data.dev.length,
-          labels: task.data.labels,
-          ...majorityOf(s.run.classifies, task.data.dev, task.data.labels),
-          ...(initReport ? { init: { name: initReport.name, summary: describeLoad(initReport) } } : {}),
+          paramCount: built.run.paramCount,
+          vocabSize: built.run.model.vocabSize,
+          ...built.info,
         },
       });
       this.setStatus(s, 'ready');
@@ -410,6 +501,140 @@ export class Trainer {
       this.setStatus(s, 'error');
       throw e;
     }
+  }
+
+  /**
+   * The checkpoint a run starts from: the user's model, the built-in pre-trained one (`init: 'pretrained'`), or
+   * none (random weights). `init: 'loaded'` without a loaded model is one line.
+   */
+  private async startingModel(s: Session, config: TrainConfig): Promise<LoadedHfModel | null> {
+    if (s.model) return readModel(s.model, config.seed);
+    if (config.init === 'loaded') {
+      throw new Error(
+        "config field 'init' is 'loaded' but no model is loaded: load one (Load model), or start from pretrained or random",
+      );
+    }
+    if (config.init !== 'pretrained') return null;
+    return readModel(await this.pretrainedModel(config, s.publicUrl), config.seed);
+  }
+
+  /** The built-in pre-trained model of the config's size, fetched once (config.json, model.safetensors, vocab.txt). */
+  private pretrainedModel(config: TrainConfig, publicUrl: string | null): Promise<UserModel> {
+    const folder = PRETRAINED_MODELS[config.model];
+    if (folder === undefined) throw new Error(`no built-in pre-trained '${config.model}' model`);
+    if (publicUrl === null)
+      throw new Error("init 'pretrained': the page did not say where public/ is served");
+    const base = new URL(`${folder}/`, publicUrl).href;
+    return cached(this.pretrained, base, async () => ({
+      name: `built-in ${config.model} (pre-trained, ${folder})`,
+      files: await Promise.all(
+        PRETRAINED_FILES.map(async (name) => ({ name, bytes: await this.fetchBinary(base + name) })),
+      ),
+    }));
+  }
+
+  /** A classification (or regression) run on the task, from `loaded` or random weights. */
+  private async buildRun(
+    s: Session,
+    config: TrainConfig,
+    loaded: LoadedHfModel | null,
+  ): Promise<BuiltRun | null> {
+    const vocabText = loaded?.vocabText ?? (await this.vocab(s.vocabUrl));
+    const vocabOrigin = loaded ? `${loaded.report.name}/vocabulary` : s.vocabUrl;
+    let task = s.data
+      ? await this.userTask(s.data, vocabText, vocabOrigin, config.seed)
+      : loaded
+        ? loadTask(await this.fetchText(s.dataUrl), vocabText, s.dataUrl, vocabOrigin)
+        : await this.task(s.dataUrl, s.vocabUrl);
+    if (this.sessions.get(s.id) !== s) return null;
+    let init: { model: ModelConfig; params: Params } | undefined;
+    let initReport;
+    if (loaded) {
+      task = withTokenizerOptions(task, { lowercase: loaded.lowercase });
+      const fitted = withLabels(loaded, task.data.labels, config.seed);
+      initReport = fitted.report;
+      init = {
+        model: fitted.model,
+        params: paramsFromArrays(fitted.model, fitted.arrays, fitted.report.name),
+      };
+    }
+    s.tokenizer = task.tokenizer;
+    s.dev = task.data.dev;
+    const run = ownInit(init, () => createRun(config, task, init));
+    return {
+      run,
+      info: {
+        dataName: s.data?.name ?? s.dataUrl.replace(/^.*\//, ''),
+        trainExamples: task.data.train.length,
+        devExamples: task.data.dev.length,
+        labels: task.data.labels,
+        ...majorityOf(run.classifies, task.data.dev, task.data.labels),
+        ...(initReport ? { init: { name: initReport.name, summary: describeLoad(initReport) } } : {}),
+      },
+    };
+  }
+
+  /**
+   * A masked-LM pre-training run on the built-in corpus, from
+   * `loaded` (its encoder, and its MLM head when it has one) or random weights.
+   */
+  private async buildMlmRun(
+    s: Session,
+    config: TrainConfig,
+    loaded: LoadedHfModel | null,
+  ): Promise<BuiltRun | null> {
+    const vocabText = loaded?.vocabText ?? (await this.vocab(s.vocabUrl));
+    const corpus = await this.corpus(s);
+    if (this.sessions.get(s.id) !== s) return null;
+    const tokenizer = WordPieceTokenizer.fromVocabText(vocabText, { lowercase: loaded?.lowercase ?? true });
+    const init = loaded && maskedLmParams(loaded, config.seed);
+    s.tokenizer = tokenizer;
+    const run = ownInit(init, () =>
+      createMlmRun(
+        config,
+        tokenizer,
+        corpus,
+        init ? { model: loaded.model, params: init.params } : undefined,
+      ),
+    );
+    const unigram = mlmUnigramBaseline(run);
+    return {
+      run,
+      info: {
+        dataName: corpus.origin.replace(/^.*\//, ''),
+        trainExamples: run.train.count,
+        devExamples: run.dev.count,
+        labels: [],
+        unigram: { accuracy: unigram.accuracy, loss: unigram.loss },
+        ...(loaded
+          ? {
+              init: {
+                name: loaded.report.name,
+                summary: `${describeLoad(loaded.report)}; ${init?.head ?? ''}`,
+              },
+            }
+          : {}),
+      },
+    };
+  }
+
+  /**
+   * The built-in pre-training corpus and its held-out slice (fetched once). A loaded data file is a labelled
+   * task for the fine-tuning stage; the page's pre-training reads the built-in corpus (the CLI reads any).
+   */
+  private async corpus(s: Session): Promise<Corpus> {
+    if (s.publicUrl === null) throw new Error("task 'mlm': the page did not say where public/ is served");
+    const [trainUrl, devUrl] = BUILTIN_CORPUS.map((f) => new URL(f, s.publicUrl ?? undefined).href) as [
+      string,
+      string,
+    ];
+    const [train, dev] = await Promise.all([this.vocab(trainUrl), this.vocab(devUrl)]); // fetched once each
+    return {
+      train: corpusDocuments(train, trainUrl),
+      dev: corpusDocuments(dev, devUrl),
+      origin: trainUrl,
+      devOrigin: devUrl,
+    };
   }
 
   /** Fetched and parsed once per (data, vocab) pair; tokenised per max length inside `createRun`. */
@@ -441,7 +666,7 @@ export class Trainer {
     return loadUserTask(data, vocabText, vocabOrigin, seed, progress);
   }
 
-  /** A vocabulary's text, fetched once per URL. */
+  /** A text file (a vocabulary, the corpus), fetched once per URL. */
   private vocab(vocabUrl: string): Promise<string> {
     return cached(this.vocabs, vocabUrl, () => this.fetchText(vocabUrl));
   }

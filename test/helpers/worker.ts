@@ -51,15 +51,18 @@ export class Client {
 }
 
 /**
- * A Trainer on the cpu backend that fetches through `fetchText`, and its client; `close` closes the channel
+ * A Trainer on the cpu backend that fetches through `fetchText` (and `fetchBytes`: the built-in models), and its client; `close` closes the channel
  * (call it in afterAll).
  */
-export function startTrainer(fetchText: (url: string) => Promise<string>): {
+export function startTrainer(
+  fetchText: (url: string) => Promise<string>,
+  fetchBytes?: (url: string) => Promise<Uint8Array>,
+): {
   client: Client;
   close: () => void;
 } {
   const channel = new MessageChannel();
-  new Trainer(port(channel.port1), {}, fetchText, ['cpu']);
+  new Trainer(port(channel.port1), {}, fetchText, ['cpu'], null, fetchBytes);
   return {
     client: new Client(channel.port2),
     close: () => {

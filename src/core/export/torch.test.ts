@@ -65,6 +65,17 @@ describe('torchExportFiles', () => {
     );
     expect(dataFileName('a.JSONL')).toBe('data.jsonl');
   });
+
+  it('refuses the relatives, which the script does not implement, in one line', () => {
+    for (const method of ['r3f', 'fgm', 'pgd', 'freelb', 'smart'] as const) {
+      expect(() => torchExportFiles({ script: '', config: { ...config, method } })).toThrow(
+        new RegExp(
+          `^export-torch: method ${method} is not exported \\(the script implements standard and alum;`,
+        ),
+      );
+    }
+    expect(torchExportFiles({ script: '', config: { ...config, method: 'standard' } })).toHaveLength(3);
+  });
 });
 
 describe('README.md', () => {

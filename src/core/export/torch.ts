@@ -13,6 +13,8 @@ export const SCRIPT_NAME = 'train_alum.py';
 export const RUN_DIR = 'runs/torch';
 /** Processes per node in the README's commands (the tests run the torchrun command as written). */
 export const NPROC = 2;
+/** The methods train_alum.py implements (its EXPORTED_METHODS); the relatives are not exported. */
+export const EXPORTED_METHODS = ['standard', 'alum'] as const;
 
 /** One file of the exported folder, by its path inside the folder. */
 export interface ExportFile {
@@ -183,6 +185,12 @@ export function readme(
 
 /** The files of the exported folder. */
 export function torchExportFiles(input: TorchExportInput): ExportFile[] {
+  const { method } = input.config;
+  if (!(EXPORTED_METHODS as readonly string[]).includes(method)) {
+    throw new Error(
+      `export-torch: method ${method} is not exported (the script implements ${EXPORTED_METHODS.join(' and ')}; the relatives run in the playground only)`,
+    );
+  }
   const utf8 = new TextEncoder();
   const hasModel = input.model !== undefined && input.model.length > 0;
   const dataName = input.data ? dataFileName(input.data.name) : null;

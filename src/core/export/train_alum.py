@@ -75,7 +75,8 @@ HERE = Path(__file__).resolve().parent
 # Config: the playground's names and rules (src/core/config.ts)
 # ----------------------------------------------------------------------------------------------------------------------
 CHOICES = {
-    "method": ["standard", "alum"],
+    "method": ["standard", "alum", "r3f", "fgm", "pgd", "freelb", "smart"],
+    "noiseType": ["uniform", "normal"],
     "variant": ["paper", "paper-raw", "mtdnn-2020", "mtdnn-head"],
     "innerLoss": ["kl", "stable-kl"],
     "innerReduction": ["sum", "batchmean", "elementmean"],
@@ -83,6 +84,7 @@ CHOICES = {
     "advDropout": ["same", "fresh", "off"],
     "model": ["nano", "tiny", "mini", "small"],
     "task": ["classify", "mlm"],
+    "init": ["pretrained", "random", "loaded"],
 }
 # name: (min, max, integer)
 NUMBERS = {
@@ -100,13 +102,20 @@ NUMBERS = {
     "weightDecay": (0, 1, False),
     "evalEvery": (0, 100_000, True),
     "maskRate": (0.01, 1, False),
+    "smartMu": (0, 1000, False),
+    "smartBeta": (0, 1, False),
 }
 BOOLEANS = ("detachEmbedding", "wholeWordMask")
 CONFIG_KEYS = [
-    "method", "alpha", "k", "eta", "epsilon", "sigma", "variant", "innerLoss", "innerReduction", "detachEmbedding",
-    "norm", "advDropout", "lr", "batchSize", "maxLength", "model", "seed", "steps", "dropout", "weightDecay",
-    "evalEvery", "task", "maskRate", "wholeWordMask",
+    "method", "noiseType", "smartMu", "smartBeta", "alpha", "k", "eta", "epsilon", "sigma", "variant", "innerLoss",
+    "innerReduction", "detachEmbedding", "norm", "advDropout", "lr", "batchSize", "maxLength", "model", "seed",
+    "steps", "dropout", "weightDecay", "evalEvery", "task", "maskRate", "wholeWordMask", "init",
 ]  # fmt: skip
+# Config fields with no flag of their own: `--init DIR` is the model folder to start from (the config's `init`
+# records where the playground's run started: pretrained, random or loaded).
+NOT_FLAGS = ("init",)
+# The methods this script implements; the relatives (r3f, fgm, pgd, freelb, smart) run in the playground only.
+EXPORTED_METHODS = ("standard", "alum")
 MODEL_PRESETS = {  # hidden, layers, heads, intermediate (BERT-tiny/mini/small shapes; nano for tests)
     "nano": (32, 1, 2, 64),
     "tiny": (128, 2, 2, 512),
@@ -184,7 +193,7 @@ def load_config(path, flags):
         raise InputError(f"{path}: missing config field '{missing[0]}'")
     cfg = {k: parse_field(k, raw[k], f"{path}: field '{k}'") for k in CONFIG_KEYS}
     for k in CONFIG_KEYS:
-        v = getattr(flags, "cfg_" + k)
+        v = None if k in NOT_FLAGS else getattr(flags, "cfg_" + k)
         if v is not None:
             cfg[k] = parse_field(k, v, f"--{flag_name(k)}")
     return cfg
@@ -1418,8 +1427,9 @@ def parse_args(argv):
     ap.add_argument("--problem", choices=["classification", "regression"], default=None,
                     help="force the problem type (default: from the data, docs/data-formats.md)")  # fmt: skip
     for k in CONFIG_KEYS:
-        ap.add_argument("--" + flag_name(k), dest="cfg_" + k, default=None, metavar="VALUE",
-                        help=f"config field {k}")  # fmt: skip
+        if k not in NOT_FLAGS:
+            ap.add_argument("--" + flag_name(k), dest="cfg_" + k, default=None, metavar="VALUE",
+                            help=f"config field {k}")  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -1435,6 +1445,9 @@ def setup(args):
     if cfg["task"] != "classify":
         raise InputError(f"--task {cfg['task']}: this script fine-tunes a classifier or regressor (task classify); "
                          "masked-LM pre-training is not exported")  # fmt: skip
+    if cfg["method"] not in EXPORTED_METHODS:
+        raise InputError(f"--method {cfg['method']}: this script implements standard and alum; "
+                         "the relatives (r3f, fgm, pgd, freelb, smart) run in the playground only")  # fmt: skip
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))

@@ -77,5 +77,12 @@ describe('decodeTorchBin (torch.save zip, restricted unpickler)', () => {
       Object.entries(unzipSync(small)).filter(([name]) => !name.endsWith('/data/0')),
     );
     expect(() => decodeTorchBin(zipSync(files, { level: 0 }), 'm.bin')).toThrow("storage '0' has no entry");
+    // The same with a line break in the archive's folder name (found by the fuzz suite): still one line.
+    const renamed = Object.fromEntries(
+      Object.entries(files).map(([n, b]) => [n.replace(/^[^/]*\//, 'arc\nhive/'), b]),
+    );
+    expect(() => decodeTorchBin(zipSync(renamed, { level: 0 }), 'm.bin')).toThrow(
+      /^m\.bin: pickle byte \d+: storage '0' has no entry arc\\nhive\/data\/0 in the zip$/,
+    );
   });
 });

@@ -51,6 +51,12 @@ function intList(v: PickleValue, what: string): number[] {
 }
 
 /** `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])`. */
+/** A name from the file, printable on one line: control characters (a line break in a zip entry name) escaped. */
+function printable(name: string): string {
+  const control = (c: string) => c.charCodeAt(0) < 0x20 || c === '\u007f';
+  return [...name].map((c) => (control(c) ? JSON.stringify(c).slice(1, -1) : c)).join('');
+}
+
 function rebuildTensor(args: PickleValue[]): TensorRef {
   const [storage, offset, size, stride] = args;
   if (args.length < 4 || !(storage instanceof Storage))
@@ -69,14 +75,14 @@ function rebuildTensor(args: PickleValue[]): TensorRef {
     numel === 0 ? offset - 1 : shape.reduce((acc, d, i) => acc + (d - 1) * (strides[i] as number), offset);
   if (last >= storage.numel) {
     throw new Error(
-      `view (offset ${offset}, shape [${shape.join(',')}], stride [${strides.join(',')}]) reaches element ${last} of storage '${storage.key}' of ${storage.numel} elements`,
+      `view (offset ${offset}, shape [${shape.join(',')}], stride [${strides.join(',')}]) reaches element ${last} of storage '${printable(storage.key)}' of ${storage.numel} elements`,
     );
   }
   // Only broadcast (stride-0) views can hold more elements than their storage; refusing them bounds every
   // allocation by the bytes the archive really holds.
   if (numel > storage.numel) {
     throw new Error(
-      `view of shape [${shape.join(',')}] has more elements than its storage '${storage.key}' (${storage.numel}); broadcast views are not supported`,
+      `view of shape [${shape.join(',')}] has more elements than its storage '${printable(storage.key)}' (${storage.numel}); broadcast views are not supported`,
     );
   }
   return new TensorRef(storage, offset, shape, strides);
@@ -228,10 +234,11 @@ function persistentLoader(sizes: Map<string, number>, prefix: string, storages: 
     if (known) return known;
     const name = `${prefix}data/${key}`;
     const bytes = sizes.get(name);
-    if (bytes === undefined) throw new Error(`storage '${key}' has no entry ${name} in the zip`);
+    if (bytes === undefined)
+      throw new Error(`storage '${printable(key)}' has no entry ${printable(name)} in the zip`);
     if (!Number.isSafeInteger(numel) || numel < 0 || numel * DTYPE_BYTES[dtype] !== bytes) {
       throw new Error(
-        `storage '${key}' holds ${bytes} bytes, but its ${String(numel)} ${dtype} elements need ${numel * DTYPE_BYTES[dtype]}`,
+        `storage '${printable(key)}' holds ${bytes} bytes, but its ${String(numel)} ${dtype} elements need ${numel * DTYPE_BYTES[dtype]}`,
       );
     }
     const s = new Storage(key, dtype, numel);

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.ts';
+import { geluFused, layerNormFused, maskedSoftmax } from './fused.ts';
 import { param, type Params } from './params.ts';
 
 /** Dropout for one forward pass: `rate` 0 (or `training` false) turns it off. */
@@ -86,29 +87,34 @@ function mm(a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
   return tf.matMul(a, b, false, transposeB);
 }
 
-/** y = x W^T + b for x [..., in], W [out, in] (PyTorch layout), b [out] -> [..., out]. */
+/**
+ * y = x W^T + b for x [..., in], W [out, in] (PyTorch layout), b [out] -> [..., out]. One fused MatMul + bias
+ * kernel (`tf.fused.matMul`) except on wasm, whose transposed MatMul is slow (`plainMatMul`).
+ */
 export function linear(params: Params, name: string, x: tf.Tensor): tf.Tensor {
   const w = param(params, `${name}.weight`);
   const b = param(params, `${name}.bias`);
   const [outDim, inDim] = w.shape as [number, number];
   const lead = x.shape.slice(0, -1);
-  const x2 = x.reshape([-1, inDim]); // [N, in]
-  const xw = mm(x2, w, true); // [N, out]
-  return xw.add(b).reshape([...lead, outDim]);
+  const x2 = x.reshape([-1, inDim]) as tf.Tensor2D; // [N, in]
+  const y =
+    tf.getBackend() === 'wasm'
+      ? mm(x2, w, true).add(b)
+      : tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, transposeB: true, bias: b }); // [N, out]
+  return y.reshape([...lead, outDim]);
 }
 
-/** LayerNorm over the last axis with learned scale and shift. x [..., H] -> [..., H]. */
+/**
+ * LayerNorm over the last axis with learned scale and shift, variance biased (as torch.nn.LayerNorm), with a
+ * hand-written gradient (`layerNormFused`). x [..., H] -> [..., H].
+ */
 export function layerNorm(params: Params, name: string, x: tf.Tensor, eps: number): tf.Tensor {
-  const mean = x.mean(-1, true); // [..., 1]
-  const centred = x.sub(mean);
-  const variance = centred.square().mean(-1, true); // biased, as torch.nn.LayerNorm
-  const normed = centred.mul(tf.rsqrt(variance.add(eps)));
-  return normed.mul(param(params, `${name}.weight`)).add(param(params, `${name}.bias`));
+  return layerNormFused(x, param(params, `${name}.weight`), param(params, `${name}.bias`), eps);
 }
 
-/** GELU, exact erf form (BERT's `hidden_act: "gelu"`): 0.5 x (1 + erf(x / sqrt 2)). */
+/** GELU, exact erf form (BERT's `hidden_act: "gelu"`): 0.5 x (1 + erf(x / sqrt 2)); `geluFused`'s gradient. */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1));
+  return geluFused(x);
 }
 
 /** Embedding-layer output: LayerNorm(word + position + token type), then dropout. -> [B, T, H] */
@@ -154,12 +160,12 @@ function selfAttention(
   const [b, t, h] = x.shape;
   const heads = cfg.numHeads;
   const dh = h / heads;
-  const split = (y: tf.Tensor) => y.reshape([b, t, heads, dh]).transpose([0, 2, 1, 3]); // [B, A, T, dh]
-  const q = split(linear(params, `${prefix}.query`, x));
-  const k = split(linear(params, `${prefix}.key`, x));
-  const v = split(linear(params, `${prefix}.value`, x));
-  const scores = mm(q, k, true).div(Math.sqrt(dh)).add(bias); // [B, A, T, T]
-  const probs = sites.apply(tf.softmax(scores, -1));
+  const heads4 = (y: tf.Tensor) => y.reshape([b, t, heads, dh]); // [B, T, A, dh]
+  const q = heads4(linear(params, `${prefix}.query`, x)).transpose([0, 2, 1, 3]); // [B, A, T, dh]
+  // K already transposed for q k^T ([B, A, dh, T]): one Transpose, and no transposed MatMul on wasm.
+  const kT = heads4(linear(params, `${prefix}.key`, x)).transpose([0, 2, 3, 1]);
+  const v = heads4(linear(params, `${prefix}.value`, x)).transpose([0, 2, 1, 3]); // [B, A, T, dh]
+  const probs = sites.apply(maskedSoftmax(mm(q, kT, false), Math.sqrt(dh), bias)); // [B, A, T, T]
   const context = mm(probs, v, false); // [B, A, T, dh]
   return context.transpose([0, 2, 1, 3]).reshape([b, t, h]) as tf.Tensor3D;
 }

@@ -154,7 +154,17 @@ describe('loadHfModel: golden logits from PyTorch', () => {
     const m = load('f16', ['config.json', 'tokenizer.json', 'pytorch_model.bin']);
     const params = paramsFromArrays(m.model, m.arrays, 'test');
     const before = tf.memory().numTensors;
-    const files = await hfFolderFiles(params, m.model, m.labels, 0.1, m.vocabText, {}, m.lowercase);
+    const files = await hfFolderFiles(
+      params,
+      m.model,
+      m.labels,
+      0.1,
+      m.vocabText,
+      {},
+      {
+        lowercase: m.lowercase,
+      },
+    );
     expect(tf.memory().numTensors).toBe(before);
     const back = loadHfModel(
       files.map((f) => [f.name, f.bytes]),

@@ -18,9 +18,9 @@ import { makeRng } from '../rng.ts';
 import { parseTokenizerJson } from '../tokenizer/tokenizer-json.ts';
 import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 import { errorMessage } from '../errors.ts';
-import { canonicalParamName, fromHfConfig, matchCheckpoint, matchError } from './hf.ts';
-import { mlmParamSpecs } from './mlm.ts';
-import { paramSpecs } from './params.ts';
+import { canonicalParamName, fromHfConfig, isHeadParam, matchCheckpoint, matchError } from './hf.ts';
+import { addMlmParamsFromArrays, initMlmParams, mlmParamSpecs } from './mlm.ts';
+import { paramsFromArrays, paramSpecs, type Params } from './params.ts';
 
 /** What a load did, for the CLI's log line and the page's run list. */
 export interface HfLoadReport {
@@ -296,4 +296,36 @@ function permuteClassifier(
   );
   out.set('classifier.bias', Float32Array.from(order.map((i) => b[i] as number)));
   return out;
+}
+
+/**
+ * A loaded checkpoint as BertForMaskedLM parameters (tf.Variables): its encoder (pooler and classifier dropped,
+ * HF's BertForMaskedLM has neither) and its MLM head (`cls.predictions.*`) when it has all of it, else a fresh
+ * seeded one. `head` says which. The CLI's `pretrain --init` and the page's pre-training stage share it.
+ */
+export function maskedLmParams(loaded: LoadedHfModel, seed: number): { params: Params; head: string } {
+  const params = paramsFromArrays(loaded.model, loaded.arrays, loaded.report.name);
+  for (const [name, v] of [...params]) {
+    if (isHeadParam(name)) {
+      v.dispose();
+      params.delete(name);
+    }
+  }
+  const specs = mlmParamSpecs(loaded.model);
+  const found = specs.length - loaded.mlmHead.missing.length;
+  try {
+    if (loaded.mlmHead.missing.length === 0) {
+      addMlmParamsFromArrays(params, loaded.model, loaded.mlmHead.arrays, loaded.report.name);
+      return { params, head: 'MLM head loaded' };
+    }
+    initMlmParams(loaded.model, makeRng((seed + 2) >>> 0), params);
+  } catch (e) {
+    params.forEach((v) => v.dispose());
+    throw e;
+  }
+  const head =
+    found === 0
+      ? 'no MLM head: a fresh one'
+      : `partial MLM head (${found}/${specs.length} tensors): a fresh one`;
+  return { params, head };
 }

@@ -8,7 +8,13 @@
 import type * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.ts';
-import { decodeSafetensors, encodeSafetensors, toFloat32, type NamedArray } from '../io/safetensors.ts';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  floatToHalf,
+  toFloat32,
+  type NamedArray,
+} from '../io/safetensors.ts';
 import { paramsFromArrays, paramSpecs, type Params } from './params.ts';
 
 export interface HfBertConfig {
@@ -233,10 +239,22 @@ export interface HfFile {
   bytes: Uint8Array;
 }
 
+/** What kind of folder `hfFolderFiles` writes, and how. */
+export interface FolderOptions {
+  /** false: a cased vocabulary (tokenizer_config.json says `do_lower_case: false`). Default true. */
+  lowercase?: boolean;
+  /** A `BertForMaskedLM` (encoder and `cls.predictions.*`, no labels) instead of a classifier. */
+  maskedLm?: boolean;
+  /** `float16` halves the file (the loader reads F16); default `float32`. */
+  dtype?: 'float32' | 'float16';
+}
+
 /**
- * The Hugging Face folder of a trained classifier, as `BertForSequenceClassification.from_pretrained` reads it:
- * config.json (with id2label), model.safetensors (HF names, F32, `metadata` in its header) and vocab.txt, and
- * for a cased vocabulary (`lowercase` false) tokenizer_config.json with `do_lower_case: false`.
+ * The Hugging Face folder of a trained model, as `from_pretrained` reads it: config.json, model.safetensors (HF
+ * names, `metadata` in its header) and vocab.txt, and for a cased vocabulary tokenizer_config.json with
+ * `do_lower_case: false`. A classifier is a `BertForSequenceClassification` with id2label. A masked LM
+ * (`maskedLm`) is a `BertForMaskedLM` with NO decoder weight: it is tied to the word embeddings, as
+ * transformers' save_pretrained writes a tied model (it drops the tied copy and re-ties on load).
  * The CLI writes these files and the page zips them: one owner for the layout.
  */
 export async function hfFolderFiles(
@@ -246,19 +264,43 @@ export async function hfFolderFiles(
   dropout: number,
   vocabText: string,
   metadata: Record<string, string>,
-  lowercase = true,
+  options: FolderOptions = {},
 ): Promise<HfFile[]> {
   const utf8 = new TextEncoder();
-  const config = JSON.stringify(toHfConfig(model, labels, dropout), null, 2) + '\n';
+  const arrays = await paramsToArrays(params);
+  if (options.dtype === 'float16') {
+    for (const [k, a] of arrays) {
+      arrays.set(k, {
+        dtype: 'F16',
+        shape: a.shape,
+        data: Uint16Array.from(a.data as Float32Array, floatToHalf),
+      });
+    }
+  }
   const files: HfFile[] = [
-    { name: 'config.json', bytes: utf8.encode(config) },
-    { name: 'model.safetensors', bytes: await encodeCheckpoint(params, metadata) },
+    {
+      name: 'config.json',
+      bytes: utf8.encode(JSON.stringify(folderConfig(model, labels, dropout, options), null, 2) + '\n'),
+    },
+    { name: 'model.safetensors', bytes: encodeSafetensors(arrays, { format: 'pt', ...metadata }) },
     { name: 'vocab.txt', bytes: utf8.encode(vocabText.endsWith('\n') ? vocabText : vocabText + '\n') },
   ];
   // A cased vocabulary says so (BertTokenizer lowercases by default); uncased folders stay three files.
-  if (!lowercase) {
+  if (options.lowercase === false) {
     const tc = JSON.stringify({ do_lower_case: false, tokenizer_class: 'BertTokenizer' }, null, 2) + '\n';
     files.push({ name: 'tokenizer_config.json', bytes: utf8.encode(tc) });
   }
   return files;
+}
+
+/** config.json: a classifier's, or a masked LM's (no labels, tied word embeddings). */
+function folderConfig(
+  model: ModelConfig,
+  labels: readonly string[],
+  dropout: number,
+  options: FolderOptions,
+): Record<string, unknown> {
+  if (!options.maskedLm) return { ...toHfConfig(model, labels, dropout) };
+  const { id2label: _a, label2id: _b, problem_type: _c, ...hf } = toHfConfig(model, [], dropout);
+  return { ...hf, architectures: ['BertForMaskedLM'], tie_word_embeddings: true };
 }

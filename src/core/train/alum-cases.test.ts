@@ -14,6 +14,7 @@ import {
   runGoldenAlum,
   type GoldenAlumCase as GoldenCase,
   type Nested,
+  itMatchesLossesAndGradients,
 } from '../../../test/helpers/golden-alum.ts';
 import {
   expectNear,
@@ -89,20 +90,7 @@ describe.each(cases)('ALUM case $name vs PyTorch float64', (c) => {
     tf.dispose(Object.values(batch));
   });
 
-  it('losses and the charted metrics match', async () => {
-    const { batch, result } = runCase(c);
-    const got = readStepScalars(await stepScalars(result, batch.attentionMask).data());
-    expectStepMetrics(got, c);
-    disposeStepResult(result);
-    tf.dispose(Object.values(batch));
-  });
-
-  it('every parameter gradient matches', async () => {
-    const { batch, result } = runCase(c);
-    await expectParamGrads(result, c);
-    disposeStepResult(result);
-    tf.dispose(Object.values(batch));
-  });
+  itMatchesLossesAndGradients(() => runCase(c), c);
 });
 
 describe.each(regression.cases)('regression case $name vs PyTorch float64', (c) => {

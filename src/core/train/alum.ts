@@ -189,9 +189,12 @@ export function innerAscent(
   s: AlumSettings,
   passes: readonly DropoutPass[],
   record: boolean,
+  hooks: StepHooks = {},
 ): InnerResult {
+  const objective = hooks.innerObjective ?? ((h, z, zc) => stepInnerLoss(h, s, z, zc));
+  const update = hooks.update ?? ((cur, g, mask) => updateDelta(cur, g, mask, s));
   const lossAt = (pass: DropoutPass) => (x: tf.Tensor) =>
-    stepInnerLoss(inp, s, headLogits(inp, inp.embedding.add(x) as tf.Tensor3D, pass), inp.cleanLogits);
+    objective(inp, headLogits(inp, inp.embedding.add(x) as tf.Tensor3D, pass), inp.cleanLogits);
   const state: AscentState = {
     delta0,
     current: s.variant === 'mtdnn-2020' ? tf.zerosLike(delta0) : delta0.clone(),
@@ -212,7 +215,7 @@ export function innerAscent(
       klInit.dispose();
       klInit = value;
     } else value.dispose();
-    const upd = updateDelta(state.current, g, inp.mask3, s);
+    const upd = update(state.current, g, inp.mask3);
     const sum = gradAbs.add(g.abs().sum()) as tf.Scalar;
     tf.dispose([state.current, eff, gradAbs]);
     [state.current, eff, gradAbs] = [upd.next, upd.eff, sum];
@@ -260,6 +263,27 @@ export interface AlumStepOptions {
   deltaInit: tf.Tensor3D | null;
   /** Keep every inner step's gradient and delta (for traces). */
   record: boolean;
+  /** What a relative of ALUM changes in the step (methods.ts); absent: ALUM's step. */
+  hooks?: StepHooks;
+}
+
+/**
+ * The parts of the step a relative of ALUM replaces (src/core/train/methods.ts, docs/alum-step.md "Relatives");
+ * each absent one keeps ALUM's. h: the head's inputs; z, zAdv [B, C] or [M, V]; zClean the clean logits.
+ */
+export interface StepHooks {
+  /** The loss the inner ascent climbs at logits z (ALUM: the configured inner loss against sg z_c). -> scalar */
+  innerObjective?: (h: HeadInputs, z: tf.Tensor2D, zClean: tf.Tensor2D) => tf.Scalar;
+  /** The inner update of the perturbation (ALUM: `updateDelta`). current, g [B, T, H], mask [B, T, 1]. */
+  update?: (
+    current: tf.Tensor3D,
+    g: tf.Tensor3D,
+    mask: tf.Tensor3D,
+  ) => { next: tf.Tensor3D; eff: tf.Tensor3D };
+  /** The outer adversarial term before its weight alpha (ALUM: sym-KL with stop-gradient targets). -> scalar */
+  outer?: (h: HeadInputs, zClean: tf.Tensor2D, zAdv: tf.Tensor2D) => tf.Scalar;
+  /** A further term added to the total inside the recording (SMART's weighted proximal term). -> scalar */
+  extra?: (h: HeadInputs, zClean: tf.Tensor2D) => tf.Scalar;
 }
 
 export function disposeStepResult(r: AlumStepResult): void {
@@ -271,19 +295,19 @@ export function disposeStepResult(r: AlumStepResult): void {
 }
 
 /** Regression: the classifier head with one real output (never the MLM head). */
-const isRegression = (h: HeadInputs) => !h.positions && h.model.problemType === 'regression';
+export const isRegression = (h: HeadInputs): boolean => !h.positions && h.model.problemType === 'regression';
 
 /**
  * The task loss: cross-entropy of class logits [B, C], MSE of the one regression output [B, 1], or the mean
  * masked-token cross-entropy of MLM logits [M, V] against the original ids [M]. -> scalar
  */
-function taskLoss(h: HeadInputs, z: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+export function taskLoss(h: HeadInputs, z: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   if (h.positions) return maskedLmLoss(z, labels);
   return isRegression(h) ? mseLoss(z, labels) : crossEntropy(z, labels);
 }
 
 /** The inner loss: the configured KL over the rows ([B, C] or MLM's [M, V]), MSE 'sum' for regression. -> scalar */
-function stepInnerLoss(
+export function stepInnerLoss(
   h: HeadInputs,
   s: Pick<AlumSettings, 'innerLoss' | 'innerReduction'>,
   zAdv: tf.Tensor2D,
@@ -339,7 +363,8 @@ function adversarialTerm(
   opts: AlumStepOptions,
   keep: <T extends tf.Tensor>(t: T) => T,
 ): { parts: AdversarialParts; term: tf.Scalar } {
-  const inner = innerAscent(inputs, delta0, s, opts.dropout.inner, opts.record);
+  const hooks = opts.hooks ?? {};
+  const inner = innerAscent(inputs, delta0, s, opts.dropout.inner, opts.record, hooks);
   [
     inner.deltaFinal,
     inner.eff,
@@ -353,8 +378,10 @@ function adversarialTerm(
   const deltaUsed = detach(zeroUnless(inner.deltaFinal, ok)); // [B, T, H], a constant of the outer loss
   const e = s.detachEmbedding ? detach(inputs.embedding) : inputs.embedding;
   const zAdv = headLogits(inputs, e.add(deltaUsed) as tf.Tensor3D, opts.dropout.adv); // [B, C] or [M, V]
-  const adv = outerAdvLoss(inputs, inputs.cleanLogits, zAdv).mul(ok) as tf.Scalar;
-  const klAdv = stepInnerLoss(inputs, s, zAdv, inputs.cleanLogits).mul(ok) as tf.Scalar;
+  const outer = hooks.outer ?? outerAdvLoss;
+  const adv = outer(inputs, inputs.cleanLogits, zAdv).mul(ok) as tf.Scalar;
+  const objective = hooks.innerObjective ?? ((h, z, zc) => stepInnerLoss(h, s, z, zc));
+  const klAdv = objective(inputs, zAdv, inputs.cleanLogits).mul(ok) as tf.Scalar;
   const parts = {
     inner,
     deltaUsed: keep(deltaUsed),
@@ -377,7 +404,7 @@ export function alumGradients(
   s: AlumSettings,
   opts: AlumStepOptions,
 ): AlumStepResult {
-  const delta0 = s.method === 'alum' ? opts.deltaInit : null;
+  const delta0 = s.method === 'standard' ? null : opts.deltaInit;
   const kept: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
     kept.push(t);
@@ -407,7 +434,8 @@ export function alumGradients(
       const inputs: InnerInputs = { ...head, embedding: e, cleanLogits: zClean, mask3: m3 };
       const adv = adversarialTerm(inputs, deltaInit, s, opts, keep);
       parts.adversarial = adv.parts;
-      return task.add(adv.term) as tf.Scalar;
+      const total = task.add(adv.term) as tf.Scalar;
+      return opts.hooks?.extra ? (total.add(opts.hooks.extra(head, zClean)) as tf.Scalar) : total;
     }, [...params.values()]);
     if (!out.parts) throw new Error('internal: the outer gradient produced no parts');
     return collect({ params, head, s, opts, parts: out.parts, totalLoss: value, grads, deltaInit });

@@ -1,13 +1,13 @@
 /**
  * A TrainingRun's whole state as plain JSON plus one packed float32 buffer, and back: the weights, AdamW's
  * moments and update count, the step and skip counters, the run's RNG state, the data order and the position
- * in it, and the config. Restoring a checkpoint into a fresh run made from the same config and data makes its
+ * in it, the config, and SMART's EMA copy of the weights when the run has one (`ema/` tensors). Restoring a checkpoint into a fresh run made from the same config and data makes its
  * next steps exactly those the original run would have taken (checkpoint.test.ts). No IndexedDB here: the
  * worker stores these bytes (src/worker/persist.ts); the CLI or a test may keep them anywhere.
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { CONFIG_KEYS, type ModelConfig, type TrainConfig } from '../config.ts';
+import { CONFIG_KEYS, DEFAULT_CONFIG, type ModelConfig, type TrainConfig } from '../config.ts';
 import { checkRngState, type RngState } from '../rng.ts';
 import type { TrainingRun } from './run.ts';
 
@@ -17,6 +17,8 @@ export const CHECKPOINT_VERSION = 1;
 const PARAM = 'param/';
 const ADAM_M = 'adam.m/';
 const ADAM_V = 'adam.v/';
+/** SMART's EMA copy of the weights (methods.ts), present only while the run has one. */
+const EMA = 'ema/';
 
 /** Where one tensor lies in the packed buffer, in float32 elements. */
 export interface TensorEntry {
@@ -58,6 +60,9 @@ export async function captureCheckpoint(run: TrainingRun): Promise<Checkpoint> {
     arrays.push([ADAM_M + name, p.shape, adam.m.get(name) as Float32Array]);
     arrays.push([ADAM_V + name, p.shape, adam.v.get(name) as Float32Array]);
   }
+  for (const [name, p] of run.emaParams ?? []) {
+    arrays.push([EMA + name, p.shape, (await p.data()) as Float32Array]);
+  }
   const total = arrays.reduce((n, [, , a]) => n + a.length, 0);
   const packed = new Float32Array(total);
   const tensors: TensorEntry[] = [];
@@ -94,9 +99,11 @@ export async function captureCheckpoint(run: TrainingRun): Promise<Checkpoint> {
 export function restoreCheckpoint(run: TrainingRun, ckpt: Checkpoint, origin: string): void {
   const meta = checkCheckpointMeta(ckpt.meta, origin);
   for (const key of CONFIG_KEYS) {
-    if (meta.config[key] !== run.config[key]) {
+    // A field added after the checkpoint was written counts as its default.
+    const stored = key in meta.config ? meta.config[key] : DEFAULT_CONFIG[key];
+    if (stored !== run.config[key]) {
       throw new Error(
-        `${origin}: config field '${key}' is ${JSON.stringify(meta.config[key])}, the run has ${JSON.stringify(run.config[key])}`,
+        `${origin}: config field '${key}' is ${JSON.stringify(stored)}, the run has ${JSON.stringify(run.config[key])}`,
       );
     }
   }
@@ -129,8 +136,18 @@ export function restoreCheckpoint(run: TrainingRun, ckpt: Checkpoint, origin: st
     m.set(name, take(ADAM_M + name, p.shape));
     v.set(name, take(ADAM_V + name, p.shape));
   }
-  if (arrays.size !== 3 * run.params.size) {
-    const known = new Set([...run.params.keys()].flatMap((n) => [PARAM + n, ADAM_M + n, ADAM_V + n]));
+  const hasEma = [...arrays.keys()].some((n) => n.startsWith(EMA));
+  const ema = hasEma ? new Map<string, Float32Array>() : null;
+  for (const [name, p] of hasEma ? run.params : []) ema?.set(name, take(EMA + name, p.shape));
+  if (arrays.size !== (hasEma ? 4 : 3) * run.params.size) {
+    const known = new Set(
+      [...run.params.keys()].flatMap((n) => [
+        PARAM + n,
+        ADAM_M + n,
+        ADAM_V + n,
+        ...(hasEma ? [EMA + n] : []),
+      ]),
+    );
     throw new Error(`${origin}: unexpected tensor '${[...arrays.keys()].find((n) => !known.has(n)) ?? '?'}'`);
   }
   run.setDataPosition(meta.order, meta.cursor, origin);
@@ -140,6 +157,7 @@ export function restoreCheckpoint(run: TrainingRun, ckpt: Checkpoint, origin: st
     p.assign(staging);
     staging.dispose();
   }
+  run.restoreEma(ema);
   run.step = meta.step;
   run.skipped = meta.skipped;
   run.rng.setState(meta.rngState);

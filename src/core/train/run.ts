@@ -21,6 +21,7 @@ import {
   type AlumStepResult,
   type StepBatch,
 } from './alum.ts';
+import { createEma, initialPerturbation, methodGradients, updateEma } from './methods.ts';
 import { maskedLmLoss, mlmForward } from '../model/mlm.ts';
 import { meanSquaredError, pearson, spearman } from './regression-metrics.ts';
 import { lrAt } from './schedule.ts';
@@ -181,6 +182,12 @@ export class TrainingRun<S extends RowSplit = RowSplit> {
   readonly optimizer: AdamW;
   private order: number[] = [];
   private cursor = 0;
+  /**
+   * SMART's EMA copy of the weights (methods.ts): made from the current weights on the first `smart` step,
+   * updated after each `smart` update, dropped when a step runs under another method (switching back starts a
+   * new copy from the weights then). Saved and restored by checkpoints.
+   */
+  private ema: Params | null = null;
   /** The training split (`S`: what the caller passed, with row access; arrays stay readable). */
   readonly train: S;
   readonly dev: RowSplit;
@@ -298,15 +305,39 @@ export class TrainingRun<S extends RowSplit = RowSplit> {
 
   private gradients(cfg: TrainConfig, batch: Batch, plan?: (p: AlumDropout) => void): AlumStepResult {
     const shape: [number, number, number] = [cfg.batchSize, this.train.maxLength, this.model.hiddenSize];
-    const deltaInit =
-      cfg.method === 'alum' ? tf.randomNormal(shape, 0, cfg.sigma, 'float32', this.rng.seed()) : null;
+    const deltaInit = initialPerturbation(cfg, shape, batch.attentionMask, () => this.rng.seed());
     const dropout = dropoutPlan(this.rng, cfg.dropout, cfg.k, cfg.advDropout);
     plan?.(dropout);
-    return alumGradients(this.params, this.model, batch, cfg, {
-      dropout,
-      deltaInit: deltaInit as tf.Tensor3D | null,
-      record: false,
-    });
+    if (cfg.method === 'smart' && !this.ema) this.ema = createEma(this.params);
+    const opts = { dropout, deltaInit, record: false };
+    return methodGradients(this.params, this.model, batch, cfg, opts, this.ema);
+  }
+
+  /** SMART's EMA copy as it stands (null when the run has none); checkpoints read it. */
+  get emaParams(): Params | null {
+    return this.ema;
+  }
+
+  /** Replaces the EMA copy by these values (a checkpoint's), or drops it (null). */
+  restoreEma(values: ReadonlyMap<string, Float32Array> | null): void {
+    if (this.ema) disposeParams(this.ema);
+    this.ema = null;
+    if (!values) return;
+    const ema: Params = new Map();
+    for (const [name, p] of this.params) {
+      const v = values.get(name);
+      if (!v) throw new Error(`EMA copy has no parameter '${name}'`);
+      const staging = tf.tensor(v, p.shape);
+      ema.set(name, tf.variable(staging, false));
+      staging.dispose();
+    }
+    this.ema = ema;
+  }
+
+  /** After an update: SMART moves its EMA copy towards the new weights; any other method drops the copy. */
+  private afterUpdate(cfg: TrainConfig): void {
+    if (cfg.method === 'smart' && this.ema) updateEma(this.ema, this.params, cfg.smartBeta);
+    else if (cfg.method !== 'smart') this.restoreEma(null);
   }
 
   /**
@@ -381,6 +412,7 @@ export class TrainingRun<S extends RowSplit = RowSplit> {
         );
       }
       this.optimizer.apply(result.grads, lr, gradNorm);
+      this.afterUpdate(cfg);
       if (m.skippedNow > 0) this.skipped += 1;
       this.step += 1;
       const { skippedNow: _, ...row } = m;
@@ -536,6 +568,7 @@ export class TrainingRun<S extends RowSplit = RowSplit> {
   }
 
   dispose(): void {
+    this.restoreEma(null);
     this.optimizer.dispose();
     disposeParams(this.params);
   }

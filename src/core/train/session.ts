@@ -119,6 +119,16 @@ export function encodedSplits(task: LoadedTask, maxLength: number): { train: Row
   return splits;
 }
 
+/** `make()`, disposing the checkpoint's `init.params` when it throws (a run owns them only once it is made). */
+export function ownInit<R>(init: { params: Params } | null | undefined, make: () => R): R {
+  try {
+    return make();
+  } catch (e) {
+    init?.params.forEach((v) => v.dispose());
+    throw e;
+  }
+}
+
 /**
  * A new run on a task. `init` (from a checkpoint) replaces the seeded random initialisation; its model config
  * must then be passed as `model`.

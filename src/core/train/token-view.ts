@@ -1,18 +1,20 @@
 /**
- * Where the perturbation lands: for one example, its tokens and, at every stage of one ALUM step (delta's
- * initialisation, each inner ascent step, the outer update), the per-token norm of delta and of the inner
- * gradient. Computed by `traceStep` (trace.ts: one recorded ALUM step, dropout off, no optimizer update)
- * on the current weights, with delta_0 drawn from the config's seed by tfjs's own seeded generator: the
- * run's RNG stream, data position and weights are not touched, so a run with the view open trains exactly as
- * one without (token-view.test.ts). The same stages drive the slow-motion walk through one step.
+ * Where the perturbation lands: for one example, its tokens and, at every stage of one step of the run's method
+ * (the perturbation's initialisation, each inner step, the outer update), the per-token norm of delta and of the
+ * inner gradient, and the inner loss at that stage's delta. Computed by `traceStep` (trace.ts: one recorded step
+ * of the method, dropout off, no optimizer update) on the current weights, with delta_0 drawn from the config's
+ * seed by tfjs's own seeded generator: the run's RNG stream, data position and weights are not touched, so a run
+ * with the view open trains exactly as one without (token-view.test.ts). The same stages drive the slow-motion
+ * walk through one step. Per method (docs/alum-step.md, "Relatives"): alum, smart and pgd have K inner steps,
+ * fgm one, r3f none (its noise is the perturbation), freelb K - 1 (its K passes use delta_0..delta_{K-1}).
  */
-import type { Norm, TrainConfig } from '../config.ts';
+import type { Method, Norm, TrainConfig, Variant } from '../config.ts';
 import type { EncodedSplit, RowSplit } from '../data/dataset.ts';
 import type { NamedArray } from '../io/safetensors.ts';
 import { asRowSplit, batchTensors, disposeBatch, type TrainingRun } from './run.ts';
-import { traceStep } from './trace.ts';
+import { traceStep, type Trace } from './trace.ts';
 
-/** One stage of the step: which line of Algorithm 1 runs, and the per-token norms after it. */
+/** One stage of the step: which line of the method runs, the per-token norms after it, and the inner loss there. */
 export interface TokenStage {
   /** `init`, `ascent` (inner step `k`, 1-based) or `outer`. */
   kind: 'init' | 'ascent' | 'outer';
@@ -21,6 +23,12 @@ export interface TokenStage {
   delta: number[];
   /** Per real token: the norm of the inner gradient this stage used; null for `init` and `outer`. */
   grad: number[] | null;
+  /**
+   * The inner loss on this example at this stage's delta (the method's: ALUM's KL, the task loss for fgm, pgd and
+   * freelb): `klInit` at `init`, the loss each inner step reached, `klAdv` at `outer`. The loss before a stage is
+   * the one of the stage before it.
+   */
+  loss: number;
 }
 
 export interface TokenView {
@@ -30,6 +38,9 @@ export interface TokenView {
   /** The real tokens (WordPiece pieces, `##` kept: the UI joins them), [CLS] and [SEP] included. */
   tokens: string[];
   norm: Norm;
+  /** The method and variant the step ran (pgd runs its inner steps with `paper` whatever `variant` says). */
+  method: Method;
+  variant: Variant;
   stages: TokenStage[];
   /** The step's scalars on this example: inner loss before and after the ascent, and the three losses. */
   klInit: number;
@@ -71,6 +82,36 @@ function scalar(a: NamedArray | undefined): number {
 }
 
 /**
+ * The stages of a trace of one example with `n` real tokens: `init` (delta_init), one `ascent` per recorded inner
+ * state (`delta_step.k`, its gradient `delta_grad.k` and loss `inner_loss.k`), and `outer` (delta_final, the
+ * perturbation the adversarial pass used). A missing delta (standard training) gives zeros.
+ */
+export function stagesOf(trace: Trace, n: number, norm: Norm): TokenStage[] {
+  const get = (name: string) => trace.tensors.get(name);
+  const norms = (name: string) => {
+    const a = get(name);
+    return a === undefined ? new Array<number>(n).fill(0) : perTokenNorms(a, n, norm);
+  };
+  const stages: TokenStage[] = [
+    { kind: 'init', k: 0, delta: norms('delta_init'), grad: null, loss: scalar(get('kl_init')) },
+  ];
+  for (let k = 0; get(`delta_step.${k}`) !== undefined; k++) {
+    const grad = norms(`delta_grad.${k}`);
+    const loss = scalar(get(`inner_loss.${k}`));
+    stages.push({ kind: 'ascent', k: k + 1, delta: norms(`delta_step.${k}`), grad, loss });
+  }
+  const last = stages.length - 1;
+  stages.push({
+    kind: 'outer',
+    k: last,
+    delta: norms('delta_final'),
+    grad: null,
+    loss: scalar(get('kl_adv')),
+  });
+  return stages;
+}
+
+/**
  * The token view of row `row` of `split` (default: the run's training split) under `cfg`, on the run's
  * current weights. `vocab` maps ids to tokens.
  */
@@ -90,34 +131,21 @@ export async function tokenView(
   const ids = Array.from(picked.inputIds.subarray(0, n));
   const batch = batchTensors(split, [row]);
   try {
-    const trace = await traceStep(run.params, run.model, batch, { ...cfg, batchSize: 1, maxLength: t });
-    const get = (name: string) => trace.tensors.get(name);
-    const norms = (name: string) => {
-      const a = get(name);
-      return a === undefined ? new Array<number>(n).fill(0) : perTokenNorms(a, n, cfg.norm);
-    };
-    const stages: TokenStage[] = [{ kind: 'init', k: 0, delta: norms('delta_init'), grad: null }];
-    const steps = cfg.method === 'alum' ? cfg.k : 0;
-    for (let k = 0; k < steps; k++) {
-      stages.push({
-        kind: 'ascent',
-        k: k + 1,
-        delta: norms(`delta_step.${k}`),
-        grad: norms(`delta_grad.${k}`),
-      });
-    }
-    stages.push({ kind: 'outer', k: steps, delta: norms('delta_final'), grad: null });
+    const ema = cfg.method === 'smart' ? (run.emaParams ?? run.params) : run.params;
+    const trace = await traceStep(run.params, run.model, batch, { ...cfg, batchSize: 1, maxLength: t }, ema);
     return {
       row: split === run.train ? row : -1,
       step: run.step,
       tokens: ids.map((id) => vocab[id] ?? `[${id}]`),
       norm: cfg.norm,
-      stages,
-      klInit: scalar(get('kl_init')),
-      klAdv: scalar(get('kl_adv')),
-      taskLoss: scalar(get('loss_task')),
-      advLoss: scalar(get('loss_adv')),
-      totalLoss: scalar(get('loss_total')),
+      method: cfg.method,
+      variant: cfg.variant,
+      stages: stagesOf(trace, n, cfg.norm),
+      klInit: scalar(trace.tensors.get('kl_init')),
+      klAdv: scalar(trace.tensors.get('kl_adv')),
+      taskLoss: scalar(trace.tensors.get('loss_task')),
+      advLoss: scalar(trace.tensors.get('loss_adv')),
+      totalLoss: scalar(trace.tensors.get('loss_total')),
     };
   } finally {
     disposeBatch(batch);

@@ -72,6 +72,37 @@ const MAJORITY_LINE: RefLine = {
   value: (s) => activeRun(s)?.info?.devMajority?.share ?? null,
 };
 
+/** Masked LM: what always predicting the most frequent train token scores on the dev slice. */
+const UNIGRAM_LINE: RefLine = {
+  label: 'unigram baseline',
+  color: '#666666',
+  value: (s) => activeRun(s)?.info?.unigram?.accuracy ?? null,
+};
+
+/** Masked LM: perplexity of the batch's masked tokens, and the dev slice's masked-token loss. */
+const PERPLEXITY_SERIES: readonly SeriesSpec[] = [
+  { label: 'perplexity (exp of the masked-token loss)', color: '#0072B2', value: (r) => r.perplexity },
+];
+const DEV_LOSS_SERIES: readonly SeriesSpec[] = [
+  { label: 'dev masked-token loss', color: '#D55E00', value: (r) => r.devLoss },
+];
+const hasDevLoss = (r: MetricRow) => r.devLoss !== undefined;
+/** The dev accuracy chart of a classifier (against the majority class) and of a masked LM (the unigram baseline). */
+const CLASSIFY_DEV = {
+  title: 'Dev accuracy (dashed grey: always the most frequent label)',
+  description:
+    'dev-set accuracy at each evaluation against step, with the accuracy of always answering the most frequent label',
+  refLine: MAJORITY_LINE,
+};
+const MLM_DEV = {
+  title: 'Dev masked-token accuracy (dashed grey: always the most frequent token)',
+  description:
+    'accuracy of the masked tokens of the held-out corpus slice at each evaluation against step, with the accuracy of always predicting the most frequent train token',
+  refLine: UNIGRAM_LINE,
+};
+/** Whether the active run pre-trains a masked LM (task mlm). */
+const selectMlm = (s: AppState) => activeRun(s)?.config.task === 'mlm';
+
 const CORRELATION_SERIES: readonly SeriesSpec[] = [
   { label: 'dev Pearson', color: '#0072B2', value: (r) => r.devPearson },
   { label: 'dev Spearman', color: '#E69F00', dash: [6, 4], value: (r) => r.devSpearman },
@@ -83,6 +114,7 @@ const selectRegression = (s: AppState) => activeRun(s)?.metrics.some(hasCorrelat
 
 export function Charts() {
   const regression = useAppStore(selectRegression);
+  const mlm = useAppStore(selectMlm);
   return (
     <section className="charts" aria-label="Training charts">
       <MetricChart
@@ -93,16 +125,36 @@ export function Charts() {
         yLabel="loss (nats)"
       />
       <MetricChart
+        key={mlm ? 'mlm' : 'classify'}
         testId="chart.dev"
-        title="Dev accuracy (dashed grey: always the most frequent label)"
-        description="dev-set accuracy at each evaluation against step, with the accuracy of always answering the most frequent label"
         series={DEV_SERIES}
         include={hasDev}
         yLabel="accuracy (fraction)"
         yRange={ACCURACY_RANGE}
-        refLine={MAJORITY_LINE}
         points
+        {...(mlm ? MLM_DEV : CLASSIFY_DEV)}
       />
+      {mlm && (
+        <MetricChart
+          testId="chart.perplexity"
+          title="Masked LM: perplexity per step"
+          description="perplexity of each step's masked tokens (the exponential of the masked-token cross-entropy) against step"
+          series={PERPLEXITY_SERIES}
+          yLabel="perplexity (tokens)"
+          log
+        />
+      )}
+      {mlm && (
+        <MetricChart
+          testId="chart.devLoss"
+          title="Masked LM: dev masked-token loss"
+          description="cross-entropy of the masked tokens of the held-out corpus slice at each evaluation against step"
+          series={DEV_LOSS_SERIES}
+          include={hasDevLoss}
+          yLabel="loss (nats)"
+          points
+        />
+      )}
       <MetricChart
         testId="chart.trainAccuracy"
         title="Train batch accuracy"

@@ -8,7 +8,7 @@
  * classroom mode (`?classroom=1`) hides the advanced fields.
  */
 import { useEffect, useState } from 'react';
-import type { ModelPresetName, TrainConfig } from '../../core/config.ts';
+import type { Init, ModelPresetName, TrainConfig } from '../../core/config.ts';
 import {
   CHOICES as CONFIG_CHOICES,
   CONFIG_KEYS,
@@ -16,6 +16,7 @@ import {
   errorMessage,
   modelConfigFor,
   PRESETS,
+  PRETRAINED_MODELS,
 } from '../coreConfig.ts';
 import { CONFIG_HELP, FIELD_HELP, fieldLabel } from '../help.ts';
 import { setFormErrors, setLesson, stageConfig } from '../store/actions.ts';
@@ -36,7 +37,7 @@ const GROUPS: readonly { legend: string; note?: string; fields: readonly Field[]
   { legend: 'Method', fields: ['method'] },
   {
     legend: 'ALUM adversary',
-    note: 'Used when method is alum.',
+    note: 'Used by alum and its relatives (r3f, fgm, pgd, freelb, smart: each option says which use it).',
     fields: [
       'alpha',
       'k',
@@ -51,8 +52,14 @@ const GROUPS: readonly { legend: string; note?: string; fields: readonly Field[]
       'advDropout',
     ],
   },
+  {
+    legend: 'Relatives',
+    note: 'noiseType is used by r3f; smartMu and smartBeta by smart.',
+    fields: ['noiseType', 'smartMu', 'smartBeta'],
+  },
   { legend: 'Optimisation', fields: ['lr', 'batchSize', 'steps', 'weightDecay', 'dropout', 'evalEvery'] },
-  { legend: 'Model and data', fields: ['model', 'maxLength', 'seed'] },
+  { legend: 'Model and data', fields: ['task', 'init', 'model', 'maxLength', 'seed'] },
+  { legend: 'Masked-LM pre-training', note: 'Used when task is mlm.', fields: ['maskRate', 'wholeWordMask'] },
 ];
 
 /** What a class sees in classroom mode (`?classroom=1`); the rest keep their values but are hidden. */
@@ -64,12 +71,28 @@ const CLASSROOM_FIELDS: ReadonlySet<Field> = new Set<Field>([
   'epsilon',
   'lr',
   'steps',
+  'init',
 ]);
 
 /** Fields edited with a menu: every string-valued field, and the booleans as true/false. */
 const CHOICES: Partial<Record<Field, readonly string[]>> = {
   ...CONFIG_CHOICES,
   detachEmbedding: ['false', 'true'],
+  wholeWordMask: ['false', 'true'],
+};
+
+/** A menu entry's text: model sizes with their parameter counts, starting points in words. */
+function optionLabel(field: Field, choice: string, vocabSize: number, numLabels: number): string {
+  if (field === 'model') return presetLabel(choice as ModelPresetName, vocabSize, numLabels);
+  if (field === 'init') return INIT_LABELS[choice as Init];
+  if (field === 'task') return choice === 'mlm' ? 'mlm (pre-train on the corpus)' : 'classify (fine-tune)';
+  return choice;
+}
+
+const INIT_LABELS: Readonly<Record<Init, string>> = {
+  pretrained: `pretrained (built in: ${Object.keys(PRETRAINED_MODELS).join(', ')})`,
+  random: 'random weights',
+  loaded: 'the loaded model',
 };
 
 function FieldHelpText({ field }: { field: Field }) {
@@ -139,6 +162,7 @@ export function ConfigForm() {
   const runConfig = useAppStore((s) => activeRun(s)?.config ?? null);
   const info = useAppStore((s) => activeRun(s)?.info ?? null);
   const classroom = useAppStore((s) => s.lesson.classroom);
+  const hasModel = useAppStore((s) => s.stagedModel !== null);
   // Text being typed, per field, until it is valid and the field loses focus.
   const [drafts, setDrafts] = useState<Partial<Record<Field, string>>>({});
   const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
@@ -199,8 +223,13 @@ export function ConfigForm() {
                       onChange={(e) => edit(field, e.target.value)}
                     >
                       {choices.map((c) => (
-                        <option key={c} value={c}>
-                          {field === 'model' ? presetLabel(c as ModelPresetName, vocabSize, numLabels) : c}
+                        <option
+                          key={c}
+                          value={c}
+                          // "the loaded model" is chosen by loading one (Model panel), not from this menu.
+                          disabled={field === 'init' && c === 'loaded' && !hasModel}
+                        >
+                          {optionLabel(field, c, vocabSize, numLabels)}
                         </option>
                       ))}
                     </select>

@@ -13,6 +13,7 @@ import { lengthHistogram, truncationRate } from '../dataPreview.ts';
 import * as actions from '../store/actions.ts';
 import { useAppStore } from '../store/store.ts';
 import { userData } from '../userFiles.ts';
+import { BUILTIN_TASKS, builtinTask, type BuiltinTaskName } from '../builtinData.ts';
 import { FieldError } from './Panel.tsx';
 
 type Preview = NonNullable<Extract<DataCheck, { ok: true }>['preview']>;
@@ -25,6 +26,8 @@ export function DataPanel() {
   const staged = useAppStore((s) => s.stagedData?.name ?? null);
   const stagedDev = useAppStore((s) => s.stagedData?.dev?.name ?? null);
   const maxLength = useAppStore((s) => s.staged.maxLength);
+  const mlm = useAppStore((s) => s.staged.task === 'mlm');
+  const builtin = useAppStore((s) => s.builtinTask);
   const progress = useAppStore((s) => s.dataProgress);
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
@@ -52,8 +55,30 @@ export function DataPanel() {
   return (
     <fieldset className="data" aria-label="Data">
       <legend>Data</legend>
+      {staged === null && !mlm && (
+        <label>
+          Built-in task{' '}
+          <select
+            data-testid="data.builtin"
+            value={builtin}
+            onChange={(e) => {
+              actions
+                .setBuiltinTask(e.target.value as BuiltinTaskName)
+                .catch((err: unknown) => setProblem(errorMessage(err)));
+            }}
+          >
+            {BUILTIN_TASKS.map((t) => (
+              <option key={t.name} value={t.name}>
+                {t.title}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       <p data-testid="data.name">
-        {staged ?? 'built-in: SpamAssassin (spam / ham)'}
+        {mlm
+          ? "pre-training corpus: the spam and SOTU tasks' train texts and Moby-Dick (public/data/corpus.txt; 2% held out)"
+          : (staged ?? `built-in: ${builtinTask(builtin).title}`)}
         {stagedDev !== null && staged !== null && <span> (dev: {stagedDev})</span>}
         {summary !== null && staged !== null && <span className="muted"> ({summary})</span>}
       </p>

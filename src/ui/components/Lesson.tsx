@@ -14,7 +14,7 @@ import { Panel } from './Panel.tsx';
 /** The link to this lesson: the page's address with the config and lesson in the query. */
 function lessonUrl(): string {
   const s = appStore.getState();
-  const query = formatQuery(s.staged, s.worker.requested, s.lesson);
+  const query = formatQuery(s.staged, s.worker.requested, s.lesson, s.builtinTask);
   return `${window.location.origin}${window.location.pathname}${query}`;
 }
 

@@ -5,15 +5,32 @@
  * naming the file (a .bin that names any global but the tensor rebuilders is refused, nothing in it runs),
  * and the current run goes on. The panel shows which model the active run started from and its load report.
  */
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
+import type { Init } from '../../core/config.ts';
 import { errorMessage } from '../coreConfig.ts';
 import * as actions from '../store/actions.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
 import { FieldError } from './Panel.tsx';
 
+/** What the next run starts from, in words (the config's `init`, and the loaded model's name). */
+function startingPoint(loaded: string | null, init: Init): ReactNode {
+  if (init === 'loaded') return loaded ?? 'a loaded model (load one below)';
+  if (init === 'random') return 'random weights (size from the config)';
+  return (
+    <>
+      the built-in pre-trained model (
+      <a href="models/tiny/README.md" target="_blank" rel="noreferrer">
+        model card
+      </a>
+      )
+    </>
+  );
+}
+
 export function ModelPanel() {
   const staged = useAppStore((s) => s.stagedModel);
-  const init = useAppStore((s) => activeRun(s)?.info?.init ?? null);
+  const init = useAppStore((s) => s.staged.init);
+  const started = useAppStore((s) => activeRun(s)?.info?.init ?? null);
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const pick = (files: FileList | null) => {
@@ -28,10 +45,10 @@ export function ModelPanel() {
   return (
     <fieldset className="model" aria-label="Model">
       <legend>Model</legend>
-      <p data-testid="model.name">{staged?.model.name ?? 'random weights (size from the config)'}</p>
-      {init !== null && (
+      <p data-testid="model.name">{startingPoint(staged?.model.name ?? null, init)}</p>
+      {started !== null && (
         <p className="muted" data-testid="model.report">
-          Run started from {init.summary}
+          Run started from {started.summary}
         </p>
       )}
       <label>

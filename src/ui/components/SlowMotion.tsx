@@ -1,64 +1,23 @@
 /**
- * The inner loop in slow motion: one ALUM step taken apart. The worker records one step on the current
- * weights (the token view's trace: delta's initialisation, each ascent step, the outer update; the run is
- * not changed), and Next/Back walk through it one stage at a time, highlighting the line of Algorithm 1
- * (Liu et al. 2020, as transcribed in docs/alum-step.md) and the chosen variant's update formula
- * (docs/alum-step.md, "Inner ascent") that runs, with the norms and the inner loss before and after, and
- * the token view at that stage.
+ * The inner loop in slow motion: one step of the run's method taken apart. The worker records one step on the
+ * current weights (the token view's trace: the perturbation's initialisation, each inner step, the outer update;
+ * the run is not changed), and Next/Back walk through it one stage at a time, highlighting the line of the
+ * method's algorithm that runs (Algorithm 1 of Liu et al. 2020 for ALUM, the formulas of docs/alum-step.md
+ * "Relatives" for r3f, fgm, pgd, freelb and smart; slowMotionSteps.ts) and its inner update's formula, with the
+ * norms and the inner loss before and after each step, and the token view at that stage.
  */
 import { useState } from 'react';
-import { errorMessage, type Variant } from '../coreConfig.ts';
-import { formatNumber } from '../help.ts';
+import { errorMessage } from '../coreConfig.ts';
 import type { TokenView as TokenViewData } from '../../protocol/messages.ts';
 import { tokenView } from '../store/actions.ts';
-import { activeRun, useAppStore } from '../store/store.ts';
-import { stageName, TokenCells } from './TokenView.tsx';
+import { useAppStore } from '../store/store.ts';
+import { TokenCells } from './TokenView.tsx';
 import { FieldError, Panel } from './Panel.tsx';
-
-/** Algorithm 1 of the paper (lines 3-9), the lines a step runs. */
-export const ALGORITHM_1: readonly { line: number; text: string }[] = [
-  { line: 3, text: 'δ ~ N(0, σ² I)' },
-  { line: 4, text: 'for m = 1..K:' },
-  { line: 5, text: '  g_adv ← ∇_δ ℓ(f(x; θ), f(x + δ; θ))' },
-  { line: 6, text: '  δ ← Π_{‖δ‖ ≤ ε}(δ + η g_adv)' },
-  { line: 8, text: 'g_θ ← ∇_θ ℓ(f(x; θ), y) + α ∇_θ ℓ_s(f(x; θ), f(x + δ; θ))' },
-  { line: 9, text: 'θ ← θ − τ g_θ   (AdamW)' },
-];
-
-/** Each variant's inner update (docs/alum-step.md, "Inner ascent"; n = per-token norm). */
-export const VARIANT_UPDATE: Readonly<Record<Variant, string>> = {
-  paper: 'δ_k = Π_ε(δ_{k−1} + η g_k / (n(g_k) + 1e-12))',
-  'paper-raw': 'δ_k = Π_ε(δ_{k−1} + η g_k)',
-  'mtdnn-2020': 'a_k = a_{k−1} + η g_k / (n(g_k) + 1e-6), g_k taken at a_{k−1} + δ₀',
-  'mtdnn-head': 'δ_k = r / (n(r) + 1e-6), r = δ_{k−1} + η g_k',
-};
-
-/** The Algorithm 1 lines a stage runs. */
-export function linesOf(kind: TokenViewData['stages'][number]['kind']): number[] {
-  if (kind === 'init') return [3];
-  if (kind === 'ascent') return [4, 5, 6];
-  return [8, 9];
-}
-
-const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+import { linesOf, METHOD_ALGORITHM, stageFacts, stageName, updateFormula } from './slowMotionSteps.ts';
 
 function StageFacts({ view, stage }: { view: TokenViewData; stage: number }) {
-  const s = view.stages[stage];
-  const prev = view.stages[stage - 1];
-  if (s === undefined) return null;
-  const k = view.stages.length - 2; // ascent steps
-  const facts: [string, string][] = [
-    [`mean per-token ‖δ‖ before`, prev === undefined ? '0 (no δ yet)' : formatNumber(mean(prev.delta))],
-    [`mean per-token ‖δ‖ after`, formatNumber(mean(s.delta))],
-  ];
-  if (s.grad !== null) facts.push(['mean per-token ‖g‖', formatNumber(mean(s.grad))]);
-  if (s.kind === 'ascent' && s.k === 1) facts.push(['inner loss before (at δ₀)', formatNumber(view.klInit)]);
-  if (s.kind === 'ascent' && s.k === k) facts.push(['inner loss after the ascent', formatNumber(view.klAdv)]);
-  if (s.kind === 'outer') {
-    facts.push(['task loss ℓ(f(x), y)', formatNumber(view.taskLoss)]);
-    facts.push(['adversarial sym-KL', formatNumber(view.advLoss)]);
-    facts.push(['total = task + α · adv', formatNumber(view.totalLoss)]);
-  }
+  const facts = stageFacts(view, stage);
+  if (facts.length === 0) return null;
   return (
     <dl className="facts" data-testid="slow.facts">
       {facts.map(([name, value]) => (
@@ -73,7 +32,6 @@ function StageFacts({ view, stage }: { view: TokenViewData; stage: number }) {
 
 export function SlowMotion() {
   const open = useAppStore((s) => s.lesson.panels.includes('slow-motion'));
-  const config = useAppStore((s) => activeRun(s)?.config ?? s.staged);
   const [view, setView] = useState<TokenViewData | null>(null);
   const [stage, setStage] = useState(0);
   const [problem, setProblem] = useState<string | null>(null);
@@ -90,7 +48,9 @@ export function SlowMotion() {
       .finally(() => setBusy(false));
   };
   const s = view?.stages[stage];
-  const lines = s === undefined ? [] : linesOf(s.kind);
+  const lines = s === undefined || view === null ? [] : linesOf(view.method, s.kind);
+  const algorithm = view === null ? null : METHOD_ALGORITHM[view.method];
+  const formula = view === null ? null : updateFormula(view.method, view.variant);
   return (
     <Panel
       panel="slow-motion"
@@ -100,9 +60,9 @@ export function SlowMotion() {
       title="The inner loop in slow motion"
     >
       <p className="muted">
-        Takes one ALUM step apart on the current weights (the first example of the batch just trained, dropout
-        off) and walks through it: δ&apos;s initialisation, each ascent step, then the outer update. The run
-        is not changed. Pause first to study one moment of training.
+        Takes one step of the run&apos;s method apart on the current weights (the first example of the batch
+        just trained, dropout off) and walks through it: δ&apos;s initialisation, each inner step, then the
+        outer update. The run is not changed. Pause first to study one moment of training.
       </p>
       <div className="row">
         <button type="button" onClick={take} disabled={busy} data-testid="slow.take">
@@ -126,14 +86,17 @@ export function SlowMotion() {
         </button>
         {view !== null && s !== undefined && (
           <span data-testid="slow.stage" aria-live="polite">
-            Stage {stage + 1} of {view.stages.length}: {stageName(s)}
+            Stage {stage + 1} of {view.stages.length}: {stageName(view.method, s)}
           </span>
         )}
       </div>
-      {view !== null && s !== undefined && (
+      {view !== null && s !== undefined && algorithm !== null && (
         <>
-          <pre className="algorithm" aria-label="Algorithm 1 of the ALUM paper, the running lines marked">
-            {ALGORITHM_1.map((l) => {
+          <p className="muted" data-testid="slow.algorithm">
+            {algorithm.title}
+          </p>
+          <pre className="algorithm" aria-label={`${algorithm.title}, the running lines marked`}>
+            {algorithm.lines.map((l) => {
               const on = lines.includes(l.line);
               return (
                 <span
@@ -148,9 +111,13 @@ export function SlowMotion() {
               );
             })}
           </pre>
-          <p className={s.kind === 'ascent' ? 'formula on' : 'formula'}>
-            Line 6 as this run computes it ({config.variant}): <code>{VARIANT_UPDATE[config.variant]}</code>
-          </p>
+          {formula !== null && (
+            <p className={s.kind === 'ascent' ? 'formula on' : 'formula'} data-testid="slow.formula">
+              The inner update as this run computes it ({view.method}
+              {view.method === 'alum' || view.method === 'smart' ? `, ${view.variant}` : ''}):{' '}
+              <code>{formula}</code>
+            </p>
+          )}
           <StageFacts view={view} stage={stage} />
           <TokenCells view={view} stage={stage} />
         </>

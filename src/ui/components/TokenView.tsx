@@ -13,6 +13,7 @@ import type { TokenView as TokenViewData } from '../../protocol/messages.ts';
 import { tokenView } from '../store/actions.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
 import { FieldError, Panel } from './Panel.tsx';
+import { stageName } from './slowMotionSteps.ts';
 
 /** Viridis at 9 stops (matplotlib's `viridis`, perceptually uniform and colour-vision safe). */
 const VIRIDIS = [
@@ -36,12 +37,6 @@ export function viridis(t: number): { bg: string; fg: string } {
   const b = VIRIDIS[i + 1] as readonly number[];
   const c = a.map((v, j) => Math.round(v + f * ((b[j] as number) - v)));
   return { bg: `rgb(${c.join(', ')})`, fg: x > 4.5 ? '#000' : '#fff' };
-}
-
-export function stageName(s: TokenViewData['stages'][number]): string {
-  if (s.kind === 'init') return 'δ₀ (initial noise)';
-  if (s.kind === 'ascent') return `after ascent step ${s.k}`;
-  return 'used by the outer update';
 }
 
 /** One row of shaded token cells for `values` (one per token). */
@@ -216,7 +211,7 @@ export function TokenView() {
             >
               {view.stages.map((s, i) => (
                 <option key={i} value={i}>
-                  {stageName(s)}
+                  {stageName(view.method, s)}
                 </option>
               ))}
             </select>

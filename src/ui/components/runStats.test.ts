@@ -78,4 +78,27 @@ describe('warnings', () => {
     expect(kinds([row(1), row(2, { skipped: 1 })])).toEqual(['skipped']);
     expect(kinds([row(1), row(2, { deltaLinf: 0 })], { ...DEFAULT_CONFIG, method: 'standard' })).toEqual([]);
   });
+
+  it.each(['r3f', 'fgm', 'pgd', 'freelb', 'smart'] as const)(
+    '%s: the perturbation warnings hold too, with what to change for that method',
+    (method) => {
+      const config = { ...DEFAULT_CONFIG, method };
+      const big = runWarnings([row(1), row(2, { deltaLinf: 0.957, embedAbsMean: 0.81 })], config);
+      expect(big.map((w) => w.kind)).toEqual(['big-delta']);
+      expect(big[0]?.message).toContain(`(${method}: `);
+      expect(kinds([row(1), row(2, { deltaLinf: 0 })], config)).toEqual(['collapsed']);
+    },
+  );
+
+  it('names the settings each method reads: r3f its noise scale, freelb no alpha', () => {
+    const msg = (method: TrainConfig['method'], extra: Partial<MetricRow>) =>
+      runWarnings([row(1), row(2, extra)], { ...DEFAULT_CONFIG, method })
+        .map((w) => w.message)
+        .join(' ');
+    expect(msg('r3f', { deltaLinf: 2, embedAbsMean: 0.8 })).toContain('lower sigma, the noise scale');
+    expect(msg('fgm', { deltaLinf: 2, embedAbsMean: 0.8 })).toContain('lower epsilon');
+    expect(msg('freelb', { totalLoss: 3251 })).toContain('(lower lr or eta)');
+    expect(msg('freelb', { totalLoss: 3251 })).not.toContain('alpha');
+    expect(msg('smart', { totalLoss: 3251 })).toContain('smartMu');
+  });
 });

@@ -3,6 +3,7 @@
  * the page shows (big perturbation, diverging loss, collapsed perturbation, skipped batches).
  */
 import type { MetricRow } from '../../protocol/messages.ts';
+import { METHOD_KNOBS } from '../advice.ts';
 import type { TrainConfig } from '../coreConfig.ts';
 
 /** Rows the speed is averaged over (the latest ones). */
@@ -71,26 +72,31 @@ export interface RunWarning {
 /** The total loss counts as diverging above this multiple of the run's first task loss. */
 export const DIVERGENCE_FACTOR = 10;
 
-/** What is wrong with the run now, judged from its latest row (and its first, for divergence). */
+/**
+ * What is wrong with the run now, judged from its latest row (and its first, for divergence). The perturbation's
+ * warnings hold for every method that perturbs (all but standard; deltaLinf is the perturbation the outer pass
+ * used: r3f's noise, fgm's r, pgd's delta_K, freelb's last delta), each with what to change for that method.
+ */
 export function runWarnings(rows: readonly MetricRow[], config: TrainConfig): RunWarning[] {
   const last = rows[rows.length - 1];
   const first = rows[0];
   if (last === undefined || first === undefined) return [];
   const out: RunWarning[] = [];
-  const alum = config.method === 'alum';
-  if (alum && last.deltaLinf > last.embedAbsMean) {
+  const perturbs = config.method !== 'standard';
+  const knobs = METHOD_KNOBS[config.method];
+  if (perturbs && last.deltaLinf > last.embedAbsMean) {
     out.push({
       kind: 'big-delta',
-      message: `The perturbation is big: per-token ‖δ‖∞ ${last.deltaLinf.toPrecision(3)} is above the mean |embedding| ${last.embedAbsMean.toPrecision(3)}, so the adversarial pass sees different inputs rather than nearby ones (lower epsilon or eta, or use the paper variant).`,
+      message: `The perturbation is big: per-token ‖δ‖∞ ${last.deltaLinf.toPrecision(3)} is above the mean |embedding| ${last.embedAbsMean.toPrecision(3)}, so the adversarial pass sees different inputs rather than nearby ones (${config.method}: ${knobs.size}).`,
     });
   }
   if (!Number.isFinite(last.totalLoss) || last.totalLoss > DIVERGENCE_FACTOR * first.taskLoss) {
     out.push({
       kind: 'diverging',
-      message: `The loss diverges: total loss ${last.totalLoss.toPrecision(4)} at step ${last.step}, from a task loss of ${first.taskLoss.toPrecision(3)} at step ${first.step} (lower lr, alpha or eta).`,
+      message: `The loss diverges: total loss ${last.totalLoss.toPrecision(4)} at step ${last.step}, from a task loss of ${first.taskLoss.toPrecision(3)} at step ${first.step} (lower ${knobs.loss}).`,
     });
   }
-  if (alum && last.step > 1 && last.deltaLinf === 0) {
+  if (perturbs && last.step > 1 && last.deltaLinf === 0) {
     out.push({
       kind: 'collapsed',
       message: `The perturbation collapsed to 0 at step ${last.step}: the adversarial term does nothing (its curves sit on the bottom of the log axis).`,

@@ -5,17 +5,29 @@
  * run, after it finished loading); it rejects on a worker or run error.
  */
 import type {
+  AttackReply,
   DataCheck,
+  FillMaskReply,
+  FillMaskResult,
   ModelCheck,
   ModelExport,
   RunId,
+  RunModelReply,
   TokenView,
   TokenViewReply,
   ToWorker,
   UserData,
   UserModel,
 } from '../../protocol/messages.ts';
-import { isLiveSetting, modelFilesToRead, resolveConfig, type TrainConfig } from '../coreConfig.ts';
+import {
+  isLiveSetting,
+  modelFilesToRead,
+  resolveConfig,
+  withInitFollowing,
+  type TrainConfig,
+} from '../coreConfig.ts';
+import { builtinTask, type BuiltinTaskName } from '../builtinData.ts';
+import type { AttackSettings } from '../../core/robust/types.ts';
 import { getBridge } from './bridge.ts';
 import {
   activeRun,
@@ -30,6 +42,7 @@ import {
   reduceRunDisposed,
   type AppState,
   type WorkerReply,
+  type AttackEntry,
 } from './store.ts';
 
 /**
@@ -116,8 +129,9 @@ function createRun(config: TrainConfig = appStore.getState().staged, label?: str
     type: 'create',
     runId,
     config,
-    dataUrl: new URL('data/spam-assassin.json', document.baseURI).href,
+    dataUrl: new URL(builtinTask(appStore.getState().builtinTask).file, document.baseURI).href,
     vocabUrl: vocabUrl(),
+    publicUrl: new URL('./', document.baseURI).href,
     ...(data === null ? {} : { data }),
     ...(model === null ? {} : { model }),
   });
@@ -210,8 +224,11 @@ export async function reset(): Promise<void> {
  * one-line message naming the field when a value is invalid; nothing is staged then.
  */
 export function stageConfig(patch: Record<string, unknown>, live = true): TrainConfig {
-  const config = resolveConfig(patch, appStore.getState().staged);
-  appStore.setState({ staged: config });
+  const before = appStore.getState().staged;
+  const config = resolveConfig(withInitFollowing(patch, before), before);
+  // Another starting point than a loaded model forgets the loaded one.
+  const forget = config.init !== 'loaded' && appStore.getState().stagedModel !== null;
+  appStore.setState({ staged: config, ...(forget ? { stagedModel: null } : {}) });
   if (live) applyLive(config); // lr, alpha, ... reach the active run from its next step
   return config;
 }
@@ -397,13 +414,19 @@ export async function loadModel(files: readonly ModelFileInput[]): Promise<Model
     seed: appStore.getState().staged.seed,
   }));
   if (!check.ok) throw new Error(check.message);
-  appStore.setState({ stagedModel: { model, summary: check.summary } });
+  await stageModel(model, check.summary);
+  return check;
+}
+
+/** The next runs start from `model` (`init: 'loaded'`); the current run is replaced by one from it. */
+async function stageModel(model: UserModel, summary: string): Promise<void> {
+  appStore.setState({ stagedModel: { model, summary } });
+  stageConfig({ init: 'loaded' }, false);
   const run = activeRun(appStore.getState());
   if (run !== null) {
     disposeRun(run.runId);
     await ensureRun();
   }
-  return check;
 }
 
 export function dismissErrors(): void {
@@ -473,6 +496,54 @@ export function setPanelOpen(panel: AppState['lesson']['panels'][number], open: 
 }
 
 /**
+ * A masked-LM run's top-k predictions at each [MASK] of `text` (the fill-mask box). Rejects with one line
+ * when there is no masked-LM run or the text has no [MASK].
+ */
+export async function fillMask(text: string, topK = 5): Promise<FillMaskResult> {
+  const run = activeRun(appStore.getState());
+  if (run === null) throw new Error('no run yet: press Start or Step first');
+  const reply = await request<FillMaskReply>((requestId) => ({
+    type: 'fill-mask',
+    runId: run.runId,
+    requestId,
+    text,
+    topK,
+  }));
+  if (!reply.ok) throw new Error(reply.message);
+  return reply.fill;
+}
+
+/**
+ * The stage pipeline's next step: the active run's model (a pre-trained masked LM, or any trained model)
+ * becomes the loaded model the next runs start from, and the task switches to classification (the active
+ * run is replaced by a fine-tuning run at step 0, with a fresh classifier head). Resolves with its name.
+ */
+export async function fineTuneActiveModel(): Promise<string> {
+  const run = activeRun(appStore.getState());
+  if (run === null) throw new Error('no run yet: pre-train first');
+  const reply = await request<RunModelReply>((requestId) => ({
+    type: 'run-model',
+    runId: run.runId,
+    requestId,
+  }));
+  if (!reply.ok) throw new Error(reply.message);
+  const { model } = reply;
+  stageConfig({ task: 'classify' }, false);
+  await stageModel(model, model.name);
+  return model.name;
+}
+
+/** The built-in task of the next runs (`?data=`); a loaded data file still takes precedence. */
+export async function setBuiltinTask(name: BuiltinTaskName): Promise<void> {
+  appStore.setState({ builtinTask: builtinTask(name).name });
+  const run = activeRun(appStore.getState());
+  if (run !== null && appStore.getState().stagedData === null) {
+    disposeRun(run.runId); // the current run trained on the other task: a new one, at step 0
+    await ensureRun();
+  }
+}
+
+/**
  * Where the perturbation lands: the token view of example `index` of the batch most recently trained (or
  * of `text`), computed by the worker from one recorded ALUM step on the current weights (the run is not
  * changed). Rejects with one line when there is no run yet or the worker could not compute it.
@@ -489,4 +560,45 @@ export async function tokenView(index = 0, text?: string): Promise<TokenView> {
   }));
   if (!reply.ok) throw new Error(reply.message);
   return reply.view;
+}
+
+/**
+ * The robustness lab: runs `settings`' attack on the active run's current weights over the first `maxExamples`
+ * dev examples, in the worker (progress in `attackProgress`; `cancelAttack` stops it after the current
+ * example, and the partial result is kept, marked cancelled). The result joins `attacks` with the run's name
+ * and step. Rejects with one line when there is no classification run or the attack could not run.
+ */
+export async function runAttack(settings: AttackSettings, maxExamples: number): Promise<AttackEntry> {
+  const run = activeRun(appStore.getState());
+  if (run === null) throw new Error('no run to attack yet: train one first (Start or Step)');
+  if (!Number.isInteger(maxExamples) || maxExamples < 1)
+    throw new Error(`examples to attack must be a positive integer, got ${maxExamples}`);
+  const step = run.step;
+  const reply = await request<AttackReply>((requestId) => {
+    appStore.setState({ attackProgress: { requestId, done: 0, total: maxExamples } });
+    return { type: 'attack', runId: run.runId, requestId, settings, maxExamples };
+  }).finally(() => appStore.setState({ attackProgress: null }));
+  if (!reply.ok) throw new Error(reply.message);
+  const entry: AttackEntry = {
+    id: `attack-${++requestCounter}`,
+    runId: run.runId,
+    runName: run.name,
+    step,
+    labels: run.info?.labels ?? [],
+    summary: reply.summary,
+    records: reply.records,
+  };
+  appStore.setState((s) => ({ attacks: [...s.attacks, entry] }));
+  return entry;
+}
+
+/** Stops the running attack after its current example (its partial result still arrives); a no-op when none. */
+export function cancelAttack(): void {
+  const p = appStore.getState().attackProgress;
+  if (p !== null) getBridge().post({ type: 'cancel-attack', requestId: p.requestId });
+}
+
+/** Forgets every attack result of the page (the lab's table, chart and examples). */
+export function clearAttacks(): void {
+  appStore.setState({ attacks: [] });
 }

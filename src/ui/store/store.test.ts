@@ -132,6 +132,34 @@ describe('reduceFromWorker', () => {
   });
 });
 
+describe('replies and attack progress', () => {
+  it('keeps the progress of an attack, then files its result (and the fill-mask and run-model replies) by request id', () => {
+    let s = reduceFromWorker(initialState(), {
+      type: 'attack-progress',
+      requestId: 'q1',
+      done: 3,
+      total: 12,
+    });
+    expect(s.attackProgress).toEqual({ requestId: 'q1', done: 3, total: 12 });
+    s = reduceFromWorker(s, {
+      type: 'attack-result',
+      requestId: 'q1',
+      result: { ok: false, message: 'no dev' },
+    });
+    s = reduceFromWorker(s, {
+      type: 'fill-mask',
+      requestId: 'q2',
+      result: { ok: false, message: 'no [MASK]' },
+    });
+    s = reduceFromWorker(s, { type: 'run-model', requestId: 'q3', result: { ok: false, message: 'no run' } });
+    expect(s.replies).toEqual({
+      q1: { ok: false, message: 'no dev' },
+      q2: { ok: false, message: 'no [MASK]' },
+      q3: { ok: false, message: 'no run' },
+    });
+  });
+});
+
 describe('reset', () => {
   it('clears the history at once and drops rows still in flight from before the reset', () => {
     const nextConfig: TrainConfig = { ...config, seed: 7 };

@@ -21,11 +21,16 @@ import {
   type RunStatus,
   type SavedRuns,
   type TokenViewReply,
+  type FillMaskReply,
+  type AttackReply,
+  type RunModelReply,
   type UserData,
   type UserModel,
   type ModelCheck,
 } from '../../protocol/messages.ts';
-import { DEFAULT_CONFIG } from '../coreConfig.ts';
+import { PAGE_DEFAULT_CONFIG } from '../coreConfig.ts';
+import type { AttackRecord, AttackSummary } from '../../core/robust/types.ts';
+import { DEFAULT_TASK, type BuiltinTaskName } from '../builtinData.ts';
 import { NO_LESSON, type LessonView } from '../lesson.ts';
 import type { MetricsOverlay } from '../metricsImport.ts';
 
@@ -66,6 +71,18 @@ export interface RunState {
   changes: ConfigChange[];
 }
 
+/** One finished attack: on which run (its name and step then), and the summary and records. */
+export interface AttackEntry {
+  id: string;
+  runId: RunId;
+  runName: string;
+  step: number;
+  /** The run's label names (the examples browser's and the CSV's). */
+  labels: string[];
+  summary: AttackSummary;
+  records: AttackRecord[];
+}
+
 export interface ConfigChange {
   step: number;
   changed: Partial<TrainConfig>;
@@ -85,6 +102,12 @@ export interface AppState {
   replies: Record<string, WorkerReply>;
   /** The user's data file the next run is created with; null for the built-in task. */
   stagedData: UserData | null;
+  /** The built-in task the next run trains on when no data file is loaded (`?data=`). */
+  builtinTask: BuiltinTaskName;
+  /** While an attack runs (the robustness lab): its request and examples done of total; null otherwise. */
+  attackProgress: { requestId: string; done: number; total: number } | null;
+  /** The attacks run in this page, newest last (the lab's table, chart and examples browser). */
+  attacks: AttackEntry[];
   /** While the worker streams a picked data file: bytes read of total, rows so far; null otherwise. */
   dataProgress: { file: string; bytes: number; total: number; rows: number } | null;
   /** The user's model the next run starts from (and its load report); null for random weights. */
@@ -100,18 +123,22 @@ export interface AppState {
 }
 
 /** What the worker answers a request with. */
-export type WorkerReply = ModelExport | DataCheck | ModelCheck | TokenViewReply;
+export type WorkerReply =
+  ModelExport | DataCheck | ModelCheck | TokenViewReply | FillMaskReply | RunModelReply | AttackReply;
 
 export function initialState(overrides: Partial<AppState> = {}): AppState {
   return {
     worker: { requested: null, ready: false, backend: null, backendReason: null },
     runs: {},
     activeRunId: null,
-    staged: { ...DEFAULT_CONFIG },
+    staged: { ...PAGE_DEFAULT_CONFIG },
     urlErrors: [],
     workerError: null,
     replies: {},
     stagedData: null,
+    builtinTask: DEFAULT_TASK,
+    attackProgress: null,
+    attacks: [],
     dataProgress: null,
     stagedModel: null,
     saved: null,
@@ -241,6 +268,8 @@ export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
         if (run.resetPending || Object.keys(changed).length === 0) return run;
         return { ...run, config: msg.config, changes: [...run.changes, { step: msg.step, changed }] };
       });
+    case 'attack-progress':
+      return { ...state, attackProgress: { requestId: msg.requestId, done: msg.done, total: msg.total } };
     case 'data-progress': {
       const { file, bytes, total, rows } = msg;
       return { ...state, dataProgress: { file, bytes, total, rows } };
@@ -249,6 +278,9 @@ export function reduceFromWorker(state: AppState, msg: FromWorker): AppState {
     case 'data-checked':
     case 'model-checked':
     case 'token-view':
+    case 'fill-mask':
+    case 'run-model':
+    case 'attack-result':
       return { ...state, replies: { ...state.replies, [msg.requestId]: msg.result } };
     case 'saved-runs':
       return { ...state, saved: msg.saved };

@@ -1,0 +1,123 @@
+// The hand-written gradients of fused.ts against tfjs' autodiff of the plain ops they replace, on random inputs
+// of several shapes: the same forward values (the same ops), gradients equal to float32 rounding (cpu backend).
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { expectNear } from '../../../test/helpers/nano.ts';
+import { geluFused, layerNormFused, maskedSoftmax } from './fused.ts';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const SHAPES = [[7], [3, 5], [2, 4, 6], [2, 3, 4, 8]];
+const EPS = 1e-12;
+
+/** Seeded normal [shape] with std `std`. */
+const randn = (shape: number[], seed: number, std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed);
+
+/**
+ * Value of `f` and the gradients of sum(f(...) * w) for a fixed random `w` (so every output entry matters), as
+ * arrays. Disposes everything it made.
+ */
+async function valueAndGrads(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+  seed: number,
+): Promise<{ value: Float32Array; grads: Float32Array[] }> {
+  const value = tf.tidy(() => f(...inputs));
+  const w = randn(value.shape, seed);
+  const grads = tf.grads((...xs: tf.Tensor[]) =>
+    f(...xs)
+      .mul(w)
+      .sum(),
+  )(inputs);
+  const out = {
+    value: (await value.data()) as Float32Array,
+    grads: await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array)),
+  };
+  tf.dispose([value, w, ...grads]);
+  return out;
+}
+
+/** Expects `fused` and `plain` to give the same value (bit for bit) and the same gradients (to `rel`). */
+async function expectSame(
+  what: string,
+  fused: (...xs: tf.Tensor[]) => tf.Tensor,
+  plain: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+  rel = 1e-5,
+): Promise<void> {
+  const before = tf.memory().numTensors;
+  const a = await valueAndGrads(fused, inputs, 99);
+  const b = await valueAndGrads(plain, inputs, 99);
+  expect(a.value, `${what} value`).toEqual(b.value);
+  expect(a.grads.length).toBe(b.grads.length);
+  a.grads.forEach((g, i) =>
+    expectNear(g, Array.from(b.grads[i] as Float32Array), `${what} grad ${i}`, { rel }),
+  );
+  expect(tf.memory().numTensors, `${what} leaks`).toBe(before);
+}
+
+const plainLayerNorm = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+  const centred = x.sub(x.mean(-1, true));
+  const variance = centred.square().mean(-1, true);
+  return centred
+    .mul(tf.rsqrt(variance.add(EPS)))
+    .mul(g)
+    .add(b);
+};
+const plainGelu = (x: tf.Tensor) => x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1));
+
+describe('layerNormFused', () => {
+  it.each(SHAPES)('matches the plain ops and their autodiff, x [%s, ...]', async (...shape: number[]) => {
+    const h = shape[shape.length - 1] as number;
+    // Off-centre and scaled, so the mean and variance terms of the gradient both matter.
+    const inputs = [randn(shape, 1, 3).add(2), randn([h], 2).add(1), randn([h], 3)];
+    await expectSame(
+      `layerNorm ${shape.join('x')}`,
+      (x, g, b) => layerNormFused(x as tf.Tensor, g as tf.Tensor, b as tf.Tensor, EPS),
+      (x, g, b) => plainLayerNorm(x as tf.Tensor, g as tf.Tensor, b as tf.Tensor),
+      inputs,
+    );
+    tf.dispose(inputs);
+  });
+});
+
+describe('geluFused', () => {
+  it.each(SHAPES)('matches the plain ops and their autodiff, x [%s, ...]', async (...shape: number[]) => {
+    const inputs = [randn(shape, 4, 3)]; // std 3: both tails and the middle of the curve
+    await expectSame(
+      `gelu ${shape.join('x')}`,
+      (x) => geluFused(x as tf.Tensor),
+      (x) => plainGelu(x as tf.Tensor),
+      inputs,
+    );
+    tf.dispose(inputs);
+  });
+});
+
+describe('maskedSoftmax', () => {
+  it.each([
+    [1, 1, 3],
+    [2, 2, 5],
+    [3, 4, 8],
+  ])('matches softmax(s / scale + bias) and its autodiff, B %i A %i T %i', async (b, a, t) => {
+    const scores = randn([b, a, t, t], 5, 4);
+    // Padding keys: the last key of every row but the first gets -10000, as attentionBias gives.
+    const mask = tf.tidy(() => {
+      const keep = tf.buffer([b, 1, 1, t]);
+      for (let i = 0; i < b; i++)
+        for (let j = 0; j < t; j++) keep.set(i > 0 && j === t - 1 ? -10000 : 0, i, 0, 0, j);
+      return keep.toTensor();
+    });
+    const scale = Math.sqrt(8);
+    await expectSame(
+      `maskedSoftmax ${b}x${a}x${t}`,
+      (s) => maskedSoftmax(s as tf.Tensor, scale, mask),
+      (s) => tf.softmax((s as tf.Tensor).div(scale).add(mask), -1),
+      [scores],
+    );
+    tf.dispose([scores, mask]);
+  });
+});
