@@ -14,6 +14,7 @@ const QUERY = '?batchSize=4&maxLength=32&steps=40&evalEvery=2&method=standard&ba
 test('starts from the built-in pre-trained model by default', async ({ page, alum }) => {
   await alum.open(QUERY);
   await expect(page.getByTestId('config.init')).toHaveValue('pretrained');
+  await expect(page.getByTestId('model.name')).toContainText('the built-in pre-trained tiny (model card)');
   await alum.step(1);
   const s = await alum.waitForStep(1);
   expect(s.config).toMatchObject({ init: 'pretrained', model: 'tiny', lr: 1e-3 });

@@ -6,20 +6,21 @@
  * and the current run goes on. The panel shows which model the active run started from and its load report.
  */
 import { useState, type ReactNode } from 'react';
-import type { Init } from '../../core/config.ts';
-import { errorMessage } from '../coreConfig.ts';
+import type { Init, ModelPresetName } from '../../core/config.ts';
+import { errorMessage, PRETRAINED_MODELS } from '../coreConfig.ts';
 import * as actions from '../store/actions.ts';
 import { activeRun, useAppStore } from '../store/store.ts';
 import { FieldError } from './Panel.tsx';
 
 /** What the next run starts from, in words (the config's `init`, and the loaded model's name). */
-function startingPoint(loaded: string | null, init: Init): ReactNode {
+function startingPoint(loaded: string | null, init: Init, model: ModelPresetName): ReactNode {
   if (init === 'loaded') return loaded ?? 'a loaded model (load one below)';
-  if (init === 'random') return 'random weights (size from the config)';
+  const folder = PRETRAINED_MODELS[model];
+  if (init === 'random' || folder === undefined) return 'random weights (size from the config)';
   return (
     <>
-      the built-in pre-trained model (
-      <a href="models/tiny/README.md" target="_blank" rel="noreferrer">
+      the built-in pre-trained {model} (
+      <a href={`${folder}/README.md`} target="_blank" rel="noreferrer">
         model card
       </a>
       )
@@ -30,6 +31,7 @@ function startingPoint(loaded: string | null, init: Init): ReactNode {
 export function ModelPanel() {
   const staged = useAppStore((s) => s.stagedModel);
   const init = useAppStore((s) => s.staged.init);
+  const size = useAppStore((s) => s.staged.model);
   const started = useAppStore((s) => activeRun(s)?.info?.init ?? null);
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
@@ -45,7 +47,7 @@ export function ModelPanel() {
   return (
     <fieldset className="model" aria-label="Model">
       <legend>Model</legend>
-      <p data-testid="model.name">{startingPoint(staged?.model.name ?? null, init)}</p>
+      <p data-testid="model.name">{startingPoint(staged?.model.name ?? null, init, size)}</p>
       {started !== null && (
         <p className="muted" data-testid="model.report">
           Run started from {started.summary}
