@@ -10,7 +10,7 @@ import { arraySplit, devSampleRows, subsetSplit, type EncodedSplit, type RowSpli
 import { maskTokens, type MaskedTokens, type MaskingOptions } from '../data/masking.ts';
 import { STEP_METRICS, type MetricRow } from '../metrics.ts';
 import { forward, NO_DROPOUT, type DropoutPass } from '../model/bert.ts';
-import { disposeParams, type Params } from '../model/params.ts';
+import { disposeParams, variableFrom, type Params } from '../model/params.ts';
 import { makeRng, shuffled, type Rng } from '../rng.ts';
 import { AdamW, ADAMW_DEFAULTS, globalNorm } from './adamw.ts';
 import {
@@ -327,9 +327,7 @@ export class TrainingRun<S extends RowSplit = RowSplit> {
     for (const [name, p] of this.params) {
       const v = values.get(name);
       if (!v) throw new Error(`EMA copy has no parameter '${name}'`);
-      const staging = tf.tensor(v, p.shape);
-      ema.set(name, tf.variable(staging, false));
-      staging.dispose();
+      ema.set(name, variableFrom(v, p.shape, false));
     }
     this.ema = ema;
   }
