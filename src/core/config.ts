@@ -220,6 +220,15 @@ export function withInitFollowing(
 }
 
 /**
+ * A config saved by an earlier version (a saved run, its checkpoint): fields added since take their defaults,
+ * and `init`, added with the built-in model, is `loaded` when the run was made from a model the user loaded,
+ * else `random` (the only two starts there were).
+ */
+export function withSavedDefaults(saved: Partial<TrainConfig>, fromLoadedModel: boolean): TrainConfig {
+  return { ...DEFAULT_CONFIG, init: fromLoadedModel ? 'loaded' : 'random', ...saved };
+}
+
+/**
  * The page's defaults for a run of model size `model` (the size itself stays PAGE_DEFAULT_CONFIG's):
  * PAGE_DEFAULT_CONFIG where a built-in pre-trained model of that size exists, else random weights at the
  * from-scratch rate (so `?model=nano` alone is a valid page). The URL stores only what differs from these

@@ -12,7 +12,7 @@ import { withoutTimings } from '../../test/helpers/rows.ts';
 
 import { fixtureDir } from '../../test/helpers/nano.ts';
 import { port } from '../../test/helpers/worker.ts';
-import { resolveConfig } from '../core/config.ts';
+import { resolveConfig, type TrainConfig } from '../core/config.ts';
 import type { Checkpoint } from '../core/train/checkpoint.ts';
 import {
   PROTOCOL_VERSION,
@@ -95,6 +95,33 @@ describe('RunArchive over a RunStore', () => {
     await archive.remove('b');
     expect(store.blobs.size).toBe(0);
     expect(store.checkpoints.size).toBe(0);
+  });
+
+  it('a run saved before `init` existed lists and loads with it: loaded with a model, random without', async () => {
+    const store = new MemoryRunStore();
+    const archive = new RunArchive(() => Promise.resolve(store));
+    const { init: _, ...old } = config; // what an earlier version saved
+    const ckpt = (step: number): Checkpoint => ({
+      ...checkpoint(step),
+      meta: { step, config: old } as Checkpoint['meta'],
+    });
+    const model = { name: 'm', files: [{ name: 'config.json', bytes: new Uint8Array([1]) }] };
+    await archive.save(
+      { ...snapshot('r', { dataUrl: 'u', vocabUrl: 'v' }), config: old as TrainConfig },
+      ckpt(1),
+    );
+    await archive.save(
+      { ...snapshot('l', { dataUrl: 'u', vocabUrl: 'v', model }), config: old as TrainConfig },
+      ckpt(1),
+    );
+    const listed = (await archive.list(new Map())).runs;
+    expect(Object.fromEntries(listed.map((r) => [r.id, r.config.init]))).toEqual({
+      r: 'random',
+      l: 'loaded',
+    });
+    const loaded = await archive.load('l');
+    expect(loaded.record.config).toEqual({ ...config, init: 'loaded' });
+    expect(loaded.checkpoint.meta.config).toEqual({ ...config, init: 'loaded' });
   });
 
   it('a full quota is one line, "not saved: ...", and the next good write clears it', async () => {

@@ -8,7 +8,7 @@
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 
-import type { TrainConfig } from '../core/config.ts';
+import { withSavedDefaults, type TrainConfig } from '../core/config.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import type { Checkpoint } from '../core/train/checkpoint.ts';
@@ -336,7 +336,7 @@ export class RunArchive {
           startedAt: r.startedAt,
           updatedAt: r.updatedAt,
           bytes: r.checkpointBytes,
-          config: r.config,
+          config: savedConfig(r),
           liveRunId: live.get(r.id) ?? null,
         }));
       return {
@@ -367,6 +367,7 @@ export class RunArchive {
     if (!record) throw new Error(`no saved run '${id}'`);
     const checkpoint = await store.checkpoint(id);
     if (!checkpoint) throw new Error(`saved run '${record.name}' has no checkpoint`);
+    const config = savedConfig(record);
     const source: Record<string, unknown> = { ...record.source.inline };
     for (const [key, hash] of Object.entries(record.source.blobs)) {
       const value = await store.blob(hash);
@@ -374,7 +375,8 @@ export class RunArchive {
         throw new Error(`saved run '${record.name}': its ${key} is missing from storage`);
       source[key] = value;
     }
-    return { record, source, checkpoint };
+    const meta = { ...checkpoint.meta, config: withSavedDefaults(checkpoint.meta.config, hasModel(record)) };
+    return { record: { ...record, config }, source, checkpoint: { ...checkpoint, meta } };
   }
 
   /** Renames a saved run; an empty name is refused. Throws one line. */
@@ -393,4 +395,14 @@ export class RunArchive {
     if (!store) throw new Error(this.problem ?? 'saved runs unavailable');
     await store.delete(id);
   }
+}
+
+/** A record's config, with the fields an earlier version did not save (core/config.ts withSavedDefaults). */
+function savedConfig(r: SavedRunRecord): TrainConfig {
+  return withSavedDefaults(r.config, hasModel(r));
+}
+
+/** Whether the run was made from a model the user loaded (stored with it as a blob). */
+function hasModel(r: SavedRunRecord): boolean {
+  return 'model' in r.source.blobs;
 }
