@@ -50,6 +50,7 @@ describe('experiment:robustness', () => {
         steps: 2,
         seeds: 1,
         init: fixtureDir,
+        lr: 0.002,
         maxExamples: 3,
         epsilons: [0.1],
         backend: 'cpu',
@@ -83,6 +84,8 @@ describe('experiment:robustness', () => {
     );
     expect(md.split('\n').filter((l) => l.startsWith('| pgd eps=0.1 |'))).toHaveLength(2);
     expect(log.some((l) => l.startsWith('[toy standard seed 1] done:'))).toBe(true);
+    expect(log.filter((l) => l.includes(', lr 0.002 ->'))).toHaveLength(2); // --lr reaches both runs
+    expect(md).toContain('learning rate 0.002.');
   });
 
   it('reads its flags, with the command recorded as typed', () => {
@@ -97,6 +100,9 @@ describe('experiment:robustness', () => {
     expect(o.command).toBe(
       'npm run experiment:robustness -- --steps 20 --seeds 1 --max-examples 16 --init /abs/model',
     );
+    expect(o.lr).toBeNull(); // alum train's default for the init
+    expect(optionsFrom(['--lr', '1e-3']).lr).toBe(1e-3);
     expect(() => optionsFrom(['--seeds', '0'])).toThrow('--seeds must be an integer >= 1, got "0"');
+    expect(() => optionsFrom(['--lr', '0'])).toThrow('--lr must be a number > 0, got "0"');
   });
 });

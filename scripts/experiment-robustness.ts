@@ -5,7 +5,7 @@
  * hotflip, typo, drop) on the same fixed dev sample (the first --max-examples rows of the task's dev split).
  * Both steps go through the CLI's own code path (src/cli/main.ts `main`), in-process. Writes --out/robustness.json
  * (every run, every attack's summary, the means and standard deviations) and --out/robustness.md (the tables).
- *   npm run experiment:robustness -- [--steps N] [--seeds S] [--init DIR] [--max-examples N]
+ *   npm run experiment:robustness -- [--steps N] [--seeds S] [--init DIR] [--lr LR] [--max-examples N]
  *                                    [--epsilons 0.03,0.1,0.3] [--tasks FILE,FILE] [--backend B] [--out DIR]
  * --init defaults to public/models/tiny when that folder exists, else the runs start from random weights (the
  * `tiny` preset); the report says which. Small size for a check: --steps 20 --seeds 1 --max-examples 16.
@@ -27,6 +27,8 @@ export interface ExperimentOptions {
   seeds: number;
   /** A Hugging Face folder to fine-tune from, or null for random weights. */
   init: string | null;
+  /** `alum train --lr`, or null for its default for the init (defaultLr in src/core/config.ts). */
+  lr: number | null;
   maxExamples: number;
   epsilons: number[];
   backend: string | null;
@@ -62,8 +64,8 @@ function captured(prefix: string, log: (line: string) => void): Io & { stdout: s
   return {
     stdout,
     out: (l) => stdout.push(l),
-    // Only the outcome of a training run and errors: the attacks' progress lines would drown the log.
-    err: (l) => (/^(done|stopped|error)/.test(l) ? log(`${prefix}${l}`) : undefined),
+    // A training run's setup line and outcome, and errors: the attacks' progress lines would drown the log.
+    err: (l) => (/^(run:|done|stopped|error)/.test(l) ? log(`${prefix}${l}`) : undefined),
     readStdin: () => Promise.resolve(''),
     stopRequested: () => false,
     defaultData: DEFAULT_DATA,
@@ -112,6 +114,7 @@ async function oneRun(
   const runDir = join(work, `${taskName(task)}-${method}-${seed}`);
   const backend = o.backend === null ? [] : ['--backend', o.backend];
   const init = o.init === null ? [] : ['--init', o.init];
+  const lr = o.lr === null ? [] : ['--lr', String(o.lr)];
   const tag = `[${taskName(task)} ${method} seed ${seed}] `;
   const trainArgs = [
     'train',
@@ -125,7 +128,7 @@ async function oneRun(
     String(o.steps),
   ];
   const [trained = '{}'] = await cli(
-    [...trainArgs, ...init, ...o.trainFlags, ...backend, '--out', runDir],
+    [...trainArgs, ...init, ...lr, ...o.trainFlags, ...backend, '--out', runDir],
     tag,
     log,
   );
@@ -244,7 +247,7 @@ function markdown(report: Report): string {
     `Command: \`${report.command}\``,
     '',
     `Written by scripts/experiment-robustness.ts on ${report.date}; backend ${report.backend}; total wall time ` +
-      `${(report.wallMs / 1000).toFixed(0)} s. Initial weights: ${report.init}. ${report.steps} steps per run, ` +
+      `${(report.wallMs / 1000).toFixed(0)} s. Initial weights: ${report.init}; learning rate ${report.lr}. ${report.steps} steps per run, ` +
       `seeds ${report.seeds.join(', ')}; attacks on the first ${report.maxExamples} rows of each task's dev split. ` +
       'Mean ± standard deviation over the seeds (in %, except queries and ms). ms per step: training steps without ' +
       'the first and the evaluating ones. Attack definitions: docs/robustness.md.',
@@ -285,6 +288,7 @@ interface Report {
   date: string;
   backend: string;
   init: string;
+  lr: string;
   steps: number;
   seeds: number[];
   maxExamples: number;
@@ -321,6 +325,7 @@ export async function runExperiment(o: ExperimentOptions, log: (line: string) =>
       o.init === null
         ? 'random weights (the tiny preset; no pre-trained checkpoint given or found)'
         : `${inRepo(o.init)} (pre-trained checkpoint)`,
+    lr: o.lr === null ? "alum train's default for this init" : String(o.lr),
     steps: o.steps,
     seeds,
     maxExamples: o.maxExamples,
@@ -355,6 +360,7 @@ export function optionsFrom(argv: string[]): ExperimentOptions {
       steps: { type: 'string', default: '150' },
       seeds: { type: 'string', default: '3' },
       init: { type: 'string' },
+      lr: { type: 'string' },
       'max-examples': { type: 'string', default: '200' },
       epsilons: { type: 'string', default: '0.03,0.1,0.3' },
       tasks: { type: 'string' },
@@ -371,11 +377,16 @@ export function optionsFrom(argv: string[]): ExperimentOptions {
       `--epsilons must be numbers >= 0 separated by commas, got ${JSON.stringify(values.epsilons)}`,
     );
   }
+  const lr = values.lr === undefined ? null : Number(values.lr);
+  if (lr !== null && !(Number.isFinite(lr) && lr > 0)) {
+    throw new Error(`--lr must be a number > 0, got ${JSON.stringify(values.lr)}`);
+  }
   return {
     tasks: (values.tasks?.split(',') ?? DEFAULT_TASKS).map(fromRoot),
     steps: positiveInt(values.steps, 'steps'),
     seeds: positiveInt(values.seeds, 'seeds'),
     init: init === null ? null : fromRoot(init),
+    lr,
     maxExamples: positiveInt(values['max-examples'], 'max-examples'),
     epsilons,
     backend: values.backend ?? null,
