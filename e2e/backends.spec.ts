@@ -21,3 +21,19 @@ for (const backend of ['webgl', 'wasm', 'cpu'] as const) {
     await expect.poll(async () => (await alum.state()).status).toMatch(/^(ready|paused)$/);
   });
 }
+
+test('wasm runs its threaded SIMD build: the page is cross-origin isolated', async ({ alum, page }) => {
+  const wasmFiles: string[] = [];
+  page.on('request', (r) => {
+    const path = new URL(r.url()).pathname;
+    if (path.endsWith('.wasm')) wasmFiles.push(path);
+  });
+  await alum.open(`${QUERY}&backend=wasm`);
+  expect(await page.evaluate(() => crossOriginIsolated)).toBe(true); // COOP + COEP from vite.config.ts
+  await alum.step(1);
+  expect((await alum.waitForStep(1)).backend).toBe('wasm');
+  // tfjs-backend-wasm picks its build from the worker's SharedArrayBuffer and SIMD support.
+  expect(wasmFiles.filter((f) => f.includes('tfjs-backend-wasm'))).toEqual([
+    expect.stringMatching(/tfjs-backend-wasm-threaded-simd[^/]*\.wasm$/),
+  ]);
+});

@@ -7,7 +7,8 @@
 import { expect, test } from './fixtures.ts';
 import type { AlumAutomationApi, LiveRun } from '../src/ui/automation.ts';
 
-const QUERY = '?model=nano&batchSize=4&maxLength=16&steps=12&evalEvery=3';
+// WebGPU on purpose (forced: the default is the fastest backend here, which may be wasm).
+const QUERY = '?model=nano&batchSize=4&maxLength=16&steps=12&evalEvery=3&backend=webgpu';
 const CHARTS = [
   'loss',
   'dev',

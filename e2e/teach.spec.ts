@@ -6,7 +6,8 @@
 import type { AlumAutomationApi } from '../src/ui/automation.ts';
 import { collectErrors, expect, test } from './fixtures.ts';
 
-const QUERY = '?model=nano&batchSize=4&maxLength=16&steps=60&evalEvery=10';
+// WebGPU on purpose (forced: the default is the fastest backend here, which may be wasm).
+const QUERY = '?model=nano&batchSize=4&maxLength=16&steps=60&evalEvery=10&backend=webgpu';
 
 type AlumWindow = Window & { alum: AlumAutomationApi };
 

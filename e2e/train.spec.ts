@@ -4,8 +4,8 @@
  */
 import { allFinite, expect, test } from './fixtures.ts';
 
-/** A nano model on short inputs: seconds per step even on CPU-emulated WebGPU. */
-const QUERY = '?model=nano&batchSize=4&maxLength=16&steps=40&evalEvery=10';
+/** A nano model on short inputs: seconds per step on CPU-emulated WebGPU (forced: auto may pick wasm). */
+const QUERY = '?model=nano&batchSize=4&maxLength=16&steps=40&evalEvery=10&backend=webgpu';
 
 test('trains with ALUM on webgpu: charts, pause, step, reset', async ({ page, alum, controls, charts }) => {
   await alum.open(QUERY);

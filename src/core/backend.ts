@@ -1,8 +1,9 @@
 /**
- * Backend selection: the only place that calls tf.setBackend. WebGPU first, then WebGL, WASM, CPU in the
- * browser; a forced choice (URL `?backend=`, CLI `--backend`) is tried alone. Each candidate must also pass
- * a smoke test (a matMul and its gradient read back with `await data()`), because a backend can register and
- * still fail on first use (missing kernels, device init bugs), and must compute in float32:
+ * Backend selection: the only place that calls tf.setBackend, with calibrate.ts (which times the backends
+ * `useBackend` passed and keeps the fastest: the page's default). Here the chain's first that works: WebGPU,
+ * WebGL, WASM, CPU in the browser; a forced choice (URL `?backend=`, CLI `--backend`) is tried alone. Each
+ * must pass a smoke test (a matMul and its gradient read back with `await data()`), because a backend can
+ * register and still fail on first use (missing kernels, device init bugs), and must compute in float32:
  * WebGL without float32 render targets is refused, and the smoke test probes float32 arithmetic (ALUM's 1e-5
  * noise and 1e-12 guards underflow in float16). The reason string says why the backend in use was chosen and
  * why each earlier one was not.
@@ -17,8 +18,11 @@ export interface BackendChoice {
   reason: string;
 }
 
-/** Imports/registers a backend's package (webgpu and wasm are separate packages). */
-export type BackendLoaders = Partial<Record<BackendName, () => Promise<void>>>;
+/**
+ * Imports/registers a backend's package (webgpu and wasm are separate packages). A loader may resolve to a
+ * note on what it found that the reason should name (a software WebGPU adapter: core/calibrate.ts).
+ */
+export type BackendLoaders = Partial<Record<BackendName, () => Promise<string | void>>>;
 
 export const BROWSER_CHAIN: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 export const NODE_CHAIN: readonly BackendName[] = ['wasm', 'cpu'];
@@ -84,6 +88,21 @@ export async function smokeTest(): Promise<void> {
 }
 
 /**
+ * Loads backend `name`, makes it tfjs's current one and smoke-tests it; throws why it cannot train here.
+ * Resolves to its loader's note (a software WebGPU adapter), or null.
+ */
+export async function useBackend(name: BackendName, loaders: BackendLoaders = {}): Promise<string | null> {
+  const note = await loaders[name]?.();
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error('not available here');
+  await tf.ready();
+  const problem = float32Problem(name, tf.env());
+  if (problem) throw new Error(problem);
+  await smokeTest();
+  return note ?? null;
+}
+
+/**
  * Tries `forced` alone, or each backend of `chain` in order, and keeps the first that works.
  * Throws when none does, with every failure in the message.
  */
@@ -96,19 +115,13 @@ export async function initBackend(
   const failures: string[] = [];
   for (const name of candidates) {
     try {
-      await loaders[name]?.();
-      const ok = await tf.setBackend(name);
-      if (!ok) throw new Error('not available here');
-      await tf.ready();
-      const problem = float32Problem(name, tf.env());
-      if (problem) throw new Error(problem);
-      await smokeTest();
+      const note = await useBackend(name, loaders);
       const why = forced
         ? `forced by the backend option (${name})`
         : failures.length === 0
           ? `${name} is the first choice`
           : `fell back to ${name}: ${failures.join('; ')}`;
-      return { backend: name, reason: why };
+      return { backend: name, reason: note === null ? why : `${why}; ${name}: ${note}` };
     } catch (e) {
       failures.push(`${name} failed (${errorMessage(e)})`);
     }

@@ -3,7 +3,7 @@
  * never a Tensor. Every message is structured-clone safe. Runs are values with ids; one worker owns several.
  * (Shape after GoogleChromeLabs/comlink `src/protocol.ts`: typed messages, an injected endpoint.)
  */
-import type { BackendName, TrainConfig } from '../core/config.ts';
+import type { BackendName, ModelPresetName, TrainConfig } from '../core/config.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import type { TokenView } from '../core/train/token-view.ts';
 import type { DataPreview } from '../core/data/preview.ts';
@@ -90,7 +90,16 @@ export interface RunInfo {
 }
 
 export type ToWorker =
-  | { type: 'hello'; protocolVersion: number; backend: BackendName | null }
+  /**
+   * `backend` forces one (no calibration); null times each working backend on `model` (the page's model
+   * preset) and keeps the fastest (core/calibrate.ts). Without `model`, the chain's first working one.
+   */
+  | { type: 'hello'; protocolVersion: number; backend: BackendName | null; model?: ModelPresetName }
+  /**
+   * Choose the backend again, as hello does (the page's backend menu): every training run is paused first
+   * and keeps its weights (tfjs moves a tensor to the new backend when it is next used); answered by `ready`.
+   */
+  | { type: 'set-backend'; backend: BackendName | null; model: ModelPresetName }
   | {
       type: 'create';
       runId: RunId;
@@ -152,7 +161,7 @@ export type FromWorker =
       type: 'ready';
       protocolVersion: number;
       backend: BackendName;
-      /** Why this backend: forced by the URL, or the fallback chain with each failure. */
+      /** Why this backend: forced by the URL, or each backend's calibration time (or failure) and the winner. */
       backendReason: string;
     }
   | { type: 'run-created'; info: RunInfo }

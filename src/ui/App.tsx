@@ -18,6 +18,7 @@ import { ErrorBanner } from './components/ErrorBanner.tsx';
 import { ExportPanel } from './components/ExportPanel.tsx';
 import { LatestMetrics } from './components/LatestMetrics.tsx';
 import { ModelPanel } from './components/ModelPanel.tsx';
+import { PerformancePanel } from './components/PerformancePanel.tsx';
 import { PretrainPanel } from './components/PretrainPanel.tsx';
 import { RobustnessLab } from './components/RobustnessLab.tsx';
 import { RunsPanel } from './components/RunsPanel.tsx';
@@ -55,6 +56,7 @@ export function App() {
           <RobustnessLab />
           <LatestMetrics />
           <RunsPanel />
+          <PerformancePanel />
         </div>
       </main>
     </>

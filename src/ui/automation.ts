@@ -41,6 +41,10 @@
  *   masked-LM run's top predictions at each [MASK]; `fineTune()` makes the active run's model the loaded
  *   model and switches to classification (a new run at step 0); `setData(name)` picks the built-in task
  *   (`spam-assassin` or `sotu-party`). `state().startedFrom` names the model the run started from.
+ * - `bench(request?)`: runs a benchmark in the bench worker (the performance panel's, beside the training
+ *   worker; `npm run bench -- --browser` drives it): every backend x model x method of `request` (default the
+ *   panel's short one on every backend: nano, standard and ALUM K=1, batch 4, length 32, 2 steps). Resolves
+ *   with the rows (src/core/bench/measure.ts `BenchRow`), the backends it could not use, and `cancelled`.
  */
 import type { BackendName, TrainConfig } from '../core/config.ts';
 import type {
@@ -54,6 +58,9 @@ import type {
   TokenView,
   UserData,
 } from '../protocol/messages.ts';
+import type { BenchRequest } from '../protocol/bench.ts';
+import { shortBenchRequest } from './benchFormat.ts';
+import { runBenchmark, type BenchResult } from './benchRunner.ts';
 import { formatMetrics, formatRunsMetrics, type MetricsFormat } from './metricsExport.ts';
 import * as actions from './store/actions.ts';
 import { activeRun, appStore, runList, type AppState, type ConfigChange } from './store/store.ts';
@@ -112,6 +119,8 @@ export interface AlumAutomationApi {
   fineTune(): Promise<string>;
   /** The built-in task of the next runs (replaces the active run when no data file is loaded). */
   setData(name: BuiltinTaskName): Promise<void>;
+  /** A benchmark in the bench worker (default: the performance panel's short one on every backend). */
+  bench(request?: Partial<BenchRequest>): Promise<BenchResult>;
 }
 
 export interface LiveRun {
@@ -181,6 +190,8 @@ export function createAutomationApi(): AlumAutomationApi {
     fillMask: (text, topK = 5) => actions.fillMask(text, topK),
     fineTune: actions.fineTuneActiveModel,
     setData: actions.setBuiltinTask,
+    bench: (request = {}) =>
+      runBenchmark({ ...shortBenchRequest(['webgpu', 'webgl', 'wasm', 'cpu'], 'nano'), ...request }),
     liveRuns: () => liveRuns(appStore.getState()),
     exportAllMetrics: (format) => formatRunsMetrics(runList(appStore.getState()), format),
     metrics: () => [...(activeRun(appStore.getState())?.metrics ?? [])],

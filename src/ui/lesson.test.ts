@@ -34,7 +34,7 @@ describe('lesson in the URL', () => {
     expect(r.lesson).toEqual(NO_LESSON);
     expect(r.errors).toEqual([
       'query parameter \'classroom\' must be 1 or 0, got "yes"',
-      'query parameter \'panels\' takes about, tokens, slow-motion, lesson, robustness; got "charts"',
+      'query parameter \'panels\' takes about, tokens, slow-motion, lesson, robustness, performance; got "charts"',
       expect.stringMatching(/^query parameter 'preset' must be one of default\|standard\|.*, got "nope"$/),
     ]);
   });

@@ -7,7 +7,7 @@
 import { PRESETS, resolveConfig, validateConfigPatch, type TrainConfig } from './coreConfig.ts';
 
 /** The page's panels a lesson can open. */
-export const PANELS = ['about', 'tokens', 'slow-motion', 'lesson', 'robustness'] as const;
+export const PANELS = ['about', 'tokens', 'slow-motion', 'lesson', 'robustness', 'performance'] as const;
 export type PanelName = (typeof PANELS)[number];
 
 /** Longest lesson text (characters): a few paragraphs; a URL stays well under browsers' limits. */

@@ -21,7 +21,8 @@ appStore.setState((s) => ({
 }));
 
 appStore.subscribe((s, prev) => {
-  if (s.staged === prev.staged && s.lesson === prev.lesson && s.builtinTask === prev.builtinTask) return;
+  const same = s.staged === prev.staged && s.lesson === prev.lesson && s.builtinTask === prev.builtinTask;
+  if (same && s.worker.requested === prev.worker.requested) return; // the backend menu sets `requested`
   const { pathname, hash } = window.location;
   window.history.replaceState(
     window.history.state,

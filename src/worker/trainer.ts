@@ -5,7 +5,8 @@
  */
 import type { BackendChoice, BackendLoaders } from '../core/backend.ts';
 import { BROWSER_CHAIN, initBackend } from '../core/backend.ts';
-import type { BackendName, TrainConfig } from '../core/config.ts';
+import { chooseBackend } from '../core/calibrate.ts';
+import type { BackendName, ModelPresetName, TrainConfig } from '../core/config.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { MetricRow } from '../core/metrics.ts';
 import {
@@ -181,17 +182,14 @@ export class Trainer {
             `protocol version mismatch: page speaks ${msg.protocolVersion}, worker ${PROTOCOL_VERSION}; reload the page`,
           );
         }
-        this.backend ??= initBackend(msg.backend, this.chain, this.loaders);
-        const choice = await this.backend;
-        this.post({
-          type: 'ready',
-          protocolVersion: PROTOCOL_VERSION,
-          backend: choice.backend,
-          backendReason: choice.reason,
-        });
+        this.backend ??= chooseBackend(msg.backend, this.chain, this.loaders, msg.model ?? null);
+        this.postReady(await this.backend);
         await this.saver?.postList();
         return;
       }
+      case 'set-backend':
+        this.postReady(await this.switchBackend(msg.backend, msg.model));
+        return;
       case 'create':
         await this.create(msg.runId, msg.config, {
           dataUrl: msg.dataUrl,
@@ -278,6 +276,37 @@ export class Trainer {
         return;
       default:
         assertNever(msg);
+    }
+  }
+
+  private postReady(choice: BackendChoice): void {
+    this.post({
+      type: 'ready',
+      protocolVersion: PROTOCOL_VERSION,
+      backend: choice.backend,
+      backendReason: choice.reason,
+    });
+  }
+
+  /**
+   * Pauses every run, waits for their steps in flight, then chooses the backend again (forced, or calibrated
+   * on `model`). Runs keep their tensors: tfjs moves each to the new backend when it is next used. If the new
+   * choice fails, the old backend is set again and the reason says so.
+   */
+  private async switchBackend(forced: BackendName | null, model: ModelPresetName): Promise<BackendChoice> {
+    this.sessions.forEach((s) => this.pause(s));
+    for (const s of this.sessions.values()) await s.pump?.catch(() => undefined);
+    const before = await this.backend?.catch(() => null);
+    try {
+      const choice = await chooseBackend(forced, this.chain, this.loaders, model);
+      this.backend = Promise.resolve(choice);
+      return choice;
+    } catch (e) {
+      if (!before) throw e;
+      await initBackend(before.backend, this.chain, this.loaders);
+      const kept = { backend: before.backend, reason: `kept ${before.backend}: ${errorMessage(e)}` };
+      this.backend = Promise.resolve(kept);
+      return kept;
     }
   }
 

@@ -1,12 +1,9 @@
 /**
  * Web Worker entry: wires the Trainer to the worker scope and tells it how to load the two backends that
- * live in separate packages. The wasm binaries are bundled by Vite and served from the app's own origin.
+ * live in separate packages (loaders.ts, shared with the bench worker).
  */
-import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-
 import type { FromWorker, ToWorker, Endpoint } from '../protocol/messages.ts';
+import { browserLoaders } from './loaders.ts';
 import { openIdbStore, RunArchive } from './persist.ts';
 import { Trainer } from './trainer.ts';
 
@@ -20,22 +17,7 @@ const endpoint: Endpoint<ToWorker, FromWorker> = {
 
 new Trainer(
   endpoint,
-  {
-    webgpu: async () => {
-      if (!('gpu' in navigator)) throw new Error('navigator.gpu is missing (no WebGPU in this browser)');
-      const adapter = await navigator.gpu.requestAdapter();
-      if (!adapter) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
-      await import('@tensorflow/tfjs-backend-webgpu');
-    },
-    wasm: async () => {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      wasm.setWasmPaths({
-        'tfjs-backend-wasm.wasm': wasmPlainUrl,
-        'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
-        'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
-      });
-    },
-  },
+  browserLoaders,
   async (url) => {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${res.statusText}`);

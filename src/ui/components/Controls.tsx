@@ -86,7 +86,12 @@ function RunProgress() {
     <>
       {Number(steps) > 0 && (
         <span className="progress" data-testid="controls.progress">
-          <progress value={Number(step)} max={Number(steps)} aria-label="Training progress" />{' '}
+          <progress
+            value={Number(step)}
+            max={Number(steps)}
+            aria-label="Training progress"
+            aria-valuetext={`step ${step} of ${steps}${left === '' ? '' : `, ${formatDuration(Number(left))} left`}`}
+          />{' '}
           <span data-testid="controls.timeLeft">
             {left === '' ? '' : `${formatDuration(Number(left))} left`}
           </span>

@@ -1,5 +1,6 @@
 /** One line of what is going on: backend and why, run status, step / steps, speed, model size, data size. */
 import { formatNumber } from '../help.ts';
+import { BackendMenu } from './BackendMenu.tsx';
 import { useFrameStore } from '../hooks/useFrameStore.ts';
 import { activeRun, useAppStore, type AppState } from '../store/store.ts';
 import { stepsPerSecond } from './runStats.ts';
@@ -18,9 +19,15 @@ export function StatusBar() {
   const notSaved = useAppStore((s) => s.saved?.problem ?? null);
   return (
     <section className="status" aria-label="Run status" data-testid="status">
-      <span data-testid="status.backend" title={worker.backendReason ?? undefined}>
-        Backend: <b>{worker.backend ?? (worker.requested ? `${worker.requested}…` : 'starting…')}</b>
-        {worker.backendReason !== null && <span className="muted"> ({worker.backendReason})</span>}
+      <BackendMenu />
+      <span data-testid="status.backend" title={worker.backendReason ?? undefined} aria-live="polite">
+        In use: <b>{worker.ready ? worker.backend : (worker.requested ?? 'timing each backend') + '…'}</b>
+        {worker.ready && worker.backendReason !== null && (
+          <span className="muted" data-testid="status.backendReason">
+            {' '}
+            ({worker.backendReason})
+          </span>
+        )}
       </span>
       {/* Announced when the run's status changes (not at every step: the step counter is not live). */}
       <span data-testid="status.run" aria-live="polite" aria-atomic="true">

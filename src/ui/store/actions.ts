@@ -24,6 +24,7 @@ import {
   modelFilesToRead,
   resolveConfig,
   withInitFollowing,
+  type BackendName,
   type TrainConfig,
 } from '../coreConfig.ts';
 import { builtinTask, type BuiltinTaskName } from '../builtinData.ts';
@@ -601,4 +602,14 @@ export function cancelAttack(): void {
 /** Forgets every attack result of the page (the lab's table, chart and examples). */
 export function clearAttacks(): void {
   appStore.setState({ attacks: [] });
+}
+
+/**
+ * The backend menu: `requested` forces a backend, null (auto) calibrates again on the staged model. The same
+ * worker switches (no reload): it pauses the runs, which keep their weights and go on from their step on the
+ * new backend. `?backend=` follows `worker.requested` (main.tsx); commands wait for the worker's `ready`.
+ */
+export function setBackend(requested: BackendName | null): void {
+  appStore.setState((s) => ({ worker: { ...s.worker, requested, ready: false } }));
+  getBridge().post({ type: 'set-backend', backend: requested, model: appStore.getState().staged.model });
 }

@@ -35,7 +35,10 @@ import { NO_LESSON, type LessonView } from '../lesson.ts';
 import type { MetricsOverlay } from '../metricsImport.ts';
 
 export interface WorkerSlice {
-  /** The backend asked for with `?backend=`; null lets the worker choose (WebGPU first). */
+  /**
+   * The backend asked for with `?backend=` or the backend menu; null lets the worker choose (the fastest
+   * working backend for the staged model, timed: core/calibrate.ts).
+   */
   requested: BackendName | null;
   /** True once the worker answered `ready` with our protocol version. */
   ready: boolean;
