@@ -20,11 +20,11 @@ describe('out-of-memory advice', () => {
     expect(isOutOfMemory("config field 'alpha' must be in [0, 1000]")).toBe(false);
   });
 
-  it('estimates memory by hand for the tiny default (K = 1: 3 passes)', () => {
+  it('estimates memory by hand for the tiny default (K = 1: 3 passes, 4 batches stacked)', () => {
     // per layer and example: 64 * (10 * 128 + 2 * 512) + 2 * 2 * 64 * 64 = 163,840 floats;
-    // activations 3 * 2 * 32 * 163,840 = 31,457,280; params 2 * (4 * 128^2 + 2 * 128 * 512) + 30,000 * 128
-    // = 4,233,216; bytes 4 * (31,457,280 + 4 * 4,233,216) = 4 * 48,390,144 = 193,560,576.
-    expect(estimateStepBytes(DEFAULT_CONFIG)).toBe(193_560_576);
+    // activations 4 * 2 * 32 * 163,840 = 41,943,040; params 2 * (4 * 128^2 + 2 * 128 * 512) + 30,000 * 128
+    // = 4,233,216; bytes 4 * (41,943,040 + 4 * 4,233,216) = 4 * 58,875,904 = 235,503,616.
+    expect(estimateStepBytes(DEFAULT_CONFIG)).toBe(235_503_616);
   });
 
   it('names the sizes and what to shrink for batch 256 x 512 on small', () => {
@@ -81,7 +81,7 @@ describe('the cost of a step per method (docs/alum-step.md, "Cost" and "Relative
     // SMART: ALUM's activations plus one more copy of the 4,233,216 weights (see the tiny default above).
     expect(c('smart') - c('alum')).toBe(4 * 4_233_216);
     const oom = errorAdvice('Array buffer allocation failed', { ...DEFAULT_CONFIG, method: 'smart', k: 2 });
-    expect(oom).toContain("(smart keeps 4 passes' activations and an EMA copy of the weights)");
+    expect(oom).toContain('(smart keeps 5 batches of activations and an EMA copy of the weights)');
     expect(errorAdvice('out of memory', { ...DEFAULT_CONFIG, method: 'standard' })).not.toContain('keeps');
   });
 });

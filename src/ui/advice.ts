@@ -29,26 +29,38 @@ export interface StepCost {
   backward: number;
   /** Passes whose activations are kept together until the backward pass. */
   recorded: number;
+  /**
+   * Batches of rows whose activations are kept, where passes are stacked on the batch axis (every backend but
+   * wasm, src/core/train/alum.ts `stacksPasses`): the clean rows ride with the first inner pass and with the
+   * adversarial one, one batch more than `recorded` for the methods with an ascent.
+   */
+  recordedBatches: number;
   /** SMART keeps an EMA copy of the weights. */
   weightCopy: boolean;
 }
 
 export function stepCost(c: Pick<TrainConfig, 'method' | 'k'>): StepCost {
-  const same = (n: number): StepCost => ({ forward: n, backward: n, recorded: n, weightCopy: false });
+  const same = (n: number, stacked = n): StepCost => ({
+    forward: n,
+    backward: n,
+    recorded: n,
+    recordedBatches: stacked,
+    weightCopy: false,
+  });
   switch (c.method) {
     case 'standard':
       return same(1);
     case 'alum':
     case 'pgd':
-      return same(c.k + 2);
+      return same(c.k + 2, c.k + 3);
     case 'r3f':
       return same(2);
     case 'fgm':
-      return same(3);
+      return same(3, 4);
     case 'freelb':
-      return { forward: c.k + 1, backward: c.k, recorded: 1, weightCopy: false };
+      return { forward: c.k + 1, backward: c.k, recorded: 1, recordedBatches: 1, weightCopy: false };
     case 'smart':
-      return { ...same(c.k + 2), forward: c.k + 3, weightCopy: true };
+      return { ...same(c.k + 2, c.k + 3), forward: c.k + 3, weightCopy: true };
   }
 }
 
@@ -58,9 +70,10 @@ export function formatCost(cost: StepCost): string {
 }
 
 /**
- * A rough estimate of the bytes one step needs: the activations kept for the backward pass of every forward
- * pass the step records together (`stepCost`: 1 for standard, K + 2 for ALUM, since the inner passes'
- * activations live until the step's backward, README "The ALUM step") plus the weights, their gradients and
+ * A rough estimate of the bytes one step needs: the activations kept for the backward pass of every batch of
+ * rows the step records together (`stepCost(c).recordedBatches`: 1 for standard, K + 3 for ALUM, since the inner
+ * passes' activations live until the step's backward, README "The ALUM step", and GPU backends stack the clean
+ * rows with the first inner and the adversarial pass; wasm needs one batch less) plus the weights, their gradients and
  * AdamW's two moments (and SMART's EMA copy).
  * Per layer and example it counts about 10 hidden-size and 2 intermediate-size vectors per token and two
  * heads x length x length attention maps (scores and probabilities), in float32. The embedding table is
@@ -73,7 +86,7 @@ export function estimateStepBytes(
   const l = c.maxLength;
   const perLayer = l * (10 * p.hiddenSize + 2 * p.intermediateSize) + 2 * p.numHeads * l * l;
   const cost = stepCost(c);
-  const activations = cost.recorded * p.numLayers * c.batchSize * perLayer;
+  const activations = cost.recordedBatches * p.numLayers * c.batchSize * perLayer;
   const layerParams = 4 * p.hiddenSize * p.hiddenSize + 2 * p.hiddenSize * p.intermediateSize;
   const params = p.numLayers * layerParams + 30_000 * p.hiddenSize;
   return 4 * (activations + (cost.weightCopy ? 5 : 4) * params);
@@ -93,7 +106,8 @@ export function formatBytes(n: number): string {
 function keptNote(c: Pick<TrainConfig, 'method' | 'k'>): string {
   const cost = stepCost(c);
   const copy = cost.weightCopy ? ' and an EMA copy of the weights' : '';
-  return cost.recorded > 1 || copy ? ` (${c.method} keeps ${cost.recorded} passes' activations${copy})` : '';
+  const kept = cost.recordedBatches;
+  return kept > 1 || copy ? ` (${c.method} keeps ${kept} batches of activations${copy})` : '';
 }
 
 /** Advice for a run's error message, or null when there is none to give. */

@@ -6,22 +6,22 @@
  *   classify(e + delta, mask) -> logits [B, C]
  * References: huggingface/transformers `modeling_bert.py`; Devlin et al. 2019.
  *
- * Dropout: every dropout site draws its mask from `seed + siteIndex`, so a pass can be replayed exactly
+ * Dropout (dropout.ts): every dropout site draws its mask from `seed + siteIndex`, so a pass can be replayed exactly
  * (advDropout `same` gives the inner and adversarial passes the clean pass's masks) while other passes draw new ones.
+ * The encoder and head also run on batches stacked from several parts, each under its own dropout pass
+ * (`Dropout` a list): one pass of kernels for several forward passes (alum.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.ts';
-import { geluFused, layerNormFused, maskedSoftmax } from './fused.ts';
+import { DropoutSites, type DropoutPass } from './dropout.ts';
+import { geluFused, layerNormFused, linearFused, maskedSoftmax } from './fused.ts';
 import { param, type Params } from './params.ts';
 
-/** Dropout for one forward pass: `rate` 0 (or `training` false) turns it off. */
-export interface DropoutPass {
-  rate: number;
-  seed: number;
-}
+export { NO_DROPOUT, type DropoutPass } from './dropout.ts';
 
-export const NO_DROPOUT: DropoutPass = { rate: 0, seed: 0 };
+/** Dropout of a forward pass: one pass, or one per part of a batch stacked from equal parts on axis 0. */
+export type Dropout = DropoutPass | readonly DropoutPass[];
 
 /** Additive attention-mask value for padding keys (original BERT). */
 const MASK_NEG = -10000;
@@ -31,15 +31,6 @@ export interface BertInputs {
   inputIds: tf.Tensor2D;
   tokenTypeIds: tf.Tensor2D;
   attentionMask: tf.Tensor2D;
-}
-
-class DropoutSites {
-  private site = 0;
-  constructor(private readonly pass: DropoutPass) {}
-  apply<T extends tf.Tensor>(x: T): T {
-    const seed = this.pass.seed + this.site++;
-    return this.pass.rate > 0 ? (tf.dropout(x, this.pass.rate, undefined, seed) as T) : x;
-  }
 }
 
 /**
@@ -89,7 +80,7 @@ function mm(a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
 
 /**
  * y = x W^T + b for x [..., in], W [out, in] (PyTorch layout), b [out] -> [..., out]. One fused MatMul + bias
- * kernel (`tf.fused.matMul`) except on wasm, whose transposed MatMul is slow (`plainMatMul`).
+ * kernel (`linearFused`) except on wasm, whose transposed MatMul is slow (`plainMatMul`).
  */
 export function linear(params: Params, name: string, x: tf.Tensor): tf.Tensor {
   const w = param(params, `${name}.weight`);
@@ -98,9 +89,7 @@ export function linear(params: Params, name: string, x: tf.Tensor): tf.Tensor {
   const lead = x.shape.slice(0, -1);
   const x2 = x.reshape([-1, inDim]) as tf.Tensor2D; // [N, in]
   const y =
-    tf.getBackend() === 'wasm'
-      ? mm(x2, w, true).add(b)
-      : tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, transposeB: true, bias: b }); // [N, out]
+    tf.getBackend() === 'wasm' ? mm(x2, w, true).add(b) : linearFused(x2, w as tf.Tensor2D, b as tf.Tensor1D); // [N, out]
   return y.reshape([...lead, outDim]);
 }
 
@@ -125,7 +114,7 @@ export function embed(
   dropout: DropoutPass,
 ): tf.Tensor3D {
   return tf.tidy(() => {
-    const sites = new DropoutSites(dropout);
+    const sites = new DropoutSites([dropout]);
     const [, seqLen] = inputs.inputIds.shape;
     const words = embeddingLookup(
       param(params, 'bert.embeddings.word_embeddings.weight') as tf.Tensor2D,
@@ -189,9 +178,9 @@ function encoderLayer(
   return layerNorm(params, `${p}.output.LayerNorm`, out.add(h1), eps) as tf.Tensor3D;
 }
 
-/** Dropout sites of the layers after the embedding, seeded apart from `embed`'s. */
-function encoderSites(dropout: DropoutPass): DropoutSites {
-  return new DropoutSites({ rate: dropout.rate, seed: dropout.seed + 1000 });
+/** Dropout sites of the layers after the embedding, seeded apart from `embed`'s (site numbers from 1000). */
+function encoderSites(dropout: Dropout): DropoutSites {
+  return new DropoutSites('rate' in dropout ? [dropout] : dropout, 1000);
 }
 
 function encodeWith(
@@ -216,7 +205,7 @@ export function encode(
   cfg: ModelConfig,
   e: tf.Tensor3D,
   attentionMask: tf.Tensor2D,
-  dropout: DropoutPass,
+  dropout: Dropout,
 ): tf.Tensor3D {
   return tf.tidy(() => encodeWith(params, cfg, e, attentionMask, encoderSites(dropout)));
 }
@@ -230,7 +219,7 @@ export function classify(
   cfg: ModelConfig,
   e: tf.Tensor3D,
   attentionMask: tf.Tensor2D,
-  dropout: DropoutPass,
+  dropout: Dropout,
 ): tf.Tensor2D {
   return tf.tidy(() => {
     const sites = encoderSites(dropout);

@@ -1,10 +1,11 @@
 // The hand-written gradients of fused.ts against tfjs' autodiff of the plain ops they replace, on random inputs
-// of several shapes: the same forward values (the same ops), gradients equal to float32 rounding (cpu backend).
+// of several shapes: the same forward values (the same ops), gradients equal to float32 rounding (cpu backend);
+// and the kernels a gradient w.r.t. the input alone runs (no weight gradients).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { expectNear } from '../../../test/helpers/nano.ts';
-import { geluFused, layerNormFused, maskedSoftmax } from './fused.ts';
+import { geluFused, layerNormFused, linearFused, maskedSoftmax } from './fused.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -119,5 +120,74 @@ describe('maskedSoftmax', () => {
       [scores],
     );
     tf.dispose([scores, mask]);
+  });
+});
+
+/** Kernel names of the gradient of sum(f(x) * w) w.r.t. x alone. */
+async function kernelsOfInputGrad(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor): Promise<string[]> {
+  const info = await tf.profile(() => {
+    const g = tf.grad((v: tf.Tensor) => f(v).sum())(x);
+    g.dispose();
+    return [];
+  });
+  return info.kernels.map((k) => k.name);
+}
+
+const count = (names: string[], op: string) => names.filter((n) => n === op).length;
+
+describe('linearFused', () => {
+  it.each([
+    [1, 1, 1],
+    [3, 4, 5],
+    [16, 32, 8],
+  ])('is tf.fused.matMul(x, W^T, b), value and gradients bit for bit, N %i in %i out %i', async (n, i, o) => {
+    const inputs = [randn([n, i], 6), randn([o, i], 7), randn([o], 8)];
+    const before = tf.memory().numTensors;
+    const ours = await valueAndGrads(
+      (x, w, b) => linearFused(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D),
+      inputs,
+      99,
+    );
+    const builtin = await valueAndGrads(
+      (x, w, b) => tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, transposeB: true, bias: b }),
+      inputs,
+      99,
+    );
+    expect(ours).toEqual(builtin); // the same kernels on the same inputs
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(inputs);
+  });
+
+  it('a gradient w.r.t. x alone runs one MatMul in the backward pass (tf.fused.matMul runs two and a Sum)', async () => {
+    const [x, w, b] = [randn([6, 4], 1), randn([3, 4], 2), randn([3], 3)] as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor1D,
+    ];
+    const ours = await kernelsOfInputGrad((v) => linearFused(v as tf.Tensor2D, w, b), x);
+    const builtin = await kernelsOfInputGrad(
+      (v) => tf.fused.matMul({ a: v as tf.Tensor2D, b: w, transposeB: true, bias: b }),
+      x,
+    );
+    expect([count(ours, 'BatchMatMul'), count(ours, 'Sum')]).toEqual([1, 1]); // dx; the loss's sum
+    expect([count(builtin, 'BatchMatMul'), count(builtin, 'Sum')]).toEqual([2, 2]);
+    tf.dispose([x, w, b]);
+  });
+
+  it('bad shapes: a one-line error', () => {
+    const [x, w, b] = [tf.zeros([2, 3]), tf.zeros([4, 5]), tf.zeros([4])];
+    expect(() => linearFused(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D)).toThrow(
+      'linear: x [2,3], weight [4,5], bias [4] do not fit',
+    );
+    tf.dispose([x, w, b]);
+  });
+});
+
+describe('layerNormFused, gradient w.r.t. x alone', () => {
+  it('computes no dgamma or dbeta (no Sum over the rows)', async () => {
+    const [x, g, b] = [randn([2, 3, 8], 1), randn([8], 2), randn([8], 3)];
+    const names = await kernelsOfInputGrad((v) => layerNormFused(v, g, b, EPS), x);
+    expect(count(names, 'Sum')).toBe(1); // the loss's sum only
+    tf.dispose([x, g, b]);
   });
 });

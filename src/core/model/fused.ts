@@ -9,40 +9,84 @@ import * as tf from '@tensorflow/tfjs';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
-/** Sums `dy` down to `shape` (the gradient of a broadcast): over the leading axes, keeping the last. [..., H] -> [H] */
-function sumToLast(dy: tf.Tensor, shape: readonly number[]): tf.Tensor {
-  return dy
-    .reshape([-1, dy.shape[dy.rank - 1] as number])
-    .sum(0)
-    .reshape(shape as number[]);
+/**
+ * LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta, variance biased (as
+ * torch.nn.LayerNorm). x [..., H], gamma [H], beta [H] -> [..., H]. The normalisation has a hand-written
+ * gradient (`normalise`); the affine part is plain Mul and Add, whose builtin gradients tfjs runs per input, only
+ * for the inputs a gradient needs: a gradient w.r.t. x alone (the inner ascent) skips dgamma and dbeta.
+ */
+export function layerNormFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  return normalise(x, eps).mul(gamma).add(beta);
 }
 
 /**
- * LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta, variance biased (as
- * torch.nn.LayerNorm). x [..., H], gamma [H], beta [H] -> [..., H]. Backward with xhat = the normalised x and
- * g = dy * gamma: dx = rstd (g - mean(g) - xhat mean(g xhat)), dgamma = sum(dy xhat), dbeta = sum(dy)
- * (sums over every axis but the last).
+ * xhat = (x - mean) / sqrt(var + eps) over the last axis. x [..., H] -> [..., H]. Backward with g = dxhat:
+ * dx = rstd (g - mean(g) - xhat mean(g xhat)).
  */
-export function layerNormFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+function normalise(x: tf.Tensor, eps: number): tf.Tensor {
+  const f = tf.customGrad(((xi: tf.Tensor, save: tf.GradSaveFunc) => {
     const mean = xi.mean(-1, true); // [..., 1]
     const centred = xi.sub(mean);
     const variance = centred.square().mean(-1, true);
     const rstd = tf.rsqrt(variance.add(eps)); // [..., 1]
     const xhat = centred.mul(rstd); // [..., H]
-    save([xhat, rstd, g]);
+    save([xhat, rstd]);
     return {
-      value: xhat.mul(g).add(b),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xh, rs, gs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
-        const dxhat = dy.mul(gs); // [..., H]
+      value: xhat,
+      gradFunc: (dxhat: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs] = saved as [tf.Tensor, tf.Tensor];
         const inner = dxhat.sub(dxhat.mean(-1, true)).sub(xh.mul(dxhat.mul(xh).mean(-1, true)));
-        return [inner.mul(rs), sumToLast(dy.mul(xh), gs.shape), sumToLast(dy, gs.shape)];
+        return [inner.mul(rs)];
       },
     };
   }) as CustomGradFn);
-  return f(x, gamma, beta);
+  return f(x);
 }
+
+/** The kernel `linearFused` runs; its gradient is registered below. */
+const FUSED_MATMUL = '_FusedMatMul';
+
+/**
+ * y = x W^T + b in one `_FusedMatMul` kernel (matMul and bias add), as `tf.fused.matMul` runs it, but recorded
+ * with a gradient that tfjs calls per input (`tf.registerGradient`): `tf.fused.matMul` wraps the kernel in a
+ * `tf.customGrad`, whose backward always computes dx, dW and db, so a gradient w.r.t. x alone (the inner ascent)
+ * paid for dW (a MatMul) and db (a Sum) of every dense layer. The same kernels compute the same values:
+ *   dx = dy W,  dW = dy^T x,  db = sum of dy over the rows.
+ * x [N, in], w [out, in] (PyTorch layout), b [out] -> [N, out].
+ */
+export function linearFused(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  const [n, inDim] = x.shape;
+  const outDim = w.shape[0];
+  if (w.shape[1] !== inDim || b.shape[0] !== outDim) {
+    throw new Error(
+      `linear: x [${x.shape.join(',')}], weight [${w.shape.join(',')}], bias [${b.shape.join(',')}] do not fit`,
+    );
+  }
+  return tf.tidy(() => {
+    const inputs = { a: x.reshape([1, n, inDim]), b: w.reshape([1, outDim, inDim]), bias: b };
+    const attrs = { transposeA: false, transposeB: true, activation: 'linear', leakyreluAlpha: 0.2 };
+    const y = tf.engine().runKernel(FUSED_MATMUL, inputs, attrs) as tf.Tensor3D; // [1, N, out]
+    return y.reshape([n, outDim]);
+  });
+}
+
+tf.registerGradient({
+  kernelName: FUSED_MATMUL,
+  inputsToSave: ['a', 'b'],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
+    const a = attrs ?? {};
+    if (a['transposeA'] || !a['transposeB'] || (a['activation'] ?? 'linear') !== 'linear') {
+      throw new Error(`${FUSED_MATMUL} gradient: only x W^T + b (linearFused) is supported`);
+    }
+    const d = dy as tf.Tensor3D; // [1, N, out]
+    const [x, w] = saved as [tf.Tensor3D, tf.Tensor3D]; // [1, N, in], [1, out, in]
+    return {
+      a: () => tf.matMul(d, w, false, false), // [1, N, in]
+      b: () => tf.matMul(d, x, true, false), // [1, out, in]
+      bias: () => d.sum([0, 1]), // [out]
+    };
+  },
+});
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 

@@ -1,6 +1,7 @@
-// The cost of an ALUM step in passes through the network (docs/alum-step.md, "Cost"): the clean pass runs
-// once, not replayed; each inner step and the adversarial pass run the encoder once more. Counted by wrapping
-// the model's two halves, `embed` and `classify`.
+// The cost of an ALUM step in passes through the network (docs/alum-step.md, "Cost"): the embedding runs once;
+// the first inner step runs stacked with a clean pass (its target), every later inner step alone, and the
+// adversarial pass stacked with the clean pass the loss records. Counted by wrapping the model's two halves,
+// `embed` and `classify`: calls (one call = one pass of kernels) and batches (rows / B: the compute).
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -9,7 +10,9 @@ import type * as bert from '../model/bert.ts';
 import { disposeParams } from '../model/params.ts';
 import { alumGradients, disposeStepResult, type AlumDropout, type AlumSettings } from './alum.ts';
 
-const calls = { embed: 0, classify: 0 };
+const calls = { embed: 0, classify: 0, batches: 0 };
+/** Rows of the golden batch (`nanoBatch`). */
+const BATCH = 3;
 
 vi.mock('../model/bert.ts', async (importOriginal) => {
   const real = await importOriginal<typeof bert>();
@@ -21,6 +24,7 @@ vi.mock('../model/bert.ts', async (importOriginal) => {
     },
     classify: (...args: Parameters<typeof real.classify>) => {
       calls.classify += 1;
+      calls.batches += (args[2].shape[0] as number) / BATCH; // rows of e / rows of the batch
       return real.classify(...args);
     },
   };
@@ -36,7 +40,9 @@ afterAll(() => disposeParams(nano.params));
 function passes(k: number, dropout: AlumDropout, method: 'alum' | 'standard' = 'alum') {
   calls.embed = 0;
   calls.classify = 0;
+  calls.batches = 0;
   const batch = nanoBatch(golden);
+  expect(batch.inputIds.shape[0]).toBe(BATCH);
   const s: AlumSettings = {
     ...{ method, alpha: 1, k, eta: 1e-2, epsilon: 1e-2, variant: 'paper', norm: 'inf' },
     ...{ innerLoss: 'kl', innerReduction: 'sum', detachEmbedding: false },
@@ -57,8 +63,12 @@ describe('forward passes per step', () => {
     return { clean: p, inner: Array.from({ length: k }, () => p), adv: p };
   };
 
-  it.each([0, 1, 2, 3])('ALUM with K = %i: one embedding pass and K + 2 encoder passes', (k) => {
-    expect(passes(k, same(k))).toEqual({ embed: 1, classify: k + 2 });
+  it.each([1, 2, 3])('ALUM with K = %i: one embedding pass, K + 1 encoder passes of K + 3 batches', (k) => {
+    expect(passes(k, same(k))).toEqual({ embed: 1, classify: k + 1, batches: k + 3 });
+  });
+
+  it('ALUM with K = 0: one encoder pass, the clean and adversarial batches stacked', () => {
+    expect(passes(0, same(0))).toEqual({ embed: 1, classify: 1, batches: 2 });
   });
 
   it('fresh masks add one encoder pass without gradient for dropoutKl', () => {
@@ -67,10 +77,10 @@ describe('forward passes per step', () => {
       inner: [{ rate: 0.1, seed: 2 }],
       adv: { rate: 0.1, seed: 3 },
     };
-    expect(passes(1, fresh)).toEqual({ embed: 1, classify: 4 });
+    expect(passes(1, fresh)).toEqual({ embed: 1, classify: 3, batches: 5 });
   });
 
   it('standard: one pass', () => {
-    expect(passes(1, same(1), 'standard')).toEqual({ embed: 1, classify: 1 });
+    expect(passes(1, same(1), 'standard')).toEqual({ embed: 1, classify: 1, batches: 1 });
   });
 });

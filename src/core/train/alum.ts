@@ -7,8 +7,10 @@
  *   K inner steps: g_k = d innerLoss(f(e + x_k), z_c) / d x_k, then the variant's update  (`innerAscent`)
  *   loss = CE(z_c, y) + alpha * symKL(z_c, f(e' + sg delta_K)), e' = e or sg(e)             (`alumGradients`)
  *
- * The inner ascent runs inside the recording of the outer gradient, so the clean forward pass is computed
- * once: (K + 2) forward and (K + 2) backward passes per step. Paper symbol -> config name: alpha, K -> k, eta,
+ * The inner ascent runs inside the recording of the outer gradient: (K + 2) forward and (K + 2) backward passes
+ * per step, and on every backend but wasm the clean rows run stacked with the first inner step's and with the
+ * adversarial ones (`pairLogits`, `stacksPasses`): the kernels of K + 1 forward passes (docs/alum-step.md,
+ * "Cost"). Paper symbol -> config name: alpha, K -> k, eta,
  * epsilon, sigma (mt-dnn's `--adv_noise_var`, which is a standard deviation).
  * The output head is the one varying part (`headLogits`, `taskLoss`, `stepInnerLoss`, `outerAdvLoss`); the inner loop
  * is shared:
@@ -25,10 +27,20 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig, Norm, TrainConfig, Variant } from '../config.ts';
-import { classify, embed, encode, type BertInputs, type DropoutPass } from '../model/bert.ts';
+import { classify, embed, encode, type BertInputs, type Dropout, type DropoutPass } from '../model/bert.ts';
+import { sameMasks, withSharedMasks } from '../model/dropout.ts';
 import { maskedLmLoss, mlmLogits } from '../model/mlm.ts';
 import type { Params } from '../model/params.ts';
-import { crossEntropy, innerLoss, mseBetween, mseLoss, mseSum, symmetricKl } from './losses.ts';
+import {
+  crossEntropy,
+  innerLoss,
+  mseBetween,
+  mseLoss,
+  mseSum,
+  reduceRows,
+  symmetricKl,
+  symmetricKlParts,
+} from './losses.ts';
 import { detach, releaseAbandonedTape } from './tape.ts';
 
 /** The settings the step reads: a view of the run's config. */
@@ -96,30 +108,31 @@ export function updateDelta(
 ): { next: tf.Tensor3D; eff: tf.Tensor3D } {
   return tf.tidy(() => {
     const step = g.mul(s.eta) as tf.Tensor3D; // eta g
-    let den: tf.Tensor3D | tf.Scalar;
+    let part: tf.Tensor3D; // eta g / den, the gradient's part
     let next: tf.Tensor3D;
     switch (s.variant) {
       case 'paper': // normalised ascent, then projection onto the ball
-        den = tokenNorm(g, s.norm).add(NORM_EPS.paper);
-        next = projectToBall(current.add(step.div(den)) as tf.Tensor3D, s.epsilon, s.norm);
+        part = step.div(tokenNorm(g, s.norm).add(NORM_EPS.paper));
+        next = projectToBall(current.add(part) as tf.Tensor3D, s.epsilon, s.norm);
         break;
       case 'paper-raw': // Algorithm 1, line 6, as printed: no normalisation
-        den = tf.scalar(1);
+        part = step;
         next = projectToBall(current.add(step) as tf.Tensor3D, s.epsilon, s.norm);
         break;
       case 'mtdnn-2020': // a_k = a_{k-1} + eta g / (n(g) + 1e-6)
-        den = tokenNorm(g, s.norm).add(NORM_EPS['mtdnn-2020']);
-        next = current.add(step.div(den)) as tf.Tensor3D;
+        part = step.div(tokenNorm(g, s.norm).add(NORM_EPS['mtdnn-2020']));
+        next = current.add(part) as tf.Tensor3D;
         break;
       case 'mtdnn-head': {
         // rescale (delta + eta g) onto the unit sphere of the norm (not a projection)
         const raw = current.add(step) as tf.Tensor3D;
-        den = tokenNorm(raw, s.norm).add(NORM_EPS['mtdnn-head']);
+        const den = tokenNorm(raw, s.norm).add(NORM_EPS['mtdnn-head']);
+        part = step.div(den);
         next = raw.div(den) as tf.Tensor3D;
         break;
       }
     }
-    const eff = step.div(den).abs().mul(mask) as tf.Tensor3D;
+    const eff = part.abs().mul(mask) as tf.Tensor3D;
     return { next: next.mul(mask) as tf.Tensor3D, eff };
   });
 }
@@ -163,17 +176,60 @@ export interface HeadInputs {
   positions?: tf.Tensor1D;
 }
 
-/** The step's head on an embedding output: logits [B, C] (classifier), or [M, V] at the masked positions (MLM). */
-export function headLogits(h: HeadInputs, e: tf.Tensor3D, pass: DropoutPass): tf.Tensor2D {
+/**
+ * The step's head on an embedding output: logits [B, C] (classifier), or [M, V] at the masked positions (MLM).
+ * A list of passes: `e` is that many batches stacked on axis 0, `h` their stacked inputs (`stackHead`).
+ */
+export function headLogits(h: HeadInputs, e: tf.Tensor3D, pass: Dropout): tf.Tensor2D {
   const { params, model, attentionMask, positions } = h;
   if (!positions) return classify(params, model, e, attentionMask, pass);
   return tf.tidy(() => mlmLogits(params, model, encode(params, model, e, attentionMask, pass), positions));
 }
 
+/**
+ * The head's inputs for two copies of the batch stacked on axis 0: the attention mask [2B, T], and the MLM
+ * positions (flat indices b T + t) shifted into the second copy's rows [2M].
+ */
+export function stackHead(h: HeadInputs): HeadInputs {
+  const [b, t] = h.attentionMask.shape;
+  const stacked: HeadInputs = { ...h, attentionMask: tf.concat([h.attentionMask, h.attentionMask]) };
+  const pos = h.positions;
+  if (pos) stacked.positions = tf.tidy(() => tf.concat([pos, pos.add(b * t) as tf.Tensor1D]));
+  return stacked;
+}
+
+/** Frees what `stackHead` made. */
+function disposeStacked(stacked: HeadInputs): void {
+  stacked.attentionMask.dispose();
+  stacked.positions?.dispose();
+}
+
+/**
+ * Two forward passes in one: the head on [a; b] stacked on the batch axis, a under `passes[0]`, b under
+ * `passes[1]`. Each row gets what its own pass would give (every layer works row by row), and the kernels of
+ * one pass run instead of two, forward and backward (docs/performance.md). stacked: `stackHead` of the step's
+ * inputs; a, b [B, T, H] -> the logits of a and of b, each [B, C] (or [M, V]).
+ */
+export function pairLogits(
+  stacked: HeadInputs,
+  a: tf.Tensor3D,
+  b: tf.Tensor3D,
+  passes: readonly [DropoutPass, DropoutPass],
+): [tf.Tensor2D, tf.Tensor2D] {
+  return tf.tidy(() => {
+    const both = headLogits(stacked, tf.concat([a, b]) as tf.Tensor3D, passes); // [2B, C] or [2M, V]
+    return tf.split(both, 2) as [tf.Tensor2D, tf.Tensor2D];
+  });
+}
+
 export interface InnerInputs extends HeadInputs {
-  /** Embedding output [B, T, H] and clean logits [B, C] or [M, V]: constants of the ascent. */
+  /** Embedding output [B, T, H]: a constant of the ascent. */
   embedding: tf.Tensor3D;
-  cleanLogits: tf.Tensor2D;
+  /**
+   * The ascent's target, clean logits [B, C] or [M, V], given; or made by the first inner step, whose pass then
+   * runs stacked with the clean pass (`pairLogits` on `stacked`, the clean rows under `cleanPass`).
+   */
+  target: { cleanLogits: tf.Tensor2D } | { stacked: HeadInputs; cleanPass: DropoutPass };
   /** attentionMask as float [B, T, 1]. */
   mask3: tf.Tensor3D;
 }
@@ -193,8 +249,18 @@ export function innerAscent(
 ): InnerResult {
   const objective = hooks.innerObjective ?? ((h, z, zc) => stepInnerLoss(h, s, z, zc));
   const update = hooks.update ?? ((cur, g, mask) => updateDelta(cur, g, mask, s));
-  const lossAt = (pass: DropoutPass) => (x: tf.Tensor) =>
-    objective(inp, headLogits(inp, inp.embedding.add(x) as tf.Tensor3D, pass), inp.cleanLogits);
+  const given = 'cleanLogits' in inp.target ? inp.target.cleanLogits : null;
+  let made: tf.Tensor2D | null = null; // the clean logits of the first inner step's stacked pass (kept)
+  const lossAt = (pass: DropoutPass) => (x: tf.Tensor) => {
+    const point = inp.embedding.add(x) as tf.Tensor3D;
+    const target = given ?? made;
+    if (target) return objective(inp, headLogits(inp, point, pass), target);
+    if ('cleanLogits' in inp.target) throw new Error('internal: no clean logits');
+    const { stacked, cleanPass } = inp.target;
+    const [zc, z] = pairLogits(stacked, inp.embedding, point, [cleanPass, pass]);
+    made = tf.keep(zc);
+    return objective(inp, z, zc);
+  };
   const state: AscentState = {
     delta0,
     current: s.variant === 'mtdnn-2020' ? tf.zerosLike(delta0) : delta0.clone(),
@@ -203,28 +269,36 @@ export function innerAscent(
   const deltaSteps: tf.Tensor3D[] = [];
   let eff: tf.Tensor3D = tf.zerosLike(delta0);
   let klInit: tf.Scalar = tf.scalar(NaN);
-  let gradAbs: tf.Scalar = tf.scalar(0);
-  for (let k = 0; k < s.k; k++) {
-    const pass = passes[k];
-    if (!pass) throw new Error(`no dropout pass for inner step ${k + 1}`);
-    const x = ascentPoint(s.variant, state);
-    const { value, grad } = tf.valueAndGrad(lossAt(pass))(x);
-    const g = grad as tf.Tensor3D; // [B, T, H]
-    x.dispose();
-    if (k === 0) {
-      klInit.dispose();
-      klInit = value;
-    } else value.dispose();
-    const upd = update(state.current, g, inp.mask3);
-    const sum = gradAbs.add(g.abs().sum()) as tf.Scalar;
-    tf.dispose([state.current, eff, gradAbs]);
-    [state.current, eff, gradAbs] = [upd.next, upd.eff, sum];
-    deltaGrads.push(g);
-    if (record) deltaSteps.push(upd.next.clone());
-    else tf.dispose(deltaGrads.splice(0, deltaGrads.length - 1)); // keep only the last gradient
+  let gradAbs: tf.Scalar | null = null; // sum |g_k| so far
+  try {
+    for (let k = 0; k < s.k; k++) {
+      const pass = passes[k];
+      if (!pass) throw new Error(`no dropout pass for inner step ${k + 1}`);
+      const x = ascentPoint(s.variant, state);
+      const { value, grad } = tf.valueAndGrad(lossAt(pass))(x);
+      const g = grad as tf.Tensor3D; // [B, T, H]
+      x.dispose();
+      if (k === 0) {
+        klInit.dispose();
+        klInit = value;
+      } else value.dispose();
+      const upd = update(state.current, g, inp.mask3);
+      const absSum = g.abs().sum() as tf.Scalar;
+      const sum: tf.Scalar = gradAbs ? (gradAbs.add(absSum) as tf.Scalar) : absSum; // 0 + a = a: no Add at first
+      if (gradAbs) absSum.dispose();
+      tf.dispose([state.current, eff, ...(gradAbs ? [gradAbs] : [])]);
+      [state.current, eff, gradAbs] = [upd.next, upd.eff, sum];
+      deltaGrads.push(g);
+      if (record) deltaSteps.push(upd.next.clone());
+      else tf.dispose(deltaGrads.splice(0, deltaGrads.length - 1)); // keep only the last gradient
+    }
+  } catch (e) {
+    (made as tf.Tensor2D | null)?.dispose(); // kept past valueAndGrad's scope; the step's scope frees the rest
+    throw e;
   }
-  const checksum = gradAbs.add(state.current.abs().sum()) as tf.Scalar;
-  gradAbs.dispose();
+  const deltaAbs = state.current.abs().sum() as tf.Scalar;
+  const checksum = gradAbs ? (gradAbs.add(deltaAbs) as tf.Scalar) : deltaAbs;
+  tf.dispose([...(gradAbs ? [gradAbs, deltaAbs] : []), ...(made ? [made] : [])]);
   return { deltaFinal: state.current, deltaGrads, deltaSteps, eff, klInit, checksum };
 }
 
@@ -265,6 +339,20 @@ export interface AlumStepOptions {
   record: boolean;
   /** What a relative of ALUM changes in the step (methods.ts); absent: ALUM's step. */
   hooks?: StepHooks;
+  /** Stack the clean pass with the first inner and with the adversarial pass (`pairLogits`); absent: `stacksPasses()`. */
+  stack?: boolean;
+}
+
+/**
+ * Whether a step stacks its passes (`pairLogits`): the clean rows run with the first inner step's (its target)
+ * and again with the adversarial rows (the loss's), so ALUM K = 1 launches the kernels of two forward passes,
+ * one gradient w.r.t. delta and one parameter backward pass instead of three, one and two, for more arithmetic
+ * (four batches forward instead of three, two in the delta gradient instead of one). Every backend but wasm,
+ * where a kernel launch costs next to nothing and the arithmetic is the time (docs/performance.md); the cpu
+ * backend stacks, so the kernel counts measured on it stand for the GPU backends'.
+ */
+export function stacksPasses(): boolean {
+  return tf.getBackend() !== 'wasm';
 }
 
 /**
@@ -321,9 +409,27 @@ function outerAdvLoss(h: HeadInputs, zClean: tf.Tensor2D, zAdv: tf.Tensor2D): tf
   return isRegression(h) ? mseBetween(zClean, zAdv) : symmetricKl(zClean, zAdv);
 }
 
-/** Two passes draw the same masks: both without dropout, or the same rate and seed. */
-function sameMasks(a: DropoutPass, b: DropoutPass): boolean {
-  return (a.rate === 0 && b.rate === 0) || (a.rate === b.rate && a.seed === b.seed);
+/**
+ * The outer adversarial loss (before alpha) and the inner loss at the adversarial logits (`klAdv`). ALUM's own
+ * sym-KL with the 'kl' inner loss: one `symmetricKlParts`, whose second direction's rows are that inner loss's
+ * rows, so it is only reduced (the same values as computing it again). Otherwise the hooks' or the defaults.
+ * zClean, zAdv [B, C] or [M, V] -> scalars.
+ */
+function outerLosses(
+  h: HeadInputs,
+  s: AlumSettings,
+  hooks: StepHooks,
+  zClean: tf.Tensor2D,
+  zAdv: tf.Tensor2D,
+): { adv: tf.Scalar; klAdv: tf.Scalar } {
+  if (!hooks.outer && !hooks.innerObjective && !isRegression(h) && s.innerLoss === 'kl') {
+    const { loss, toAdv } = symmetricKlParts(zClean, zAdv);
+    const klAdv = reduceRows(toAdv, s.innerReduction, zAdv.shape[1]);
+    toAdv.dispose();
+    return { adv: loss, klAdv };
+  }
+  const objective = hooks.innerObjective ?? ((hi, z, zc) => stepInnerLoss(hi, s, z, zc));
+  return { adv: (hooks.outer ?? outerAdvLoss)(h, zClean, zAdv), klAdv: objective(h, zAdv, zClean) };
 }
 
 /** `t` where every entry is finite and `ok` is 1, else 0 (no bool broadcast: every backend has these). */
@@ -352,17 +458,20 @@ interface OuterParts {
 }
 
 /**
- * The adversarial term inside the outer recording: inner ascent from delta_0, then the adversarial pass on
- * (e or sg e) + sg delta_K. A non-finite ascent contributes delta = 0 and a zero-weighted term, so no NaN
- * reaches the update and nothing is read back. Returns the kept parts and the weighted term (not kept).
+ * The adversarial term inside the outer recording: inner ascent from delta_0 (its first step stacked with a
+ * clean pass that gives its target), then the clean and adversarial passes stacked in one (`pairLogits`), the
+ * adversarial rows on (e or sg e) + sg delta_K. A non-finite ascent contributes delta = 0 and a zero-weighted
+ * term, so no NaN reaches the update and nothing is read back. Returns the kept parts, the clean logits the
+ * task loss and the outer gradient read (kept), and the weighted term (not kept).
  */
 function adversarialTerm(
   inputs: InnerInputs,
+  stacked: HeadInputs | null,
   delta0: tf.Tensor3D,
   s: AlumSettings,
   opts: AlumStepOptions,
   keep: <T extends tf.Tensor>(t: T) => T,
-): { parts: AdversarialParts; term: tf.Scalar } {
+): { parts: AdversarialParts; zClean: tf.Tensor2D; term: tf.Scalar } {
   const hooks = opts.hooks ?? {};
   const inner = innerAscent(inputs, delta0, s, opts.dropout.inner, opts.record, hooks);
   [
@@ -377,11 +486,16 @@ function adversarialTerm(
   const ok = detach(tf.isFinite(inner.checksum).toFloat() as tf.Scalar);
   const deltaUsed = detach(zeroUnless(inner.deltaFinal, ok)); // [B, T, H], a constant of the outer loss
   const e = s.detachEmbedding ? detach(inputs.embedding) : inputs.embedding;
-  const zAdv = headLogits(inputs, e.add(deltaUsed) as tf.Tensor3D, opts.dropout.adv); // [B, C] or [M, V]
-  const outer = hooks.outer ?? outerAdvLoss;
-  const adv = outer(inputs, inputs.cleanLogits, zAdv).mul(ok) as tf.Scalar;
-  const objective = hooks.innerObjective ?? ((h, z, zc) => stepInnerLoss(h, s, z, zc));
-  const klAdv = objective(inputs, zAdv, inputs.cleanLogits).mul(ok) as tf.Scalar;
+  const point = e.add(deltaUsed) as tf.Tensor3D;
+  const given = 'cleanLogits' in inputs.target ? inputs.target.cleanLogits : null;
+  const pair = [opts.dropout.clean, opts.dropout.adv] as const;
+  const [zClean, zAdv] = // [B, C] each, or [M, V]
+    given || !stacked
+      ? [given ?? headLogits(inputs, inputs.embedding, pair[0]), headLogits(inputs, point, pair[1])]
+      : pairLogits(stacked, inputs.embedding, point, pair);
+  const losses = outerLosses(inputs, s, hooks, zClean, zAdv);
+  const adv = losses.adv.mul(ok) as tf.Scalar;
+  const klAdv = losses.klAdv.mul(ok) as tf.Scalar;
   const parts = {
     inner,
     deltaUsed: keep(deltaUsed),
@@ -390,7 +504,7 @@ function adversarialTerm(
     klAdv: keep(klAdv),
     ok: keep(ok),
   };
-  return { parts, term: adv.mul(s.alpha) as tf.Scalar };
+  return { parts, zClean: given ?? keep(zClean), term: adv.mul(s.alpha) as tf.Scalar };
 }
 
 /**
@@ -412,6 +526,7 @@ export function alumGradients(
   };
   const out: { parts?: OuterParts } = {};
   let mask3: tf.Tensor3D | null = null;
+  let stacked: HeadInputs | null = null;
   try {
     assertBatchShapes(batch, delta0);
     const m3 = tf.tidy(() => batch.attentionMask.toFloat().expandDims(-1) as tf.Tensor3D); // [B, T, 1]
@@ -419,24 +534,30 @@ export function alumGradients(
     const deltaInit = delta0 ? keep(tf.tidy(() => delta0.mul(m3) as tf.Tensor3D)) : null;
     const head: HeadInputs = { params, model, attentionMask: batch.attentionMask };
     if (batch.mlmPositions) head.positions = batch.mlmPositions;
-    const { value, grads } = tf.variableGrads(() => {
-      const e = embed(params, model, batch, opts.dropout.clean); // [B, T, H]
-      const zClean = headLogits(head, e, opts.dropout.clean); // [B, C] or [M, V]
-      const task = taskLoss(head, zClean, batch.labels);
-      const parts: OuterParts = {
-        embedding: keep(e),
-        logitsClean: keep(zClean),
-        taskLoss: keep(task),
-        adversarial: null,
-      };
-      out.parts = parts;
-      if (!deltaInit) return task;
-      const inputs: InnerInputs = { ...head, embedding: e, cleanLogits: zClean, mask3: m3 };
-      const adv = adversarialTerm(inputs, deltaInit, s, opts, keep);
-      parts.adversarial = adv.parts;
-      const total = task.add(adv.term) as tf.Scalar;
-      return opts.hooks?.extra ? (total.add(opts.hooks.extra(head, zClean)) as tf.Scalar) : total;
-    }, [...params.values()]);
+    const st = deltaInit && (opts.stack ?? stacksPasses()) ? stackHead(head) : null;
+    stacked = st;
+    const { value, grads } = withSharedMasks(() =>
+      tf.variableGrads(() => {
+        const e = keep(embed(params, model, batch, opts.dropout.clean)); // [B, T, H]
+        // Unstacked: the clean pass first, recorded, the ascent's target and the task loss's logits.
+        const zFirst = st ? null : keep(headLogits(head, e, opts.dropout.clean)); // [B, C] or [M, V]
+        if (!deltaInit) {
+          const zClean = zFirst as tf.Tensor2D;
+          const task = keep(taskLoss(head, zClean, batch.labels));
+          out.parts = { embedding: e, logitsClean: zClean, taskLoss: task, adversarial: null };
+          return task;
+        }
+        const target = zFirst
+          ? { cleanLogits: zFirst }
+          : { stacked: st as HeadInputs, cleanPass: opts.dropout.clean };
+        const inputs: InnerInputs = { ...head, embedding: e, target, mask3: m3 };
+        const adv = adversarialTerm(inputs, st, deltaInit, s, opts, keep);
+        const task = keep(taskLoss(head, adv.zClean, batch.labels));
+        out.parts = { embedding: e, logitsClean: adv.zClean, taskLoss: task, adversarial: adv.parts };
+        const total = task.add(adv.term) as tf.Scalar;
+        return opts.hooks?.extra ? (total.add(opts.hooks.extra(head, adv.zClean)) as tf.Scalar) : total;
+      }, [...params.values()]),
+    );
     if (!out.parts) throw new Error('internal: the outer gradient produced no parts');
     return collect({ params, head, s, opts, parts: out.parts, totalLoss: value, grads, deltaInit });
   } catch (e) {
@@ -446,6 +567,7 @@ export function alumGradients(
     throw e;
   } finally {
     mask3?.dispose();
+    if (stacked) disposeStacked(stacked);
     opts.deltaInit?.dispose();
   }
 }

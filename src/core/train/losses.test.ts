@@ -15,7 +15,7 @@ import {
 import { classify, embed, NO_DROPOUT } from '../model/bert.ts';
 import { disposeParams } from '../model/params.ts';
 import { INNER_REDUCTIONS } from '../config.ts';
-import { crossEntropy, innerLoss, klRows, symmetricKl } from './losses.ts';
+import { crossEntropy, innerLoss, klRows, klRowsToward, symmetricKl, symmetricKlParts } from './losses.ts';
 import { detach } from './tape.ts';
 
 interface SymKlCase {
@@ -47,6 +47,89 @@ describe.each(cases)('symmetricKl: $name', (c) => {
     tf.dispose([clean, adv, value, gClean, gAdv] as tf.Tensor[]);
   });
 });
+
+/**
+ * Logits [rows, C] for the KL forms: rows 0.. far apart (the plain branch), the rest within 1e-3 of `base` (the
+ * series branch, klPieces), seeded.
+ */
+function logitPair(rows: number, classes: number, seed: number): [tf.Tensor2D, tf.Tensor2D] {
+  return tf.tidy(() => {
+    const base = tf.randomNormal([rows, classes], 0, 2, 'float32', seed);
+    const near = tf.randomNormal([rows, classes], 0, 1e-3, 'float32', seed + 1);
+    const far = tf.randomNormal([rows, classes], 0, 2, 'float32', seed + 2);
+    const isNear = tf
+      .range(0, rows)
+      .less(rows / 2)
+      .reshape([rows, 1])
+      .tile([1, classes]);
+    return [base as tf.Tensor2D, base.add(tf.where(isNear, near, far)) as tf.Tensor2D];
+  });
+}
+
+/** Values of `f` and its gradients w.r.t. both logit inputs, weighted by a fixed random w (every row matters). */
+function withGrads(
+  f: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor,
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+): Float32Array[] {
+  const value = tf.tidy(() => f(a, b));
+  const w = tf.randomNormal(value.shape, 0, 1, 'float32', 77);
+  const grads = tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+    f(x as tf.Tensor2D, y as tf.Tensor2D)
+      .mul(w)
+      .sum(),
+  )([a, b]);
+  const out = [value, ...grads].map((t) => t.dataSync() as Float32Array);
+  tf.dispose([value, w, ...grads]);
+  return out;
+}
+
+describe.each([
+  [1, 2],
+  [4, 3],
+  [6, 50],
+])(
+  'the KLs with stop-gradient targets, %i rows x %i classes, against klRows bit for bit',
+  (rows, classes) => {
+    it('klRowsToward(p, q) is klRows(sg p, q): value and gradient w.r.t. q (none reaches p)', () => {
+      const [p, q] = logitPair(rows, classes, 3);
+      const w = tf.randomNormal([rows], 0, 1, 'float32', 77);
+      const before = tf.memory().numTensors;
+      const run = (f: (z: tf.Tensor2D) => tf.Tensor) => {
+        const { value, grad } = tf.valueAndGrad((z: tf.Tensor) =>
+          f(z as tf.Tensor2D)
+            .mul(w)
+            .sum(),
+        )(q);
+        const out = [value.dataSync(), grad.dataSync()];
+        tf.dispose([value, grad]);
+        return out;
+      };
+      expect(run((z) => klRowsToward(p, z))).toEqual(run((z) => klRows(detach(p), z)));
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([p, q, w]);
+    });
+
+    it('symmetricKlParts: the two-call sym-KL (value, gradients) and KL(sg p_clean || p_adv) per row', () => {
+      const [clean, adv] = logitPair(rows, classes, 5);
+      const twoCalls = (c: tf.Tensor2D, a: tf.Tensor2D) =>
+        klRows(detach(a), c)
+          .add(klRows(detach(c), a))
+          .mean() as tf.Scalar;
+      const parts = (c: tf.Tensor2D, a: tf.Tensor2D) => {
+        const { loss, toAdv } = symmetricKlParts(c, a);
+        toAdv.dispose();
+        return loss;
+      };
+      expect(withGrads(parts, clean, adv)).toEqual(withGrads(twoCalls, clean, adv));
+      expect(withGrads(symmetricKl, clean, adv)).toEqual(withGrads(twoCalls, clean, adv));
+      const { loss, toAdv } = symmetricKlParts(clean, adv);
+      const want = klRows(clean, adv);
+      expect(toAdv.dataSync()).toEqual(want.dataSync());
+      tf.dispose([loss, toAdv, want, clean, adv]);
+    });
+  },
+);
 
 describe('detach (stop-gradient) and cross-entropy', () => {
   it('d/dx [sg(x) * x] = x', async () => {

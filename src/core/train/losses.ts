@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { InnerLoss, InnerReduction } from '../config.ts';
 import { detach } from './tape.ts';
 
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
 /** Mean cross-entropy of logits [B, C] against integer labels [B]. -> scalar */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => {
@@ -32,18 +34,8 @@ function expm1Series(x: tf.Tensor): tf.Tensor {
 
 /** log1p(s) = s (1 - s (1/2 - s (1/3 - s (1/4 - s/5)))) + O(s^6), in plain ops (as `expm1Series`). */
 function log1pSeries(s: tf.Tensor): tf.Tensor {
-  const h = tf
-    .scalar(0.25)
-    .sub(s.div(5))
-    .mul(s)
-    .neg()
-    .add(1 / 3)
-    .mul(s)
-    .neg()
-    .add(0.5)
-    .mul(s)
-    .neg()
-    .add(1);
+  const minus = (c: number, x: tf.Tensor) => tf.scalar(c).sub(x); // c - x: one Sub (the same value as -x + c)
+  const h = minus(1, minus(0.5, minus(1 / 3, minus(0.25, s.div(5)).mul(s)).mul(s)).mul(s));
   return s.mul(h);
 }
 
@@ -80,21 +72,38 @@ function klPieces(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D) {
  * subtracts two log-softmaxes and loses everything below ~1e-7 in float32 (it even goes negative), and so does
  * autodiff's gradient q - p. Both come from `klPieces` here (value and gradient, a custom gradient):
  *   d KL / d z_p = p (log p - log q - KL),   d KL / d z_q = q - p.
+ * The backward pass reuses the forward's pieces (saved), it does not recompute them.
  */
 export const klRows = tf.customGrad(((pLogits: tf.Tensor2D, qLogits: tf.Tensor2D, save: tf.GradSaveFunc) => {
-  save([pLogits, qLogits]);
-  const { p, logRatio } = klPieces(pLogits, qLogits);
+  const { p, logRatio, qMinusP } = klPieces(pLogits, qLogits);
+  const value = p.mul(logRatio).sum(-1); // [B]
+  save([p, logRatio, qMinusP, value]);
   return {
-    value: p.mul(logRatio).sum(-1),
+    value,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [zp, zq] = saved as [tf.Tensor2D, tf.Tensor2D];
-      const pieces = klPieces(zp, zq);
-      const kl = pieces.p.mul(pieces.logRatio).sum(-1, true); // [B, 1]
+      const [ps, lr, qmp, kl] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
       const dy2 = dy.expandDims(-1); // [B, 1]
-      return [pieces.p.mul(pieces.logRatio.sub(kl)).mul(dy2), pieces.qMinusP.mul(dy2)];
+      return [ps.mul(lr.sub(kl.expandDims(-1))).mul(dy2), qmp.mul(dy2)];
     },
   };
-}) as Parameters<typeof tf.customGrad>[0]) as (pLogits: tf.Tensor2D, qLogits: tf.Tensor2D) => tf.Tensor1D;
+}) as CustomGradFn) as (pLogits: tf.Tensor2D, qLogits: tf.Tensor2D) => tf.Tensor1D;
+
+/**
+ * `klRows` with p a constant (a stop-gradient target): KL(sg p || q) per row, [B, C], [B, C] -> [B]. Its
+ * gradient is d KL / d z_q = q - p only (`klRows` also computes the p side, which a stop-gradient drops), from the
+ * forward's pieces. The same values as `klRows`, bit for bit.
+ */
+export function klRowsToward(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D): tf.Tensor1D {
+  const f = tf.customGrad(((q: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const { p, logRatio, qMinusP } = klPieces(pLogits, q);
+    save([qMinusP]);
+    return {
+      value: p.mul(logRatio).sum(-1),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [(saved[0] as tf.Tensor).mul(dy.expandDims(-1))],
+    };
+  }) as CustomGradFn);
+  return f(qLogits) as tf.Tensor1D;
+}
 
 /** mt-dnn's guard inside `stable_kl`'s log-odds. */
 const STABLE_KL_EPS = 1e-6;
@@ -113,7 +122,7 @@ function logOdds(p: tf.Tensor2D): tf.Tensor2D {
  * classes of the elementwise terms t[b, c]:
  *   kl:        p_c (log p_c - log p_a)                 = KL(p_clean || p_adv)
  *   stable-kl: 2 p_a (sg r(p_a) - sg r(p_c))           mt-dnn `stable_kl(adv, clean)`
- * advLogits, cleanLogits [B, C] -> [B]
+ * The clean logits are the ascent's constant target: no gradient reaches them. advLogits, cleanLogits [B, C] -> [B]
  */
 export function innerLossRows(
   kind: InnerLoss,
@@ -121,7 +130,7 @@ export function innerLossRows(
   cleanLogits: tf.Tensor2D,
 ): tf.Tensor1D {
   return tf.tidy(() => {
-    if (kind === 'kl') return klRows(cleanLogits, advLogits);
+    if (kind === 'kl') return klRowsToward(cleanLogits, advLogits);
     const pAdv = tf.softmax(advLogits);
     const pClean = tf.softmax(cleanLogits);
     const terms = pAdv.mul(detach(logOdds(pAdv)).sub(detach(logOdds(pClean)))).mul(2); // [B, C]
@@ -161,9 +170,29 @@ export function innerLoss(
  */
 export function symmetricKl(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => {
-    const toClean = klRows(detach(advLogits), cleanLogits);
-    const toAdv = klRows(detach(cleanLogits), advLogits);
-    return toClean.add(toAdv).mean() as tf.Scalar;
+    const { loss, toAdv } = symmetricKlParts(cleanLogits, advLogits);
+    toAdv.dispose();
+    return loss;
+  });
+}
+
+/**
+ * `symmetricKl` and its second direction's rows, KL(sg p_clean || p_adv) [B] (the inner loss 'kl' at the
+ * adversarial logits, before its reduction). Both directions run as one `klRowsToward` on the rows stacked
+ * [adv; clean] -> [clean; adv]: every op of the KL works row by row, so each row's value is what its own call
+ * gives, for half the kernels. cleanLogits, advLogits [B, C] -> scalar, [B]
+ */
+export function symmetricKlParts(
+  cleanLogits: tf.Tensor2D,
+  advLogits: tf.Tensor2D,
+): { loss: tf.Scalar; toAdv: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const b = cleanLogits.shape[0];
+    const targets = tf.concat([advLogits, cleanLogits]) as tf.Tensor2D; // [2B, C], constants
+    const rows = klRowsToward(targets, tf.concat([cleanLogits, advLogits]) as tf.Tensor2D); // [2B]
+    // toClean + toAdv per row, as a sum of two rows ((0 + a) + b = a + b exactly), then the batch mean.
+    const loss = rows.reshape([2, b]).sum(0).mean() as tf.Scalar;
+    return { loss, toAdv: rows.slice([b], [b]) as tf.Tensor1D };
   });
 }
 

@@ -1,0 +1,141 @@
+// Dropout sites (dropout.ts) against tf.dropout itself: the same masks bit for bit, for one pass, for batches
+// stacked from several parts (each part as its own pass gives it), and with masks shared inside a step (made
+// once, freed at its end).
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { DropoutSites, NO_DROPOUT, withSharedMasks, type DropoutPass } from './dropout.ts';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const SHAPES = [
+  [4, 3],
+  [2, 5, 6],
+  [2, 2, 3, 3],
+];
+const randn = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+
+/** Sites 0 and 1 of a fresh pass over `x` (an encoder-style offset of 1000), as arrays. */
+function twoSites(passes: readonly DropoutPass[], x: tf.Tensor): Float32Array[] {
+  const sites = new DropoutSites(passes, 1000);
+  const own = (t: tf.Tensor) => (t === x ? t.clone() : t); // no dropout returns x itself
+  return tf
+    .tidy(() => [own(sites.apply(x)), own(sites.apply(x))])
+    .map((t) => {
+      const v = t.dataSync() as Float32Array;
+      t.dispose();
+      return v;
+    });
+}
+
+/** What tf.dropout gives at sites 0 and 1 of the same pass. */
+function reference(pass: DropoutPass, x: tf.Tensor): Float32Array[] {
+  return [0, 1].map(
+    (site) =>
+      tf
+        .tidy(() =>
+          pass.rate > 0 ? tf.dropout(x, pass.rate, undefined, pass.seed + 1000 + site) : x.clone(),
+        )
+        .dataSync() as Float32Array,
+  );
+}
+
+describe('DropoutSites', () => {
+  it.each(SHAPES)('one pass: tf.dropout at seed + site, bit for bit, x [%s, ...]', (...shape: number[]) => {
+    const x = randn(shape, 1);
+    expect(twoSites([{ rate: 0.3, seed: 11 }], x)).toEqual(reference({ rate: 0.3, seed: 11 }, x));
+    expect(twoSites([NO_DROPOUT], x)).toEqual([x.dataSync(), x.dataSync()]);
+    x.dispose();
+  });
+
+  const mixes: [string, DropoutPass[]][] = [
+    [
+      'the same pass twice',
+      [
+        { rate: 0.2, seed: 5 },
+        { rate: 0.2, seed: 5 },
+      ],
+    ],
+    [
+      'two seeds',
+      [
+        { rate: 0.2, seed: 5 },
+        { rate: 0.2, seed: 9 },
+      ],
+    ],
+    ['a pass and no dropout', [{ rate: 0.5, seed: 5 }, NO_DROPOUT]],
+    ['three parts', [{ rate: 0.2, seed: 5 }, NO_DROPOUT, { rate: 0.4, seed: 2 }]],
+  ];
+  it.each(mixes)('stacked parts, %s: each part as its own pass gives it', (_, passes) => {
+    for (const shape of SHAPES) {
+      const parts = passes.map((_, i) => randn(shape, 10 + i));
+      const stacked = tf.concat(parts);
+      const got = twoSites(passes, stacked);
+      passes.forEach((pass, i) => {
+        const want = reference(pass, parts[i] as tf.Tensor);
+        const n = want[0]?.length as number;
+        got.forEach((site, s) => expect(site.slice(i * n, (i + 1) * n)).toEqual(want[s]));
+      });
+      tf.dispose([...parts, stacked]);
+    }
+  });
+
+  it('rows that do not split into the parts: a one-line error', () => {
+    const x = tf.zeros([3, 2]);
+    const sites = new DropoutSites([{ rate: 0.1, seed: 1 }, NO_DROPOUT]);
+    expect(() => sites.apply(x)).toThrow('dropout: 3 rows do not split into 2 stacked parts');
+    x.dispose();
+  });
+});
+
+describe('withSharedMasks', () => {
+  /** Kernel names of `work`. */
+  async function kernels(work: () => void): Promise<string[]> {
+    const info = await tf.profile(() => {
+      work();
+      return [];
+    });
+    return info.kernels.map((k) => k.name);
+  }
+
+  it('makes a mask once for every pass that draws it, the same values, and frees it at the end', async () => {
+    const x = randn([2, 4, 6], 3);
+    const pass = { rate: 0.25, seed: 4 };
+    const want = reference(pass, x)[0] as Float32Array;
+    const before = tf.memory().numTensors;
+    const seen: Float32Array[] = [];
+    const names = await kernels(() =>
+      withSharedMasks(() => {
+        for (let i = 0; i < 3; i++) {
+          const y = new DropoutSites([pass], 1000).apply(x);
+          seen.push(y.dataSync() as Float32Array);
+          y.dispose();
+        }
+      }),
+    );
+    expect(seen).toEqual([want, want, want]);
+    expect(names.filter((n) => n === 'Floor')).toHaveLength(1); // one mask: Add, Floor, RealDiv once
+    expect(names.filter((n) => n === 'Multiply')).toHaveLength(3); // applied three times
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+
+  it('keeps masks of other seeds or shapes apart', async () => {
+    const x = randn([2, 3], 3);
+    const y = randn([4, 3], 4);
+    const names = await kernels(() =>
+      withSharedMasks(() => {
+        const out = [
+          new DropoutSites([{ rate: 0.25, seed: 4 }]).apply(x),
+          new DropoutSites([{ rate: 0.25, seed: 5 }]).apply(x),
+          new DropoutSites([{ rate: 0.25, seed: 4 }]).apply(y),
+        ];
+        tf.dispose(out);
+      }),
+    );
+    expect(names.filter((n) => n === 'Floor')).toHaveLength(3);
+    tf.dispose([x, y]);
+  });
+});
