@@ -70,6 +70,24 @@ describe('AttackJobs', () => {
     expect(posted.filter((m) => m.type === 'attack-progress')).toHaveLength(1);
   });
 
+  it('cancelAll stops every running attack and resolves once each has posted its partial result', async () => {
+    const { j, posted } = jobs();
+    const first = j.handle(request('x1', 'hotflip'), source);
+    const second = j.handle(request('x2', 'hotflip'), source);
+    expect(j.active).toEqual(['x1', 'x2']);
+    await j.cancelAll();
+    expect(j.active).toEqual([]);
+    const results = posted.filter((m) => m.type === 'attack-result');
+    expect(results.map((m) => m.requestId)).toEqual(['x1', 'x2']);
+    for (const m of results) {
+      if (!m.result.ok) throw new Error(m.result.message);
+      expect(m.result.summary.cancelled).toBe(true);
+      expect(m.result.summary.n).toBeLessThan(4);
+    }
+    await Promise.all([first, second]);
+    await j.cancelAll(); // nothing running: resolves at once
+  });
+
   it('attacks the weights as they were when it started', async () => {
     const table = param(victim.params, 'classifier.bias');
     const saved = table.clone();

@@ -40,6 +40,7 @@ const yieldToEvents = () => new Promise<void>((resolve) => setTimeout(resolve, 0
 export class AttackJobs {
   private readonly running = new Set<string>();
   private readonly cancelled = new Set<string>();
+  private readonly jobs = new Set<Promise<void>>();
 
   constructor(private readonly post: (m: AttackFromWorker) => void) {}
 
@@ -53,7 +54,19 @@ export class AttackJobs {
       if (this.running.has(msg.requestId)) this.cancelled.add(msg.requestId);
       return Promise.resolve();
     }
-    return this.run(msg, source);
+    const job = this.run(msg, source);
+    this.jobs.add(job);
+    void job.finally(() => this.jobs.delete(job));
+    return job;
+  }
+
+  /**
+   * Cancels every running attack (each posts its partial result, marked cancelled) and resolves when all have
+   * ended: a backend switch waits for this, so that no attack computes while tfjs changes backend.
+   */
+  async cancelAll(): Promise<void> {
+    this.running.forEach((id) => this.cancelled.add(id));
+    await Promise.all([...this.jobs]);
   }
 
   /** Runs one attack to its end (or its cancel); never throws: a failure is an `ok: false` result. */

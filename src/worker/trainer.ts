@@ -289,13 +289,14 @@ export class Trainer {
   }
 
   /**
-   * Pauses every run, waits for their steps in flight, then chooses the backend again (forced, or calibrated
+   * Pauses every run, waits for their steps in flight, cancels any attack and waits for it, then chooses the backend again (forced, or calibrated
    * on `model`). Runs keep their tensors: tfjs moves each to the new backend when it is next used. If the new
    * choice fails, the old backend is set again and the reason says so.
    */
   private async switchBackend(forced: BackendName | null, model: ModelPresetName): Promise<BackendChoice> {
     this.sessions.forEach((s) => this.pause(s));
     for (const s of this.sessions.values()) await s.pump?.catch(() => undefined);
+    await this.attacks.cancelAll();
     const before = await this.backend?.catch(() => null);
     try {
       const choice = await chooseBackend(forced, this.chain, this.loaders, model);
