@@ -98,6 +98,34 @@ describe('geluFused', () => {
   });
 });
 
+describe('geluFused, backward', () => {
+  /** dy (Phi(x) + x phi(x)) recomputed from x alone, the ops of the textbook derivative. */
+  const closedForm = (x: tf.Tensor, dy: tf.Tensor) => {
+    const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5);
+    const pdf = x
+      .square()
+      .mul(-0.5)
+      .exp()
+      .mul(1 / Math.sqrt(2 * Math.PI));
+    return dy.mul(cdf.add(x.mul(pdf)));
+  };
+
+  it.each(SHAPES)('is the closed form bit for bit, x [%s, ...]', async (...shape: number[]) => {
+    const [x, dy] = [randn(shape, 11, 3), randn(shape, 12)];
+    const ours = tf.grad((v: tf.Tensor) => geluFused(v))(x, dy);
+    const ref = closedForm(x, dy);
+    expect(await ours.data()).toEqual(await ref.data());
+    tf.dispose([x, dy, ours, ref]);
+  });
+
+  it('reuses the forward erf: one Erf for value and gradient together', async () => {
+    const x = randn([2, 3, 8], 1);
+    const names = await kernelsOfInputGrad((v) => geluFused(v), x);
+    expect(count(names, 'Erf')).toBe(1);
+    x.dispose();
+  });
+});
+
 describe('maskedSoftmax', () => {
   it.each([
     [1, 1, 3],

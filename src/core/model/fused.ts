@@ -92,15 +92,18 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 /**
  * GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)), the same ops as the plain form. Backward:
- * dy (Phi(x) + x phi(x)) with Phi(x) = 0.5 (1 + erf(x / sqrt 2)) and phi the standard normal density.
+ * dy (Phi(x) + x phi(x)) with Phi(x) = 0.5 (1 + erf(x / sqrt 2)) and phi the standard normal density. The
+ * forward's 1 + erf(x / sqrt 2) is saved for it (Phi is that times 0.5: one kernel, not the four that recompute
+ * the erf), at the price of one more tensor of x's size kept per call until the backward pass.
  */
 export const geluFused = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x]);
+  const onePlusErf = tf.erf(x.mul(Math.SQRT1_2)).add(1); // [..., I]
+  save([x, onePlusErf]);
   return {
-    value: x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)),
+    value: x.mul(0.5).mul(onePlusErf),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [xs] = saved as [tf.Tensor];
-      const cdf = tf.erf(xs.mul(Math.SQRT1_2)).add(1).mul(0.5);
+      const [xs, e1] = saved as [tf.Tensor, tf.Tensor];
+      const cdf = e1.mul(0.5);
       const pdf = xs.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
       return [dy.mul(cdf.add(xs.mul(pdf)))];
     },

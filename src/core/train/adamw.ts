@@ -37,16 +37,50 @@ export function decays(name: string, shape: readonly number[]): boolean {
  * chunks under that limit. -> scalar
  */
 export function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => sumOfSquares(grads).sqrt());
+}
+
+/** The sum of the squares of all entries of `grads` (`globalNorm` squared, before its square root). -> scalar */
+export function sumOfSquares(grads: Iterable<tf.Tensor>): tf.Scalar {
   return tf.tidy(() => {
     const all = [...grads];
-    return all.length === 0 ? tf.scalar(0) : (concatFlat(all).square().sum().sqrt() as tf.Scalar);
+    return all.length === 0 ? tf.scalar(0) : (concatFlat(all).square().sum() as tf.Scalar);
   });
 }
 
-/** The tensors flattened and concatenated ([sum of sizes]); one tensor is only reshaped (no Concat kernel). */
-function concatFlat(xs: tf.Tensor[]): tf.Tensor1D {
-  const flat = xs.map((x) => x.reshape([-1]));
-  return (flat.length === 1 ? (flat[0] as tf.Tensor) : tf.concat(flat)) as tf.Tensor1D;
+/**
+ * `globalNorm` from the `sumOfSquares` read back: the square root rounded to float32 as the Sqrt kernel rounds
+ * it (the cpu backend's bits; a GPU's square root may be an ulp away).
+ */
+export function normFromSquares(squares: number): number {
+  return Math.fround(Math.sqrt(squares));
+}
+
+/**
+ * Inputs one Concat kernel takes here: WebGPU's default `maxStorageBuffersPerShaderStage` (8) less the output.
+ * tfjs' webgpu Concat splits a longer list itself, in chunks of this many and then the chunks (73 inputs: 11 +
+ * 2 + 1 programs); `concatFlat` builds the tree itself, every program full (73 inputs: 10 + 1 + 1).
+ */
+export const CONCAT_FANIN = 7;
+
+/**
+ * The tensors flattened and concatenated in order ([sum of sizes]): one tensor is only reshaped (no Concat
+ * kernel); more than CONCAT_FANIN are joined in a tree of Concat kernels of at most CONCAT_FANIN inputs each,
+ * each level joining consecutive runs of exactly CONCAT_FANIN (the rest pass up as they are), which takes the
+ * fewest kernels: ceil((n - 1) / (CONCAT_FANIN - 1)). The same values as one tf.concat (a copy).
+ */
+export function concatFlat(xs: tf.Tensor[]): tf.Tensor1D {
+  return tf.tidy(() => {
+    let level = xs.map((x) => x.reshape([-1]));
+    while (level.length > CONCAT_FANIN) {
+      const runs = Math.floor(level.length / CONCAT_FANIN);
+      const joined = Array.from({ length: runs }, (_, i) =>
+        tf.concat(level.slice(i * CONCAT_FANIN, (i + 1) * CONCAT_FANIN)),
+      );
+      level = [...joined, ...level.slice(runs * CONCAT_FANIN)];
+    }
+    return (level.length === 1 ? (level[0] as tf.Tensor) : tf.concat(level)) as tf.Tensor1D;
+  });
 }
 
 /** `x` [sum of sizes] cut into parts of `sizes`; one part is `x` itself (a reshape, no SplitV kernel). */
@@ -54,17 +88,47 @@ function splitFlat(x: tf.Tensor, sizes: number[]): tf.Tensor[] {
   return sizes.length === 1 ? [x.reshape([-1])] : tf.split(x, sizes);
 }
 
+/** A tensor's storage handle (`tf.Variable.assign` replaces it; nothing else does). */
+function dataIdOf(x: tf.Tensor): object {
+  return (x as unknown as { dataId: object }).dataId;
+}
+
 /**
- * Parameters updated together over flat buffers: same weight-decay rule, and all with or all without a
- * gradient in the last update. `m` and `v` hold the moments of `names` in order, flattened [sum of sizes].
+ * Parameters updated together over flat buffers: all with or all without a gradient in the last update.
+ * `m` and `v` hold the moments of `names` in order, flattened [sum of sizes].
  */
 interface Group {
-  decay: boolean;
   active: boolean;
   names: string[];
   sizes: number[];
+  /**
+   * Weight decay of the members: none, all, or a mix, given as [n] factors' floor: 1 where a parameter does
+   * not decay, -Infinity where it does, so max(floor, 1 - lr wd) is each element's factor (1 - lr wd <= 1).
+   */
+  decay: 'none' | 'all' | tf.Tensor1D;
   m: tf.Variable;
   v: tf.Variable;
+  /**
+   * The members' weights as one flat variable [n] (groups of more than one parameter), and the members' data ids
+   * when it was last written (laid out, or updated and split into them): while every member still holds that
+   * data (no `assign` since), an update reads the weights from here instead of concatenating them again (the
+   * same values). Made with the group, so the optimizer holds the same tensors before and after an update.
+   */
+  weights: { flat: tf.Variable; ids: object[] } | null;
+}
+
+/**
+ * The gradients of an update as `apply` reads them: per active group, the members' gradients concatenated in
+ * order ([n] each), for the layout `layoutKey`. From `AdamW.flatten`; its caller disposes it (`dispose`).
+ */
+export interface FlatGradients {
+  readonly layoutKey: string;
+  readonly flats: readonly tf.Tensor1D[];
+}
+
+/** Frees a `FlatGradients`' tensors. */
+export function disposeFlat(f: FlatGradients): void {
+  tf.dispose([...f.flats]);
 }
 
 /** AdamW's whole state as plain arrays (a checkpoint's part): update count and both moments per parameter. */
@@ -75,11 +139,24 @@ export interface AdamWState {
 }
 
 /**
- * The update over flat buffers: the parameters fall into at most four groups (weight decay or not, gradient or
- * not), each group's moments are one flat tensor, and a step costs a fixed few kernels per group (concat the
- * gradients and weights, about fifteen elementwise ops, one split back into the weights) instead of a dozen
- * per parameter. The ops and constants per element are those of the per-tensor form, so the result matches it
- * bit for bit on a given backend. Parameters without a gradient in an update keep their weights and moments.
+ * torch's clip coefficient min(1, maxGradNorm / (norm + 1e-6)) in float32 arithmetic, from a norm read back
+ * (float32): each operation rounded as a float32 kernel rounds it (the cpu backend's bits; a GPU's division may
+ * be an ulp away). -> a float32 value
+ */
+export function clipScale(maxGradNorm: number, norm: number): number {
+  const f = Math.fround;
+  return Math.min(1, f(f(maxGradNorm) / f(f(norm) + f(1e-6))));
+}
+
+/**
+ * The update over flat buffers: the parameters fall into at most two groups (with a gradient or without), each
+ * group's moments are one flat tensor, and a step costs a fixed few kernels per group (about fifteen
+ * elementwise ops, one split back into the weights) instead of a dozen per parameter; weight decay of a mixed
+ * group is a per-element factor (`Group.decay`). The ops and constants per element are those of the
+ * per-tensor form, so the result matches it bit for bit on a given backend. Parameters without a gradient in an
+ * update keep their weights and moments. The gradients come concatenated (`flatten`, which the caller also
+ * reads the global norm from), and the weights from a flat copy the group keeps while the parameters still
+ * hold what it last wrote (`Group.weights`).
  *
  * On wasm every parameter is a group of its own (`flat` false): wasm's Slice copies its whole input
  * (`readSync`) before slicing, so splitting a flat buffer back into N weights would copy it N times, while a
@@ -105,28 +182,23 @@ export class AdamW {
 
   /**
    * Groups of the parameters for the active set `active`, moments taken from `moments(name)` ([size] each, or
-   * null for zeros).
+   * null for zeros). Members keep the parameters' order.
    */
   private makeGroups(
     active: ReadonlySet<string>,
     moments: (name: string) => { m: tf.Tensor; v: tf.Tensor } | null,
   ): Group[] {
     const groups: Group[] = [];
-    for (const decay of [true, false]) {
-      for (const isActive of [true, false]) {
-        const members = [...this.params].filter(
-          ([name, p]) => this.decays(name, p) === decay && active.has(name) === isActive,
-        );
-        for (const names of this.flat ? [members] : members.map((x) => [x])) {
-          if (names.length > 0) groups.push(this.makeGroup(decay, isActive, names, moments));
-        }
+    for (const isActive of [true, false]) {
+      const members = [...this.params].filter(([name]) => active.has(name) === isActive);
+      for (const names of this.flat ? [members] : members.map((x) => [x])) {
+        if (names.length > 0) groups.push(this.makeGroup(isActive, names, moments));
       }
     }
     return groups;
   }
 
   private makeGroup(
-    decay: boolean,
     active: boolean,
     names: [string, tf.Variable][],
     moments: (name: string) => { m: tf.Tensor; v: tf.Tensor } | null,
@@ -135,19 +207,52 @@ export class AdamW {
       tf.tidy(() => concatFlat(names.map(([name, p]) => moments(name)?.[pick] ?? tf.zeros([p.size]))));
     const [m, v] = [flat('m'), flat('v')];
     const group = {
-      decay,
       active,
       names: names.map(([name]) => name),
       sizes: names.map(([, p]) => p.size),
+      decay: this.decayOf(names),
       m: tf.variable(m, false),
       v: tf.variable(v, false),
+      weights: names.length > 1 ? this.weightsOf(names) : null,
     };
     tf.dispose([m, v]);
     return group;
   }
 
+  /** The members' weights concatenated into a variable, with their data ids now (`Group.weights`). */
+  private weightsOf(names: [string, tf.Variable][]): { flat: tf.Variable; ids: object[] } {
+    const flat = tf.tidy(() => concatFlat(names.map(([, p]) => p)));
+    const weights = { flat: tf.variable(flat, false), ids: names.map(([, p]) => dataIdOf(p)) };
+    flat.dispose();
+    return weights;
+  }
+
+  /** The members' weight decay (`Group.decay`): none, all, or the [n] floors of a mix. */
+  private decayOf(names: [string, tf.Variable][]): Group['decay'] {
+    const flags = names.map(([name, p]) => this.decays(name, p));
+    if (flags.every((d) => !d)) return 'none';
+    if (flags.every((d) => d)) return 'all';
+    const floors = new Float32Array(names.reduce((n, [, p]) => n + p.size, 0));
+    let offset = 0;
+    names.forEach(([, p], i) => {
+      floors.fill(flags[i] ? -Infinity : 1, offset, offset + p.size);
+      offset += p.size;
+    });
+    return tf.keep(tf.tensor1d(floors)); // the group's, whatever tidy lays it out
+  }
+
   private decays(name: string, p: tf.Tensor): boolean {
     return decays(name, p.shape) && this.settings.weightDecay > 0;
+  }
+
+  /** Frees a group's tensors. */
+  private disposeGroup(g: Group): void {
+    tf.dispose([
+      g.m,
+      g.v,
+      ...(g.decay instanceof tf.Tensor ? [g.decay] : []),
+      ...(g.weights ? [g.weights.flat] : []),
+    ]);
   }
 
   /** Lays the groups out again (on the backend, no readback) when the set of parameters with gradients changed. */
@@ -163,39 +268,80 @@ export class AdamW {
     }
     this.groups = this.makeGroups(active, (name) => views.get(name) ?? null);
     views.forEach(({ m, v }) => tf.dispose([m, v]));
-    old.forEach((g) => tf.dispose([g.m, g.v]));
+    old.forEach((g) => this.disposeGroup(g));
     this.layoutKey = key;
   }
 
   /**
-   * Applies one update with learning rate `lr`. Gradients are not disposed (the caller owns them).
-   * `norm`: their global norm when the caller already computed it (`globalNorm`), so it is not done twice.
+   * The gradients of `grads` (by parameter name) as the next `apply` reads them: lays the groups out for the
+   * parameters that have one, then concatenates each active group's ([n] per group). `globalNorm(flats)` is
+   * their global norm. The caller disposes the result (`disposeFlat`); `grads` stay the caller's.
    */
-  apply(grads: Map<string, tf.Tensor>, lr: number, norm?: tf.Scalar): void {
+  flatten(grads: ReadonlyMap<string, tf.Tensor>): FlatGradients {
     this.relayout(new Set([...grads.keys()].filter((name) => this.params.has(name))));
-    this.t += 1;
-    const { maxGradNorm } = this.settings;
-    tf.tidy(() => {
-      let scale: tf.Scalar = tf.scalar(1);
-      if (maxGradNorm > 0) {
-        const total = norm ?? globalNorm(grads.values());
-        scale = tf.minimum(tf.scalar(1), tf.scalar(maxGradNorm).div(total.add(1e-6))); // torch's clip_coef
-      }
-      for (const group of this.groups) if (group.active) this.updateGroup(group, grads, scale, lr);
-    });
+    const flats = this.groups
+      .filter((g) => g.active)
+      .map((g) => concatFlat(g.names.map((name) => grads.get(name) as tf.Tensor)));
+    return { layoutKey: this.layoutKey, flats };
   }
 
   /**
-   * One group's update (the t-th), each quantity in its own tidy so that the group's temporaries ([n] each) are
-   * freed as soon as they are used: the peak is a few flat buffers, not every intermediate of the update.
+   * Applies one update with learning rate `lr`: to `grads` by parameter name, or as `flatten` gave them (for
+   * the current layout). Gradients are not disposed (the caller owns them). `norm`: their global norm when the
+   * caller has it, as a tensor (`globalNorm`) or as the number read back (the clip factor is then computed here,
+   * `clipScale`, not by three kernels), so it is not done twice.
    */
-  private updateGroup(group: Group, grads: Map<string, tf.Tensor>, scale: tf.Scalar, lr: number): void {
+  apply(grads: ReadonlyMap<string, tf.Tensor> | FlatGradients, lr: number, norm?: tf.Scalar | number): void {
+    const made = grads instanceof Map ? this.flatten(grads) : null;
+    const flat = made ?? (grads as FlatGradients);
+    try {
+      if (flat.layoutKey !== this.layoutKey) {
+        throw new Error('AdamW.apply: the flat gradients are of another layout (flatten them again)');
+      }
+      if (!(lr >= 0)) throw new Error(`AdamW.apply: the learning rate must be >= 0, got ${lr}`);
+      this.t += 1;
+      tf.tidy(() => {
+        const scale = this.clipFactor(flat, norm);
+        const active = this.groups.filter((g) => g.active);
+        active.forEach((group, i) => this.updateGroup(group, flat.flats[i] as tf.Tensor, scale, lr));
+      });
+    } finally {
+      if (made) disposeFlat(made);
+    }
+  }
+
+  /** The clip factor of the update (a scalar; 1 without clipping), from `norm` when given, else computed. */
+  private clipFactor(flat: FlatGradients, norm: tf.Scalar | number | undefined): tf.Scalar {
+    const { maxGradNorm } = this.settings;
+    if (maxGradNorm <= 0) return tf.scalar(1);
+    if (typeof norm === 'number') return tf.scalar(clipScale(maxGradNorm, norm));
+    const total = norm ?? globalNorm(flat.flats);
+    return tf.minimum(tf.scalar(1), tf.scalar(maxGradNorm).div(total.add(1e-6))); // torch's clip_coef
+  }
+
+  /**
+   * The group's weights as one flat tensor [n]: its variable while the members hold what was last written there
+   * (a variable: a tidy does not free it), else their concatenation.
+   */
+  private flatWeights(group: Group): tf.Tensor {
+    const w = group.weights;
+    if (w && group.names.every((name, i) => dataIdOf(this.params.get(name) as tf.Variable) === w.ids[i])) {
+      return w.flat;
+    }
+    return concatFlat(group.names.map((name) => this.params.get(name) as tf.Variable));
+  }
+
+  /**
+   * One group's update (the t-th) from its flat gradients `flatGrad` [n], each quantity in its own tidy so that
+   * the group's temporaries ([n] each) are freed as soon as they are used: the peak is a few flat buffers, not
+   * every intermediate of the update.
+   */
+  private updateGroup(group: Group, flatGrad: tf.Tensor, scale: tf.Scalar, lr: number): void {
     const { beta1, beta2, eps, weightDecay } = this.settings;
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
-    const flat = (get: (name: string) => tf.Tensor) => concatFlat(group.names.map(get)); // [n]
-    const { m, v } = group;
-    const g = tf.tidy(() => flat((name) => grads.get(name) as tf.Tensor).mul(scale));
+    const { m, v, decay } = group;
+    const g = tf.tidy(() => flatGrad.mul(scale));
     m.assign(tf.tidy(() => m.mul(beta1).add(g.mul(1 - beta1))));
     v.assign(tf.tidy(() => v.mul(beta2).add(tf.tidy(() => g.square().mul(1 - beta2)))));
     g.dispose();
@@ -204,15 +350,23 @@ export class AdamW {
       return m.div(denom).mul(lr / bc1);
     });
     const next = tf.tidy(() => {
-      const p = flat((name) => this.params.get(name) as tf.Variable);
-      return (group.decay ? p.mul(1 - lr * weightDecay) : p).sub(step); // [n]
+      const p = this.flatWeights(group); // [n]
+      const factor = 1 - lr * weightDecay; // <= 1: lr and weightDecay are not negative
+      if (decay === 'none') return p.sub(step);
+      if (decay === 'all') return p.mul(factor).sub(step);
+      return p.mul(tf.maximum(decay, factor)).sub(step); // factor where a member decays, 1 where not
     });
     step.dispose();
-    splitFlat(next, group.sizes).forEach((x, i) => {
+    const parts = splitFlat(next, group.sizes);
+    parts.forEach((x, i) => {
       const param = this.params.get(group.names[i] as string) as tf.Variable;
       param.assign(x.reshape(param.shape));
       x.dispose();
     });
+    if (group.weights) {
+      group.weights.flat.assign(next);
+      group.weights.ids = group.names.map((name) => dataIdOf(this.params.get(name) as tf.Variable));
+    }
     next.dispose();
   }
 
@@ -284,7 +438,7 @@ export class AdamW {
   }
 
   dispose(): void {
-    this.groups.forEach((g) => tf.dispose([g.m, g.v]));
+    this.groups.forEach((g) => this.disposeGroup(g));
     this.groups = [];
   }
 }

@@ -267,7 +267,7 @@ export function innerAscent(
   };
   const deltaGrads: tf.Tensor3D[] = [];
   const deltaSteps: tf.Tensor3D[] = [];
-  let eff: tf.Tensor3D = tf.zerosLike(delta0);
+  let eff: tf.Tensor3D | null = null; // zeros when K = 0 (made at the end: no ZerosLike for K >= 1)
   let klInit: tf.Scalar = tf.scalar(NaN);
   let gradAbs: tf.Scalar | null = null; // sum |g_k| so far
   try {
@@ -286,7 +286,7 @@ export function innerAscent(
       const absSum = g.abs().sum() as tf.Scalar;
       const sum: tf.Scalar = gradAbs ? (gradAbs.add(absSum) as tf.Scalar) : absSum; // 0 + a = a: no Add at first
       if (gradAbs) absSum.dispose();
-      tf.dispose([state.current, eff, ...(gradAbs ? [gradAbs] : [])]);
+      tf.dispose([state.current, ...(eff ? [eff] : []), ...(gradAbs ? [gradAbs] : [])]);
       [state.current, eff, gradAbs] = [upd.next, upd.eff, sum];
       deltaGrads.push(g);
       if (record) deltaSteps.push(upd.next.clone());
@@ -299,7 +299,14 @@ export function innerAscent(
   const deltaAbs = state.current.abs().sum() as tf.Scalar;
   const checksum = gradAbs ? (gradAbs.add(deltaAbs) as tf.Scalar) : deltaAbs;
   tf.dispose([...(gradAbs ? [gradAbs, deltaAbs] : []), ...(made ? [made] : [])]);
-  return { deltaFinal: state.current, deltaGrads, deltaSteps, eff, klInit, checksum };
+  return {
+    deltaFinal: state.current,
+    deltaGrads,
+    deltaSteps,
+    eff: eff ?? tf.zerosLike(delta0),
+    klInit,
+    checksum,
+  };
 }
 
 export interface AlumStepResult {

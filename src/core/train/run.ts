@@ -12,7 +12,15 @@ import { STEP_METRICS, type MetricRow } from '../metrics.ts';
 import { forward, NO_DROPOUT, type DropoutPass } from '../model/bert.ts';
 import { disposeParams, variableFrom, type Params } from '../model/params.ts';
 import { makeRng, shuffled, type Rng } from '../rng.ts';
-import { AdamW, ADAMW_DEFAULTS, globalNorm } from './adamw.ts';
+import {
+  AdamW,
+  ADAMW_DEFAULTS,
+  disposeFlat,
+  globalNorm,
+  normFromSquares,
+  sumOfSquares,
+  type FlatGradients,
+} from './adamw.ts';
 import {
   alumGradients,
   disposeStepResult,
@@ -91,46 +99,141 @@ export function dropoutPlan(rng: Rng, rate: number, k: number, mode: AdvDropout)
   return { clean, inner: Array.from({ length: k }, other), adv: other() };
 }
 
-/** The scalar metrics of a step, in the order `stepScalars` stacks them (one readback per step). */
+/** The scalar metrics of a step (`readStepScalars` names them). */
 export const STEP_SCALARS = [...STEP_METRICS, 'skippedNow'] as const;
 
 export type StepScalars = Record<(typeof STEP_SCALARS)[number], number>;
 
-/** The step's scalar metrics as one tensor [STEP_SCALARS.length + extra.length] (`extra`, e.g. the gradient norm, last). */
+/**
+ * The scalars `stepScalars` stacks first, in order: the step's as they are, then what the inner gradient's norm and
+ * the means are made of. After them come the `extra` scalars, then the three masked sums of `PER_TOKEN_SUMS`,
+ * then the `tail` tensors. `readStepScalars` does the last divisions, products and square roots on the numbers
+ * read back (float32 steps, as the kernels did them), which saves a kernel each.
+ */
+const STEP_RAW = [
+  'taskLoss',
+  'advLoss',
+  'totalLoss',
+  'klInit',
+  'klAdv',
+  'dropoutKl',
+  'skippedNow',
+  'lastGradSquares', // ||g_K||_2^2 (0 without an inner step)
+  'effSum', // sum of |eta g / den| (0 without)
+  'tokens', // real tokens
+  'hidden', // H (a constant)
+  'hasDelta', // 1 when the step has a final perturbation (else its metrics are 0), a constant
+  'hasEff', // 1 when it has an effective perturbation, a constant
+] as const;
+
+/** The sums over real tokens `stepScalars` stacks after the extras: of sum_h |e|, max_h |delta| and ||delta||_2. */
+const PER_TOKEN_SUMS = ['embedAbsSum', 'deltaLinfSum', 'deltaL2Sum'] as const;
+
+/** Where `stepScalars`' `extra` values lie in what it stacks: from this index on, in order. */
+export const STEP_EXTRA_AT = STEP_RAW.length;
+
+/** Where `stepScalars`' `tail` starts in what it stacks, after `extras` extra scalars. */
+export function stepTailAt(extras: number): number {
+  return STEP_RAW.length + extras + PER_TOKEN_SUMS.length;
+}
+
+/**
+ * The step's scalar metrics as one tensor (one readback per step, named by `readStepScalars`): the step's
+ * scalars, `extra` (e.g. the gradient norm; from STEP_EXTRA_AT, in order), three per-token sums, and the
+ * `tail` tensors flattened (from `stepTailAt`). The three per-token means are masked sums of one stacked
+ * [3, B, T] (one Mul and one Sum, not three each).
+ */
 export function stepScalars(
   r: AlumStepResult,
   attentionMask: tf.Tensor2D,
-  ...extra: tf.Scalar[]
+  extra: readonly tf.Scalar[] = [],
+  tail: readonly tf.Tensor[] = [],
 ): tf.Tensor1D {
   return tf.tidy(() => {
     const mask = attentionMask.toFloat(); // [B, T]
-    const tokens = mask.sum();
-    const hidden = r.embedding.shape[2];
-    const perToken = (x: tf.Tensor) => x.mul(mask).sum().div(tokens); // [B, T] -> mean over real tokens
     const zero = tf.scalar(0);
     const lastGrad = r.deltaGrads[r.deltaGrads.length - 1];
     const d = r.deltaFinal;
-    const values: Record<(typeof STEP_SCALARS)[number], tf.Tensor> = {
+    const none = tf.zeros(mask.shape); // [B, T], no kernel
+    const perToken = [
+      r.embedding.abs().sum(-1),
+      d ? d.abs().max(-1) : none,
+      d ? d.square().sum(-1).sqrt() : none,
+    ]; // [B, T] each, in PER_TOKEN_SUMS' order
+    const sums = tf.stack(perToken).mul(mask).sum([1, 2]); // [3]
+    const raw: Record<(typeof STEP_RAW)[number], tf.Tensor> = {
       taskLoss: r.taskLoss,
       advLoss: r.advLoss,
       totalLoss: r.totalLoss,
-      innerGradNorm: lastGrad ? lastGrad.square().sum().sqrt().mul(tf.scalar(1).sub(r.skipped)) : zero,
-      deltaLinf: d ? perToken(d.abs().max(-1)) : zero,
-      deltaL2: d ? perToken(d.square().sum(-1).sqrt()) : zero,
-      embedAbsMean: perToken(r.embedding.abs().sum(-1)).div(hidden),
-      effPerturb: r.eff ? r.eff.sum().div(tokens.mul(hidden)) : zero,
       klInit: r.klInit,
       klAdv: r.klAdv,
       dropoutKl: r.dropoutKl,
       skippedNow: r.skipped,
+      lastGradSquares: lastGrad ? lastGrad.square().sum() : zero,
+      effSum: r.eff ? r.eff.sum() : zero,
+      tokens: mask.sum(),
+      hidden: tf.scalar(r.embedding.shape[2]),
+      hasDelta: tf.scalar(d ? 1 : 0),
+      hasEff: tf.scalar(r.eff ? 1 : 0),
     };
-    return tf.stack([...STEP_SCALARS.map((k) => values[k]), ...extra]) as tf.Tensor1D;
+    const scalars = tf.stack([...STEP_RAW.map((k) => raw[k]), ...extra]);
+    return tf.concat([scalars, sums, ...tail.map((t) => t.toFloat().reshape([-1]))]) as tf.Tensor1D;
   });
 }
 
-/** Names the values `stepScalars` read back. */
-export function readStepScalars(values: ArrayLike<number>): StepScalars {
-  return Object.fromEntries(STEP_SCALARS.map((k, i) => [k, values[i] ?? NaN])) as StepScalars;
+/**
+ * Names the values `stepScalars` read back (`extras` extra scalars among them), finishing the metrics in
+ * float32 steps (Math.fround after each operation, as a float32 kernel rounds it: the cpu backend's bits; a
+ * GPU's division or square root may be an ulp away): the means over real tokens, and the last inner
+ * gradient's norm, zeroed on a skipped batch.
+ */
+export function readStepScalars(values: ArrayLike<number>, extras = 0): StepScalars {
+  const f = Math.fround;
+  const at = (i: number) => values[i] ?? NaN;
+  const raw = Object.fromEntries(STEP_RAW.map((k, i) => [k, at(i)])) as Record<
+    (typeof STEP_RAW)[number],
+    number
+  >;
+  const sumsAt = STEP_RAW.length + extras;
+  const [embedAbsSum, deltaLinfSum, deltaL2Sum] = PER_TOKEN_SUMS.map((_, i) => at(sumsAt + i)) as [
+    number,
+    number,
+    number,
+  ];
+  const { tokens, hidden } = raw;
+  return {
+    taskLoss: raw.taskLoss,
+    advLoss: raw.advLoss,
+    totalLoss: raw.totalLoss,
+    innerGradNorm: f(normFromSquares(raw.lastGradSquares) * f(1 - raw.skippedNow)),
+    deltaLinf: raw.hasDelta ? f(deltaLinfSum / tokens) : 0,
+    deltaL2: raw.hasDelta ? f(deltaL2Sum / tokens) : 0,
+    embedAbsMean: f(f(embedAbsSum / tokens) / hidden),
+    effPerturb: raw.hasEff ? f(raw.effSum / f(tokens * hidden)) : 0,
+    klInit: raw.klInit,
+    klAdv: raw.klAdv,
+    dropoutKl: raw.dropoutKl,
+    skippedNow: raw.skippedNow,
+  };
+}
+
+/**
+ * Share of rows whose argmax of the logits equals the label, as tf's ArgMax (the first maximal entry), Equal
+ * and Mean (which divides each entry by B, then sums) give it on the cpu backend. logits [B, C] row-major,
+ * labels [B] (class indices).
+ */
+export function accuracyOf(logits: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number): number {
+  const b = labels.length;
+  const share = Math.fround(1 / b);
+  let sum = 0;
+  for (let i = 0; i < b; i++) {
+    let best = 0;
+    for (let j = 1; j < numClasses; j++) {
+      if ((logits[i * numClasses + j] as number) > (logits[i * numClasses + best] as number)) best = j;
+    }
+    if (best === labels[i]) sum += share;
+  }
+  return Math.fround(sum);
 }
 
 /**
@@ -376,27 +479,39 @@ export class TrainingRun<S extends RowSplit = RowSplit> {
     const batch = this.nextBatch();
     const lr = lrAt(this.step, cfg.steps, cfg.lr);
     let result: AlumStepResult | null = null;
-    let gradNorm: tf.Scalar | null = null;
+    let flatGrads: FlatGradients | null = null;
+    let gradSquares: tf.Scalar | null = null;
     let trainHits: tf.Scalar | null = null;
     let split: [tf.Scalar, tf.Scalar] | null = null;
     try {
       let clean: DropoutPass = NO_DROPOUT;
       result = this.gradients(cfg, batch, (p) => (clean = p.clean));
-      gradNorm = globalNorm(result.grads.values()); // read back for the finiteness check, reused for clipping
-      trainHits = this.classifies ? batchAccuracy(result.logitsClean, batch.labels) : tf.scalar(NaN);
+      // Concatenated once: the global norm (read back for the finiteness check and the clip factor) and the update.
+      flatGrads = this.optimizer.flatten(result.grads);
+      gradSquares = sumOfSquares(flatGrads.flats);
+      // A classifier's logits [B, C] are read back with the metrics and scored here; a masked LM's [M, V] on the device.
+      const scoreHere = this.classifies && !this.masking;
+      const onDevice = this.classifies && !scoreHere;
+      trainHits = onDevice ? batchAccuracy(result.logitsClean, batch.labels) : tf.scalar(NaN);
       // On the steps that evaluate (about 10 per run): one more gradient pass, of the task term alone.
       if (this.evalDueAt(this.step + 1)) {
         split = gradientSplit(this.params, this.model, batch, cfg, clean, result.grads);
       }
-      const scalars = stepScalars(result, batch.attentionMask, gradNorm, trainHits, ...(split ?? []));
+      const extra = [gradSquares, trainHits, ...(split ?? [])];
+      const tail = scoreHere ? [result.logitsClean, batch.labels] : [];
+      const scalars = stepScalars(result, batch.attentionMask, extra, tail);
       const values = await scalars.data();
       scalars.dispose();
-      const m = readStepScalars(values);
-      const gradNormValue = values[STEP_SCALARS.length] ?? NaN;
-      const trainAccuracy = values[STEP_SCALARS.length + 1] ?? NaN;
+      const m = readStepScalars(values, extra.length);
+      const gradNormValue = normFromSquares(values[STEP_EXTRA_AT] ?? NaN);
+      const tailAt = stepTailAt(extra.length);
+      const [b, c] = result.logitsClean.shape;
+      const trainAccuracy = scoreHere
+        ? accuracyOf(values.subarray(tailAt, tailAt + b * c), values.subarray(tailAt + b * c), c)
+        : (values[STEP_EXTRA_AT + 1] ?? NaN);
       const gradSplit = split && {
-        taskGradNorm: values[STEP_SCALARS.length + 2] ?? NaN,
-        advGradNorm: values[STEP_SCALARS.length + 3] ?? NaN,
+        taskGradNorm: values[STEP_EXTRA_AT + 2] ?? NaN,
+        advGradNorm: values[STEP_EXTRA_AT + 3] ?? NaN,
       };
       // Do not apply a non-finite update: the weights trained so far are kept intact.
       if (!Number.isFinite(m.totalLoss)) {
@@ -409,7 +524,7 @@ export class TrainingRun<S extends RowSplit = RowSplit> {
           `step ${this.step + 1}: parameter gradient norm is not finite (${gradNormValue}); update skipped`,
         );
       }
-      this.optimizer.apply(result.grads, lr, gradNorm);
+      this.optimizer.apply(flatGrads, lr, gradNormValue);
       this.afterUpdate(cfg);
       if (m.skippedNow > 0) this.skipped += 1;
       this.step += 1;
@@ -429,7 +544,8 @@ export class TrainingRun<S extends RowSplit = RowSplit> {
         ...gradSplit,
       };
     } finally {
-      gradNorm?.dispose();
+      if (flatGrads) disposeFlat(flatGrads);
+      gradSquares?.dispose();
       tf.dispose(split ?? []);
       trainHits?.dispose();
       if (result) disposeStepResult(result);
