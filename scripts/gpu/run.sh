@@ -1,6 +1,7 @@
 #!/bin/bash
 # Times tfjs webgpu (Dawn on the NVIDIA Vulkan driver), tfjs wasm and PyTorch eager (CUDA) on one machine.
-# Run as root from the folder `pack.sh` wrote: bash run.sh [OUTDIR]. Writes machine.txt and one JSON per part.
+# Run as root from the folder `pack.sh` wrote: [MODELS=a,b] [STEPS=n] bash run.sh [OUTDIR]. Writes machine.txt and
+# one JSON per part.
 cd "$(dirname "$0")"
 out=$(realpath -m "${1:-results}"); mkdir -p "$out"
 for f in debs/*.deb; do dpkg -x "$f" /; done; ldconfig
@@ -13,7 +14,7 @@ timeout 30 /tmp/node adapter.mjs >> "$out/machine.txt" 2>&1
 grep -q '"vendor"' "$out/machine.txt" || { cat "$out/machine.txt"; echo "Dawn found no GPU adapter"; exit 3; }
 models=${MODELS:-nano,tiny,mini,small}
 timeout 120 python3 bench_torch.py --models "$models" --json "$out/torch-cuda.json"
-timeout 300 /tmp/node bench.mjs --backends webgpu --models "$models" --methods standard,alum1 --steps 3 \
+timeout 300 /tmp/node bench.mjs --backends webgpu --models "$models" --methods standard,alum1 --steps "${STEPS:-5}" \
   --json "$out/webgpu.json"
 timeout 120 /tmp/node bench.mjs --backends wasm --models tiny --methods standard,alum1 --steps 2 \
   --json "$out/wasm.json"
