@@ -100,7 +100,7 @@ test('the form: Start waits while a field is invalid; 0x10 is not a seed', async
   await expect(help).toContainText('--adv_alpha');
 });
 
-test('keyboard only: Start and Pause, focus kept, longest task under 200 ms', async ({
+test('keyboard only: Start and Pause, focus kept, longest task from Start on under 90 ms', async ({
   page,
   alum,
   controls,
@@ -117,21 +117,23 @@ test('keyboard only: Start and Pause, focus kept, longest task under 200 ms', as
   await expect.poll(async () => (await alum.state()).backend).toBe('webgpu');
   await page.waitForTimeout(500);
   const before = await page.evaluate(() => (window as unknown as { longest: number }).longest);
+  await page.evaluate(() => {
+    (window as unknown as { longest: number }).longest = 0; // from Start on: the charts rebuild then
+  });
   await controls.start.focus();
   await page.keyboard.press('Enter');
   await alum.waitForStep(1);
   await expect(controls.start).toBeFocused(); // focus stays on the control after Start
-  await page.evaluate(() => {
-    (window as unknown as { longest: number }).longest = 0;
-  });
   await alum.waitForStep(21);
   const longest = await page.evaluate(() => (window as unknown as { longest: number }).longest);
   await page.keyboard.press('Tab'); // to Pause
   await expect(controls.pause).toBeFocused();
   await page.keyboard.press('Enter');
   await expect.poll(async () => (await alum.state()).status).toBe('paused');
-  console.log(`longest task during 20 steps: ${longest} ms (page load: ${before} ms)`);
-  expect(longest).toBeLessThan(200);
+  console.log(`longest task from Start through 21 steps: ${longest} ms (page load: ${before} ms)`);
+  // Issue 9 asks for 50 ms; on this 2-core machine, with the worker and SwiftShader's GPU process busy, a
+  // single chart's build or a paint reaches about 60 ms. Building every chart in one task took 100-200 ms.
+  expect(longest).toBeLessThan(90);
   expect(errors).toEqual([]);
 });
 

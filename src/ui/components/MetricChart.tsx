@@ -164,74 +164,86 @@ export function MetricChart({
   useEffect(() => {
     const el = ref.current;
     if (el === null) return;
-    let current = chartRuns(appStore.getState().runs, appStore.getState().overlay);
-    const refValue = () => (refLine === undefined ? null : refLine.value(appStore.getState()));
-    const compute = (): ChartData => chartData(current, series, log, include);
-    const first = compute();
-    const opts: uPlot.Options = {
-      width: Math.max(el.clientWidth, 200),
-      height: HEIGHT,
-      scales: {
-        x: { time: false, range: () => sharedStepRange(current) },
-        y: log ? { distr: 3, range: logRange } : yRange === undefined ? {} : { range: yRange, auto: false },
-      },
-      axes: [
-        { label: 'step (optimizer updates)', incrs: STEP_INCREMENTS as number[], values: stepTicks },
-        { label: yLabel, ...(log ? { splits: logSplits, values: logTicks } : {}) },
-      ],
-      series: [
-        { label: 'step' },
-        ...first.series.map((s) => ({
-          label: s.label,
-          stroke: s.color,
-          width: s.width,
-          spanGaps: true,
-          ...(s.dash === undefined ? {} : { dash: s.dash }),
-          ...(points === true ? { points: { show: true, size: 6 } } : {}),
-        })),
-      ],
-      legend: { live: true },
-      hooks: {
-        draw: [
-          markerHook(() => current, el),
-          ...(refLine === undefined ? [] : [refHook(refLine, refValue, el)]),
+    // Builds the chart and returns its teardown. Run in a task of its own (below): when a run starts the series
+    // change and every chart is rebuilt, which in one task was a 60-200 ms main-thread stall here.
+    const mount = (): (() => void) => {
+      let current = chartRuns(appStore.getState().runs, appStore.getState().overlay);
+      const refValue = () => (refLine === undefined ? null : refLine.value(appStore.getState()));
+      const compute = (): ChartData => chartData(current, series, log, include);
+      const first = compute();
+      const opts: uPlot.Options = {
+        width: Math.max(el.clientWidth, 200),
+        height: HEIGHT,
+        scales: {
+          x: { time: false, range: () => sharedStepRange(current) },
+          y: log ? { distr: 3, range: logRange } : yRange === undefined ? {} : { range: yRange, auto: false },
+        },
+        axes: [
+          { label: 'step (optimizer updates)', incrs: STEP_INCREMENTS as number[], values: stepTicks },
+          { label: yLabel, ...(log ? { splits: logSplits, values: logTicks } : {}) },
         ],
-      },
-    };
-    const plot = new uPlot(opts, first.columns as uPlot.AlignedData, el);
-    plotRef.current = plot;
+        series: [
+          { label: 'step' },
+          ...first.series.map((s) => ({
+            label: s.label,
+            stroke: s.color,
+            width: s.width,
+            spanGaps: true,
+            ...(s.dash === undefined ? {} : { dash: s.dash }),
+            ...(points === true ? { points: { show: true, size: 6 } } : {}),
+          })),
+        ],
+        legend: { live: true },
+        hooks: {
+          draw: [
+            markerHook(() => current, el),
+            ...(refLine === undefined ? [] : [refHook(refLine, refValue, el)]),
+          ],
+        },
+      };
+      const plot = new uPlot(opts, first.columns as uPlot.AlignedData, el);
+      plotRef.current = plot;
 
-    const setAttributes = (data: ChartData) => {
-      const active = appStore.getState().activeRunId;
-      el.dataset.points = String(active === null ? 0 : (data.points[active] ?? 0));
-      const imported = current.find((r) => r.imported);
-      if (imported === undefined) delete el.dataset.overlayPoints;
-      else el.dataset.overlayPoints = String(data.points[imported.id] ?? 0);
-      el.dataset.runs = String(Object.values(data.points).filter((n) => n > 0).length);
+      const setAttributes = (data: ChartData) => {
+        const active = appStore.getState().activeRunId;
+        el.dataset.points = String(active === null ? 0 : (data.points[active] ?? 0));
+        const imported = current.find((r) => r.imported);
+        if (imported === undefined) delete el.dataset.overlayPoints;
+        else el.dataset.overlayPoints = String(data.points[imported.id] ?? 0);
+        el.dataset.runs = String(Object.values(data.points).filter((n) => n > 0).length);
+      };
+      setAttributes(first);
+      let lastRows = -1;
+      const draw = () => {
+        const s = appStore.getState();
+        current = chartRuns(s.runs, s.overlay);
+        const rows = current.reduce((n, r) => n + r.rows.length + r.changes.length, 0);
+        if (rows === lastRows) return;
+        lastRows = rows;
+        const data = compute();
+        plot.setData(data.columns as uPlot.AlignedData);
+        setAttributes(data);
+      };
+      const unsubscribe = subscribePerFrame(draw);
+      const resize = new ResizeObserver(() =>
+        plot.setSize({ width: Math.max(el.clientWidth, 200), height: HEIGHT }),
+      );
+      resize.observe(el);
+      return () => {
+        unsubscribe();
+        resize.disconnect();
+        plot.destroy();
+        plotRef.current = null;
+        delete el.dataset.overlayPoints;
+      };
     };
-    setAttributes(first);
-    let lastRows = -1;
-    const draw = () => {
-      const s = appStore.getState();
-      current = chartRuns(s.runs, s.overlay);
-      const rows = current.reduce((n, r) => n + r.rows.length + r.changes.length, 0);
-      if (rows === lastRows) return;
-      lastRows = rows;
-      const data = compute();
-      plot.setData(data.columns as uPlot.AlignedData);
-      setAttributes(data);
-    };
-    const unsubscribe = subscribePerFrame(draw);
-    const resize = new ResizeObserver(() =>
-      plot.setSize({ width: Math.max(el.clientWidth, 200), height: HEIGHT }),
-    );
-    resize.observe(el);
+    let teardown: (() => void) | null = null;
+    const timer = setTimeout(() => {
+      teardown = mount();
+    }, 0);
     return () => {
-      unsubscribe();
-      resize.disconnect();
-      plot.destroy();
-      plotRef.current = null;
-      delete el.dataset.overlayPoints;
+      clearTimeout(timer);
+      teardown?.();
     };
   }, [series, log, include, yLabel, yRange, points, refLine, shape]);
 
