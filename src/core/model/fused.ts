@@ -3,19 +3,30 @@
  * (so the same values), and a backward pass of a few kernels where tfjs' autodiff of the plain form runs
  * dozens (broadcast reductions, the erf derivative, saved intermediates). Each gradient is the textbook one,
  * tested against autodiff of the plain ops on random inputs (fused.test.ts). Every backend runs these: they
- * are compositions of builtin ops, not new kernels.
+ * are compositions of builtin ops, not new kernels, except LayerNorm on webgpu (a WGSL program of its own).
  */
 import * as tf from '@tensorflow/tfjs';
+
+import { layerNormWebgpu } from './webgpu-layernorm.ts';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
 /**
  * LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta, variance biased (as
- * torch.nn.LayerNorm). x [..., H], gamma [H], beta [H] -> [..., H]. The normalisation has a hand-written
- * gradient (`normalise`); the affine part is plain Mul and Add, whose builtin gradients tfjs runs per input, only
- * for the inputs a gradient needs: a gradient w.r.t. x alone (the inner ascent) skips dgamma and dbeta.
+ * torch.nn.LayerNorm). x [..., H], gamma [H], beta [H] -> [..., H]. On webgpu one WGSL program
+ * (`layerNormWebgpu`, webgpu-layernorm.ts: 1 dispatch forward instead of 9); elsewhere `layerNormOps`.
  */
 export function layerNormFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  if (tf.getBackend() === 'webgpu') return layerNormWebgpu(x, gamma, beta, eps);
+  return layerNormOps(x, gamma, beta, eps);
+}
+
+/**
+ * LayerNorm as tfjs ops, on every backend. The normalisation has a hand-written gradient (`normalise`); the
+ * affine part is plain Mul and Add, whose builtin gradients tfjs runs per input, only for the inputs a gradient
+ * needs: a gradient w.r.t. x alone (the inner ascent) skips dgamma and dbeta.
+ */
+export function layerNormOps(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
   return normalise(x, eps).mul(gamma).add(beta);
 }
 

@@ -1,0 +1,141 @@
+// The WebGPU LayerNorm kernels (webgpu-layernorm.ts) against a float64 reference and the plain tfjs ops, forward
+// and gradients, on random inputs of several shapes, run on Dawn in a child process (test/webgpu/layernorm.ts:
+// Dawn reads its Vulkan driver's location from the environment only when the process starts); and, on the cpu
+// backend, what holds without a GPU: the kernels exist only for webgpu, and bad shapes get a one-line error.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { root } from '../../../test/helpers/nano.ts';
+import type { CaseReport, Errors, LayerNormReport } from '../../../test/webgpu/layernorm.ts';
+import {
+  LAYER_NORM,
+  LAYER_NORM_GRAD_BETA,
+  LAYER_NORM_GRAD_GAMMA,
+  LAYER_NORM_GRAD_X,
+  LAYER_NORM_STATS,
+  layerNormWebgpu,
+  rowWorkgroupSize,
+} from './webgpu-layernorm.ts';
+
+/** Debian's chromium ships SwiftShader's Vulkan driver; CI installs it (.ci/run). */
+const CHROMIUM_LIB = '/usr/lib/chromium';
+const ICD = `${CHROMIUM_LIB}/vk_swiftshader_icd.json`;
+const hasSwiftShader = existsSync(ICD);
+
+/** Float32 sums against float64 (and against the plain ops' float32 sums): measured up to 3e-7 of max |b|. */
+const TOLERANCE = 1e-6;
+
+function runChild(): LayerNormReport {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/webgpu/layernorm.ts'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, LD_LIBRARY_PATH: CHROMIUM_LIB, VK_ICD_FILENAMES: ICD },
+    timeout: 280_000,
+  });
+  if (r.status !== 0)
+    throw new Error(`test/webgpu/layernorm.ts exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  const last = r.stdout.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(last) as LayerNormReport;
+}
+
+function expectWithin(errors: Errors, what: string, c: CaseReport): void {
+  for (const [output, e] of Object.entries(errors)) {
+    expect(e.rel, `${what} ${output} of [${c.shape.join(',')}] eps ${c.eps}`).toBeLessThan(TOLERANCE);
+  }
+}
+
+describe.skipIf(!hasSwiftShader)(`on webgpu (Dawn on SwiftShader; skipped without ${ICD})`, () => {
+  let report: LayerNormReport;
+  beforeAll(() => {
+    report = runChild();
+  }, 300_000);
+
+  it('gives LayerNorm and its gradients (dx, dgamma, dbeta) of the float64 reference, on every shape', () => {
+    expect(report.cases.length).toBeGreaterThanOrEqual(15);
+    for (const c of report.cases) {
+      expect(Object.keys(c.kernelVsF64).length, 'outputs compared').toBeGreaterThanOrEqual(1);
+      expectWithin(c.kernelVsF64, 'kernel vs float64', c);
+      expectWithin(c.plainCpuVsF64, 'plain ops (cpu) vs float64', c);
+    }
+    const full = report.cases.filter((c) => Object.keys(c.kernelVsF64).length === 4);
+    expect(full.length, 'cases with gradients').toBeGreaterThanOrEqual(14);
+  });
+
+  it('gives the numbers of the plain tfjs ops (layerNormOps) on webgpu and on cpu', () => {
+    for (const c of report.cases) {
+      expectWithin(c.kernelVsPlainWebgpu, 'kernel vs plain ops (webgpu)', c);
+      expectWithin(c.kernelVsPlainCpu, 'kernel vs plain ops (cpu)', c);
+    }
+  });
+
+  it('runs one dispatch forward, one more for dx alone, five in all with dgamma and dbeta', () => {
+    const k = report.kernels.kernel;
+    expect(k.forward).toEqual({ [LAYER_NORM]: 1 });
+    expect(k.gradX).toEqual({ [LAYER_NORM]: 1, [LAYER_NORM_GRAD_X]: 1 });
+    expect(k.gradAll).toEqual({
+      [LAYER_NORM]: 1,
+      [LAYER_NORM_GRAD_X]: 1,
+      [LAYER_NORM_STATS]: 1,
+      [LAYER_NORM_GRAD_GAMMA]: 1,
+      [LAYER_NORM_GRAD_BETA]: 1,
+    });
+    const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+    expect(sum(report.kernels.plain.forward)).toBeGreaterThan(5);
+  });
+
+  it('runs in the model: one kernel per LayerNorm, the nano step matching PyTorch float64 (standard and ALUM)', () => {
+    const m = report.model;
+    expect(m.layerNormKernelsPerForward, 'embeddings + 2 layers x 2').toBe(5);
+    // alum.test.ts's bound on cpu: 1e-4 of each gradient tensor's scale.
+    for (const [method, e] of Object.entries({ standard: m.standard, alum: m.alum })) {
+      expect(e.gradError, `${method} gradients`).toBeLessThan(1e-4);
+      expect(e.lossError, `${method} loss`).toBeLessThan(1e-5);
+    }
+  });
+
+  it('leaks no tensor', () => {
+    expect(report.leakedTensors).toBe(0);
+  });
+});
+
+describe('without webgpu', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('registers its kernels for webgpu only', () => {
+    for (const name of [
+      LAYER_NORM,
+      LAYER_NORM_GRAD_X,
+      LAYER_NORM_STATS,
+      LAYER_NORM_GRAD_GAMMA,
+      LAYER_NORM_GRAD_BETA,
+    ]) {
+      expect(tf.getKernel(name, 'webgpu'), name).toBeDefined();
+      expect(tf.getKernel(name, 'cpu'), name).toBeUndefined();
+    }
+  });
+
+  it('refuses gamma or beta that do not fit x in one line', () => {
+    const [x, g3, g4, b4, b14] = [
+      tf.zeros([2, 4]),
+      tf.ones([3]),
+      tf.ones([4]),
+      tf.zeros([4]),
+      tf.zeros([1, 4]),
+    ];
+    expect(() => layerNormWebgpu(x, g3, b4, 1e-5)).toThrow(
+      'layerNorm: x [2,4], gamma [3], beta [4] do not fit',
+    );
+    expect(() => layerNormWebgpu(x, g4, b14, 1e-5)).toThrow(/beta \[1,4\] do not fit/);
+    tf.dispose([x, g3, g4, b4, b14]);
+  });
+
+  it('gives each row a power-of-two workgroup, wider for longer rows', () => {
+    const sizes = [8, 32, 33, 256, 257, 768, 2048, 4096].map(rowWorkgroupSize);
+    expect(sizes).toEqual([32, 32, 64, 64, 128, 128, 256, 256]);
+  });
+});

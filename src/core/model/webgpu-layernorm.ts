@@ -1,0 +1,299 @@
+/**
+ * LayerNorm as WGSL programs of the webgpu backend (tfjs-backend-webgpu 4.22), registered as tfjs kernels with a
+ * gradient per input: the forward pass is one dispatch (one workgroup per row: mean, biased variance and the
+ * affine map in workgroup memory), the gradient w.r.t. x one more, w.r.t. gamma two (row statistics, then column
+ * sums) and w.r.t. beta one (column sums). The plain-op form (`layerNormOps` in fused.ts) runs 9 dispatches
+ * forward, 8 backward for dx alone and 11 with dgamma and dbeta. Same maths as that form: xhat = (x - mean) / sqrt(var + eps) with
+ * the variance biased, y = xhat gamma + beta, and with g = dy gamma:
+ *   dx = rstd (g - mean(g) - xhat mean(g xhat)),  dgamma = sum over rows of dy xhat,  dbeta = sum of dy.
+ * Only the webgpu backend has these kernels; fused.ts calls `layerNormWebgpu` there and the plain ops elsewhere.
+ * Tested on Dawn against the plain ops, a float64 reference and the nano model's PyTorch golden step
+ * (webgpu-layernorm.test.ts, which runs test/webgpu/layernorm.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+/** Kernel names (what `tf.profile` lists; each is one dispatch). */
+export const LAYER_NORM = 'AlumLayerNorm';
+export const LAYER_NORM_GRAD_X = 'AlumLayerNormGradX';
+export const LAYER_NORM_STATS = 'AlumLayerNormStats';
+export const LAYER_NORM_GRAD_GAMMA = 'AlumLayerNormGradGamma';
+export const LAYER_NORM_GRAD_BETA = 'AlumLayerNormGradBeta';
+
+/** Threads per row: a power of two (the tree reduction halves it), more for longer rows. */
+export function rowWorkgroupSize(h: number): number {
+  if (h >= 2048) return 256;
+  if (h > 256) return 128;
+  return h > 32 ? 64 : 32;
+}
+
+/** Columns per workgroup and rows summed in parallel per column by the column-sum program (32 x 8 threads). */
+const SUM_COLS = 32;
+const SUM_LANES = 8;
+
+/**
+ * WGSL for the row programs: `rowSum` adds one vec2 per thread over the workgroup (tree in workgroup memory;
+ * every thread gets the totals), and the row's mean and reciprocal standard deviation, each thread looping over
+ * the columns tid, tid + W, ... of its row. The row index is the workgroup's (uniform), clamped so that padding
+ * workgroups of a reshaped dispatch read a real row and write nothing (barriers stay in uniform control flow).
+ */
+function rowPrelude(w: number): string {
+  return `
+    const W = ${w};
+    var<workgroup> red : array<vec2<f32>, ${w}>;
+
+    fn rowSum(v : vec2<f32>) -> vec2<f32> {
+      let tid = localIndex;
+      red[tid] = v;
+      workgroupBarrier();
+      for (var s = ${w / 2}u; s > 0u; s = s >> 1u) {
+        if (tid < s) {
+          red[tid] = red[tid] + red[tid + s];
+        }
+        workgroupBarrier();
+      }
+      let total = red[0];
+      workgroupBarrier();
+      return total;
+    }
+
+    fn rowMean(base : i32, h : i32) -> f32 {
+      var s = 0.0;
+      for (var c = i32(localIndex); c < h; c = c + W) {
+        s = s + x[base + c];
+      }
+      return rowSum(vec2<f32>(s, 0.0)).x / f32(h);
+    }
+
+    fn rowRstd(base : i32, h : i32, mean : f32) -> f32 {
+      var q = 0.0;
+      for (var c = i32(localIndex); c < h; c = c + W) {
+        let d = x[base + c] - mean;
+        q = q + d * d;
+      }
+      return inverseSqrt(rowSum(vec2<f32>(q, 0.0)).x / f32(h) + uniforms.eps);
+    }
+  `;
+}
+
+/** What a row program computes, per row of x [N, H]. */
+type RowMode = 'forward' | 'gradX' | 'stats';
+
+const ROW_INPUTS: Record<RowMode, string[]> = {
+  forward: ['x', 'gamma', 'beta'], // -> y [N, H]
+  gradX: ['dy', 'x', 'gamma'], // -> dx [N, H]
+  stats: ['x'], // -> [N, 2]: mean, rstd
+};
+
+/** The per-row body after `row`, `base`, `h`, `valid`, `mean` and `rstd` are known. */
+const ROW_BODY: Record<RowMode, string> = {
+  forward: `
+      if (valid) {
+        for (var c = i32(localIndex); c < h; c = c + W) {
+          setOutputAtIndex(base + c, (x[base + c] - mean) * rstd * gamma[c] + beta[c]);
+        }
+      }`,
+  gradX: `
+      var sg = 0.0;
+      var sgx = 0.0;
+      for (var c = i32(localIndex); c < h; c = c + W) {
+        let g = dy[base + c] * gamma[c];
+        sg = sg + g;
+        sgx = sgx + g * (x[base + c] - mean) * rstd;
+      }
+      let m = rowSum(vec2<f32>(sg, sgx)) / f32(h);
+      if (valid) {
+        for (var c = i32(localIndex); c < h; c = c + W) {
+          let g = dy[base + c] * gamma[c];
+          let xhat = (x[base + c] - mean) * rstd;
+          setOutputAtIndex(base + c, rstd * (g - m.x - xhat * m.y));
+        }
+      }`,
+  stats: `
+      if (valid && localIndex == 0u) {
+        setOutputAtIndex(2 * row, mean);
+        setOutputAtIndex(2 * row + 1, rstd);
+      }`,
+};
+
+/** One workgroup per row of x [N, H]; `eps` a uniform. */
+class LayerNormRowProgram implements WebGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  uniforms = 'eps : f32,';
+
+  constructor(
+    private readonly mode: RowMode,
+    [n, h]: [number, number],
+  ) {
+    this.variableNames = ROW_INPUTS[mode];
+    this.outputShape = mode === 'stats' ? [n, 2] : [n, h];
+    this.dispatchLayout = { x: [0, 1] };
+    this.dispatch = [n, 1, 1];
+    this.workgroupSize = [rowWorkgroupSize(h), 1, 1];
+    this.shaderKey = `alumLayerNorm_${mode}`;
+  }
+
+  getUserCode(): string {
+    return `
+      ${rowPrelude(this.workgroupSize[0])}
+      fn main(index : i32) {
+        let n = uniforms.xShape.x;
+        let h = uniforms.xShape.y;
+        let valid = index / W < n;
+        let row = min(index / W, n - 1);
+        let base = row * h;
+        let mean = rowMean(base, h);
+        let rstd = rowRstd(base, h, mean);
+        ${ROW_BODY[this.mode]}
+      }
+    `;
+  }
+}
+
+/**
+ * Column sums over the rows of dy [N, H] -> [H]: of dy itself (dbeta), or of dy xhat with xhat from x [N, H] and
+ * the row statistics [N, 2] (dgamma). A workgroup takes SUM_COLS columns, SUM_LANES threads per column each
+ * summing every SUM_LANES-th row, then a tree over the lanes in workgroup memory.
+ */
+class ColumnSumProgram implements WebGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [SUM_COLS * SUM_LANES, 1, 1];
+
+  constructor(
+    private readonly scaled: boolean,
+    [, h]: [number, number],
+  ) {
+    this.variableNames = scaled ? ['dy', 'x', 'stats'] : ['dy'];
+    this.outputShape = [h];
+    this.dispatchLayout = { x: [0] };
+    this.dispatch = [Math.ceil(h / SUM_COLS), 1, 1];
+    this.shaderKey = `alumLayerNormColumnSum_${scaled ? 'gamma' : 'beta'}`;
+  }
+
+  getUserCode(): string {
+    const term = this.scaled
+      ? 'dy[r * h + col] * (x[r * h + col] - stats[2 * r]) * stats[2 * r + 1]'
+      : 'dy[r * h + col]';
+    return `
+      var<workgroup> part : array<f32, ${SUM_COLS * SUM_LANES}>;
+      fn main(index : i32) {
+        let n = uniforms.dyShape.x;
+        let h = uniforms.dyShape.y;
+        let tid = i32(localIndex);
+        let col = (index / ${SUM_COLS * SUM_LANES}) * ${SUM_COLS} + tid % ${SUM_COLS};
+        let lane = tid / ${SUM_COLS};
+        var acc = 0.0;
+        if (col < h) {
+          for (var r = lane; r < n; r = r + ${SUM_LANES}) {
+            acc = acc + ${term};
+          }
+        }
+        part[tid] = acc;
+        workgroupBarrier();
+        for (var s = ${SUM_LANES / 2}; s > 0; s = s >> 1u) {
+          if (lane < s) {
+            part[tid] = part[tid] + part[tid + s * ${SUM_COLS}];
+          }
+          workgroupBarrier();
+        }
+        if (lane == 0 && col < h) {
+          setOutputAtIndex(col, part[tid]);
+        }
+      }
+    `;
+  }
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** The [N, H] shape of a kernel's 2-D input, or a one-line error. */
+function rows(t: tf.TensorInfo, kernel: string): [number, number] {
+  if (t.shape.length !== 2 || t.dtype !== 'float32') {
+    throw new Error(`${kernel}: expected a float32 [N, H] input, got ${t.dtype} [${t.shape.join(',')}]`);
+  }
+  return [t.shape[0] as number, t.shape[1] as number];
+}
+
+const epsUniform = (attrs: KernelArgs['attrs']) => [{ type: 'float32', data: [Number(attrs?.['eps'])] }];
+
+/** The kernel's inputs in the order the program binds them (its `variableNames`). */
+const bound = (program: WebGPUProgram, inputs: KernelArgs['inputs']) =>
+  program.variableNames.map((k) => inputs[k] as tf.TensorInfo);
+
+function runRows(mode: RowMode, kernel: string, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const program = new LayerNormRowProgram(mode, rows(inputs['x'] as tf.TensorInfo, kernel));
+  return (backend as WebGPUBackend).runWebGPUProgram(
+    program,
+    bound(program, inputs),
+    'float32',
+    epsUniform(attrs),
+  );
+}
+
+function runColumnSum(scaled: boolean, kernel: string, { inputs, backend }: KernelArgs): tf.TensorInfo {
+  const program = new ColumnSumProgram(scaled, rows(inputs['dy'] as tf.TensorInfo, kernel));
+  return (backend as WebGPUBackend).runWebGPUProgram(program, bound(program, inputs), 'float32');
+}
+
+const kernels: [string, tf.KernelFunc][] = [
+  [LAYER_NORM, (a) => runRows('forward', LAYER_NORM, a)],
+  [LAYER_NORM_GRAD_X, (a) => runRows('gradX', LAYER_NORM_GRAD_X, a)],
+  [LAYER_NORM_STATS, (a) => runRows('stats', LAYER_NORM_STATS, a)],
+  [LAYER_NORM_GRAD_GAMMA, (a) => runColumnSum(true, LAYER_NORM_GRAD_GAMMA, a)],
+  [LAYER_NORM_GRAD_BETA, (a) => runColumnSum(false, LAYER_NORM_GRAD_BETA, a)],
+];
+for (const [kernelName, kernelFunc] of kernels) {
+  if (!tf.getKernel(kernelName, 'webgpu'))
+    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc });
+}
+
+/**
+ * Per input, only for the inputs a gradient needs (the inner ascent's gradient w.r.t. x runs one dispatch).
+ * dy [N, H]; x [N, H] and gamma [H] saved from the forward pass.
+ */
+if (!tf.getGradient(LAYER_NORM)) {
+  tf.registerGradient({
+    kernelName: LAYER_NORM,
+    inputsToSave: ['x', 'gamma'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
+      const d = dy as tf.Tensor2D;
+      const [x, gamma] = saved as [tf.Tensor2D, tf.Tensor1D];
+      const a = { eps: attrs?.['eps'] as number };
+      const run = (kernel: string, inputs: tf.NamedTensorMap) =>
+        tf.engine().runKernel(kernel, inputs, a) as tf.Tensor;
+      return {
+        x: () => run(LAYER_NORM_GRAD_X, { dy: d, x, gamma }), // [N, H]
+        gamma: () => run(LAYER_NORM_GRAD_GAMMA, { dy: d, x, stats: run(LAYER_NORM_STATS, { x }) }), // [H]
+        beta: () => run(LAYER_NORM_GRAD_BETA, { dy: d }), // [H]
+      };
+    },
+  });
+}
+
+/**
+ * LayerNorm over the last axis on the webgpu backend: x [..., H], gamma [H], beta [H] -> [..., H], in one
+ * dispatch (`AlumLayerNorm`), with the gradients above. Other backends have no such kernel: use
+ * `layerNormOps` there (`layerNormFused` picks).
+ */
+export function layerNormWebgpu(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const h = x.shape[x.rank - 1] ?? 0;
+  if (x.rank < 1 || gamma.rank !== 1 || beta.rank !== 1 || gamma.shape[0] !== h || beta.shape[0] !== h) {
+    throw new Error(
+      `layerNorm: x [${x.shape.join(',')}], gamma [${gamma.shape.join(',')}], beta [${beta.shape.join(',')}] do not fit`,
+    );
+  }
+  return tf.tidy(() => {
+    const inputs = { x: x.reshape([-1, h]), gamma, beta };
+    const y = tf.engine().runKernel(LAYER_NORM, inputs, { eps }) as tf.Tensor2D; // [N, H]
+    return y.reshape(x.shape);
+  });
+}

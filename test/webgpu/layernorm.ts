@@ -1,0 +1,314 @@
+/**
+ * Runs the WebGPU LayerNorm kernels (src/core/model/webgpu-layernorm.ts) on Dawn and prints one JSON line (a
+ * `LayerNormReport`) for src/core/model/webgpu-layernorm.test.ts, which starts this script as a child process:
+ * Dawn finds its Vulkan driver (SwiftShader here and in CI) only through LD_LIBRARY_PATH and VK_ICD_FILENAMES
+ * set when the process starts. Run alone:
+ *   LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json \
+ *     node --import tsx test/webgpu/layernorm.ts
+ * For each case (random x, gamma, beta, and dy: seeded): y = LayerNorm(x) and the vector-Jacobian products
+ * dx, dgamma, dbeta of dy, from the new kernels on webgpu, from the plain ops (`layerNormOps`) on webgpu and
+ * on the cpu backend, and from a float64 reference written out below; errors are max |a - b| / max |b|.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import { nodeLoaders } from '../../src/cli/files.ts';
+import { tally } from '../../src/core/bench/kernels.ts';
+import { forward, NO_DROPOUT } from '../../src/core/model/bert.ts';
+import { layerNormOps } from '../../src/core/model/fused.ts';
+import { disposeParams } from '../../src/core/model/params.ts';
+import { LAYER_NORM, layerNormWebgpu } from '../../src/core/model/webgpu-layernorm.ts';
+import { makeRng } from '../../src/core/rng.ts';
+import { alumGradients, disposeStepResult, type AlumSettings } from '../../src/core/train/alum.ts';
+import { flat, loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
+
+/**
+ * One input: x's shape (last axis H), eps, and x's distribution per row: offset + scale * normal. `forwardOnly`:
+ * y alone, against the float64 reference (SwiftShader runs many workgroups slowly).
+ */
+export interface LayerNormCase {
+  shape: number[];
+  eps: number;
+  offset: number;
+  scale: number;
+  forwardOnly?: boolean;
+}
+
+const BERT_EPS = 1e-12;
+
+/** N x H for N in {1, 7, 64}, H in {32, 128, 512, 768} (rows longer than the workgroup), and the edges. */
+export const CASES: LayerNormCase[] = [
+  ...[1, 7, 64].flatMap((n) =>
+    [32, 128, 512, 768].map((h) => ({ shape: [n, h], eps: BERT_EPS, offset: 3, scale: 2 })),
+  ),
+  // eps that matters (row variance 0.25 against eps 0.1), a 3-D input, H not a multiple of anything.
+  { shape: [2, 5, 96], eps: 0.1, offset: -1, scale: 0.5 },
+  { shape: [9, 37], eps: 1e-5, offset: 0, scale: 1 },
+  // More rows than one dispatch dimension holds (65,535 workgroups): the dispatch is reshaped to 2-D.
+  { shape: [66000, 8], eps: 1e-5, offset: 1, scale: 1, forwardOnly: true },
+];
+
+/** Errors of one output against a reference: max |a - b| / max |b|, and max |a - b|. */
+export interface ErrorPair {
+  rel: number;
+  abs: number;
+}
+
+/**
+ * One case's outputs compared: kernel vs float64, kernel vs plain ops (webgpu, cpu), plain cpu vs float64 (the
+ * outputs computed: y alone for a forward-only case, which has no plain-op runs).
+ */
+export interface CaseReport {
+  shape: number[];
+  eps: number;
+  kernelVsF64: Errors;
+  kernelVsPlainWebgpu: Errors;
+  kernelVsPlainCpu: Errors;
+  plainCpuVsF64: Errors;
+}
+
+export type Output = 'y' | 'dx' | 'dgamma' | 'dbeta';
+const OUTPUTS: Output[] = ['y', 'dx', 'dgamma', 'dbeta'];
+export type Errors = Partial<Record<Output, ErrorPair>>;
+
+/** Dispatching kernels (by name) of one piece of work, for the kernel path and the plain path. */
+export interface KernelsReport {
+  forward: Record<string, number>;
+  gradX: Record<string, number>;
+  gradAll: Record<string, number>;
+}
+
+/**
+ * The nano model's step on webgpu against PyTorch float64 (test/golden/nano-bert.json, as alum.test.ts checks it
+ * on cpu): task loss error, and the largest parameter-gradient error over max(1e-3, max |want|) of its tensor;
+ * and how many LayerNorm kernels (`AlumLayerNorm`) one forward pass ran: the model's LayerNorms, once wired in.
+ */
+export interface ModelReport {
+  layerNormKernelsPerForward: number;
+  standard: { lossError: number; gradError: number };
+  alum: { lossError: number; gradError: number };
+}
+
+export interface LayerNormReport {
+  adapter: string;
+  cases: CaseReport[];
+  kernels: { kernel: KernelsReport; plain: KernelsReport };
+  model: ModelReport;
+  /** tf.memory().numTensors after the webgpu runs minus before. */
+  leakedTensors: number;
+}
+
+type Arrays = Partial<Record<Output, Float64Array | Float32Array>>;
+
+interface Inputs {
+  x: Float32Array;
+  gamma: Float32Array;
+  beta: Float32Array;
+  dy: Float32Array;
+}
+
+function makeInputs(c: LayerNormCase, seed: number): Inputs {
+  const rng = makeRng(seed);
+  const size = c.shape.reduce((a, b) => a * b, 1);
+  const h = c.shape[c.shape.length - 1] as number;
+  const fill = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
+  return {
+    x: fill(size, () => c.offset + c.scale * rng.normal()),
+    gamma: fill(h, () => 1 + 0.5 * rng.normal()),
+    beta: fill(h, () => rng.normal()),
+    dy: fill(size, () => rng.normal()),
+  };
+}
+
+/** LayerNorm and its vector-Jacobian products in float64, loop by loop (independent of tfjs). */
+function reference(inp: Inputs, h: number, eps: number): Arrays {
+  const n = inp.x.length / h;
+  const y = new Float64Array(n * h);
+  const dx = new Float64Array(n * h);
+  const dgamma = new Float64Array(h);
+  const dbeta = new Float64Array(h);
+  for (let r = 0; r < n; r++) {
+    const row = Array.from(inp.x.subarray(r * h, (r + 1) * h));
+    const mean = row.reduce((a, b) => a + b, 0) / h;
+    const variance = row.reduce((a, b) => a + (b - mean) ** 2, 0) / h;
+    const rstd = 1 / Math.sqrt(variance + eps);
+    const xhat = row.map((v) => (v - mean) * rstd);
+    const g = xhat.map((_, c) => (inp.dy[r * h + c] as number) * (inp.gamma[c] as number));
+    const meanG = g.reduce((a, b) => a + b, 0) / h;
+    const meanGx = g.reduce((a, b, c) => a + b * (xhat[c] as number), 0) / h;
+    for (let c = 0; c < h; c++) {
+      const i = r * h + c;
+      const xh = xhat[c] as number;
+      y[i] = xh * (inp.gamma[c] as number) + (inp.beta[c] as number);
+      dx[i] = rstd * ((g[c] as number) - meanG - xh * meanGx);
+      dgamma[c] = (dgamma[c] as number) + (inp.dy[i] as number) * xh;
+      dbeta[c] = (dbeta[c] as number) + (inp.dy[i] as number);
+    }
+  }
+  return { y, dx, dgamma, dbeta };
+}
+
+type LayerNormFn = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) => tf.Tensor;
+
+/** y and the vector-Jacobian products of dy through `f` on the current backend, read back. */
+async function run(f: LayerNormFn, inp: Inputs, c: LayerNormCase): Promise<Arrays> {
+  const h = c.shape[c.shape.length - 1] as number;
+  const x = tf.tensor(inp.x, c.shape);
+  const gamma = tf.tensor1d(inp.gamma);
+  const beta = tf.tensor1d(inp.beta);
+  // In a tidy: outside one, a `tf.customGrad` (the plain path) keeps the tensors it saves.
+  const y = tf.tidy(() => f(x, gamma, beta, c.eps));
+  if (c.forwardOnly) {
+    const value = { y: (await y.data()) as Float32Array };
+    tf.dispose([x, gamma, beta, y]);
+    return value;
+  }
+  const dy = tf.tensor(inp.dy, c.shape);
+  const [dx, dgamma, dbeta] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b, c.eps))(
+    [x, gamma, beta],
+    dy,
+  ) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  if (dgamma.size !== h) throw new Error('dgamma has the wrong size');
+  const out: Arrays = {
+    y: (await y.data()) as Float32Array,
+    dx: (await dx.data()) as Float32Array,
+    dgamma: (await dgamma.data()) as Float32Array,
+    dbeta: (await dbeta.data()) as Float32Array,
+  };
+  tf.dispose([x, gamma, beta, dy, y, dx, dgamma, dbeta]);
+  return out;
+}
+
+function compare(a: Arrays, b: Arrays): Errors {
+  const one = (p: ArrayLike<number>, q: ArrayLike<number>): ErrorPair => {
+    let abs = 0;
+    let scale = 0;
+    for (let i = 0; i < q.length; i++) {
+      const d = Math.abs((p[i] as number) - (q[i] as number));
+      abs = Number.isNaN(d) ? Infinity : Math.max(abs, d);
+      scale = Math.max(scale, Math.abs(q[i] as number));
+    }
+    if (p.length !== q.length) abs = Infinity;
+    return { abs, rel: abs / scale };
+  };
+  const both = OUTPUTS.filter((o) => a[o] !== undefined && b[o] !== undefined);
+  return Object.fromEntries(both.map((o) => [o, one(a[o] as Float32Array, b[o] as Float64Array)]));
+}
+
+/** Dispatching kernels of the forward pass, the gradient w.r.t. x alone, and every gradient, on [7, 128]. */
+async function kernelsOf(f: LayerNormFn): Promise<KernelsReport> {
+  const x = tf.randomNormal([7, 128]);
+  const gamma = tf.ones([128]);
+  const beta = tf.zeros([128]);
+  const dy = tf.randomNormal([7, 128]);
+  const dispatching = async (work: () => tf.Tensor | tf.Tensor[]): Promise<Record<string, number>> => {
+    const info = await tf.profile(() => {
+      tf.dispose(tf.tidy(work));
+      return [];
+    });
+    // Kernels only: the profiler also lists each `tf.customGrad` call under its caller's name.
+    const counts: Record<string, number> = {};
+    for (const k of info.kernels) {
+      const isKernel = tf.getKernel(k.name, 'webgpu') !== undefined;
+      if (isKernel && tally([k]).dispatches > 0) counts[k.name] = (counts[k.name] ?? 0) + 1;
+    }
+    return counts;
+  };
+  const report: KernelsReport = {
+    forward: await dispatching(() => f(x, gamma, beta, 1e-5)),
+    gradX: await dispatching(() => tf.grad((a: tf.Tensor) => f(a, gamma, beta, 1e-5))(x, dy)),
+    gradAll: await dispatching(() =>
+      tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b, 1e-5))([x, gamma, beta], dy),
+    ),
+  };
+  tf.dispose([x, gamma, beta, dy]);
+  return report;
+}
+
+/** The nano step (standard, or ALUM's 'paper' variant) on the golden batch vs PyTorch; dropout off. */
+async function goldenStep(method: 'standard' | 'alum'): Promise<{ lossError: number; gradError: number }> {
+  const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
+  const nano = loadNano();
+  const batch = nanoBatch(golden);
+  const { K, eta, epsilon, alpha } = golden.hyper;
+  const settings: AlumSettings = {
+    ...{ method, alpha, k: K, eta, epsilon, variant: 'paper' },
+    ...{ innerLoss: 'kl', innerReduction: 'sum', detachEmbedding: false, norm: 'inf' },
+  };
+  const deltaInit = method === 'alum' ? tf.tensor3d(flat(golden.delta_init), [3, 8, 32]) : null;
+  const dropout = { clean: NO_DROPOUT, inner: [NO_DROPOUT, NO_DROPOUT], adv: NO_DROPOUT };
+  const r = alumGradients(nano.params, nano.model, batch, settings, { dropout, deltaInit, record: false });
+  const want =
+    method === 'alum'
+      ? golden.variants['paper']
+      : { ...golden.standard, loss_total: golden.standard.loss_task };
+  if (!want) throw new Error('no golden for the paper variant');
+  let gradError = 0;
+  for (const [name, g] of r.grads) {
+    const w = flat(want.grads[name] as never);
+    const got = await g.data();
+    const scale = Math.max(1e-3, ...w.map(Math.abs));
+    w.forEach((v, i) => (gradError = Math.max(gradError, Math.abs((got[i] as number) - v) / scale)));
+  }
+  const lossError = Math.abs((await r.totalLoss.data())[0]! - want.loss_total);
+  disposeStepResult(r);
+  tf.dispose(Object.values(batch));
+  disposeParams(nano.params);
+  return { lossError, gradError };
+}
+
+async function modelCheck(): Promise<ModelReport> {
+  const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
+  const nano = loadNano();
+  const batch = nanoBatch(golden);
+  const info = await tf.profile(() => {
+    tf.dispose(forward(nano.params, nano.model, batch, NO_DROPOUT));
+    return [];
+  });
+  tf.dispose(Object.values(batch));
+  disposeParams(nano.params);
+  return {
+    layerNormKernelsPerForward: info.kernels.filter((k) => k.name === LAYER_NORM).length,
+    standard: await goldenStep('standard'),
+    alum: await goldenStep('alum'),
+  };
+}
+
+async function main(): Promise<void> {
+  await nodeLoaders.webgpu?.();
+  if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start');
+  const backend = tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } };
+  const adapter = `${backend.adapterInfo?.vendor ?? '?'} / ${backend.adapterInfo?.architecture ?? '?'}`;
+  const inputs = CASES.map((c, i) => makeInputs(c, 1000 + i));
+
+  const before = tf.memory().numTensors;
+  const kernel: Arrays[] = [];
+  const plainWebgpu: Arrays[] = [];
+  for (const [i, c] of CASES.entries()) {
+    kernel.push(await run(layerNormWebgpu, inputs[i] as Inputs, c));
+    plainWebgpu.push(c.forwardOnly ? {} : await run(layerNormOps, inputs[i] as Inputs, c));
+  }
+  const kernels = { kernel: await kernelsOf(layerNormWebgpu), plain: await kernelsOf(layerNormOps) };
+  const model = await modelCheck();
+  const leakedTensors = tf.memory().numTensors - before;
+
+  await tf.setBackend('cpu');
+  const cases: CaseReport[] = [];
+  for (const [i, c] of CASES.entries()) {
+    const inp = inputs[i] as Inputs;
+    const f64 = reference(inp, c.shape[c.shape.length - 1] as number, c.eps);
+    const plainCpu = c.forwardOnly ? {} : await run(layerNormOps, inp, c);
+    const k = kernel[i] as Arrays;
+    cases.push({
+      shape: c.shape,
+      eps: c.eps,
+      kernelVsF64: compare(k, f64),
+      kernelVsPlainWebgpu: compare(k, plainWebgpu[i] as Arrays),
+      kernelVsPlainCpu: compare(k, plainCpu),
+      plainCpuVsF64: compare(plainCpu, f64),
+    });
+  }
+  const report: LayerNormReport = { adapter, cases, kernels, model, leakedTensors };
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+await main();
