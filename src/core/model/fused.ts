@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { layerNormWebgpu } from './webgpu-layernorm.ts';
+import { layerNormWebgpu, runsWgsl } from './webgpu-layernorm.ts';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -17,7 +17,7 @@ type CustomGradFn = Parameters<typeof tf.customGrad>[0];
  * (`layerNormWebgpu`, webgpu-layernorm.ts: 1 dispatch forward instead of 9); elsewhere `layerNormOps`.
  */
 export function layerNormFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  if (tf.getBackend() === 'webgpu') return layerNormWebgpu(x, gamma, beta, eps);
+  if (runsWgsl()) return layerNormWebgpu(x, gamma, beta, eps);
   return layerNormOps(x, gamma, beta, eps);
 }
 
