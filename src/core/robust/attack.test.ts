@@ -135,12 +135,14 @@ describe('drop', () => {
     expect(r.changed).toEqual([1]);
     expect(r.attackedText.split(/\s+/)).toEqual(['the', 'cat']);
     expect(r.attackedPrediction).toBe(0);
+    expect(r.queries).toBe(1 + 3); // the clean prediction, then one round: each of the 3 words left out
   });
 
   it('stops at its budget', async () => {
     const r = await attack('drop', 'good good good', 1, { budget: 2 });
     expect(r.changed).toHaveLength(2);
     expect(r.attackedPrediction).toBe(1);
+    expect(r.queries).toBe(1 + 3 + 2); // the clean prediction, then rounds over 3 and 2 words
   });
 });
 

@@ -64,6 +64,21 @@ type WordSearch = (
   rng: Rng,
 ) => Promise<Outcome>;
 
+/**
+ * Queries the candidate word sequences and moves `out` to the one that lowers p(y) most below its current value
+ * (`lowest`), counting the queries. Returns that candidate's index, or -1 when none lowers it (`out` unchanged).
+ */
+async function takeBest(v: Victim, out: Outcome, seqs: WordSeq[], y: number): Promise<number> {
+  const got = await predict(v, seqs);
+  out.queries += seqs.length;
+  const best = lowest(got, y, out.probs[y] as number);
+  if (best >= 0) {
+    out.seq = seqs[best] as WordSeq;
+    out.probs = got[best] as number[];
+  }
+  return best;
+}
+
 /** The per-example rng: seeded by the attack's seed and the example's row, whatever else is attacked. */
 function exampleRng(seed: number, index: number): Rng {
   return makeRng((seed ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0);
@@ -91,13 +106,7 @@ const typoSearch: WordSearch = async (v, start, probs, y, s, rng) => {
     const all = typos(words[i] as string);
     const cands = all.length > s.maxCandidates ? shuffled(all, rng).slice(0, s.maxCandidates) : all;
     const seqs = cands.map((c) => out.seq.with(i, c));
-    const got = await predict(v, seqs);
-    out.queries += seqs.length;
-    const best = lowest(got, y, out.probs[y] as number);
-    if (best < 0) continue;
-    out.seq = seqs[best] as WordSeq;
-    out.probs = got[best] as number[];
-    out.changed.push(i);
+    if ((await takeBest(v, out, seqs, y)) >= 0) out.changed.push(i);
   }
   return out;
 };
@@ -109,12 +118,8 @@ const dropSearch: WordSearch = async (v, start, probs, y, s) => {
     const live = visibleWords(v, out.seq).flatMap((seen, i) => (seen ? [i] : []));
     if (live.length === 0) break;
     const seqs = live.map((i) => out.seq.with(i, ''));
-    const got = await predict(v, seqs);
-    out.queries += seqs.length;
-    const best = lowest(got, y, out.probs[y] as number);
+    const best = await takeBest(v, out, seqs, y);
     if (best < 0) break;
-    out.seq = seqs[best] as WordSeq;
-    out.probs = got[best] as number[];
     out.changed.push(live[best] as number);
   }
   return out;
