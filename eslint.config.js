@@ -13,7 +13,18 @@ const noTfjs = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist', 'node_modules', 'public', 'playwright-report', 'test-results', 'runs'] },
+  {
+    ignores: [
+      'dist',
+      'node_modules',
+      'public',
+      'playwright-report',
+      'test-results',
+      'runs',
+      '.gpu-bench',
+      '.dev',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Times tfjs webgpu (Dawn on the NVIDIA Vulkan driver), tfjs wasm and PyTorch eager (CUDA) on one machine.
 # Run as root from the folder `pack.sh` wrote: [MODELS=a,b] [STEPS=n] bash run.sh [OUTDIR]. Writes machine.txt and
-# one JSON per part.
+# one JSON per part. PROFILE=1: GPU ms by kernel instead (profile-step.ts), to profile.jsonl;
+# CPUPROF=1: a V8 CPU profile of the webgpu bench, per method, to cpuprof-*/.
 cd "$(dirname "$0")"
 out=$(realpath -m "${1:-results}"); mkdir -p "$out"
 for f in debs/*.deb; do dpkg -x "$f" /; done; ldconfig
@@ -13,6 +14,15 @@ export VK_ICD_FILENAMES=$icd VK_DRIVER_FILES=$icd
 timeout 30 /tmp/node adapter.mjs >> "$out/machine.txt" 2>&1
 grep -q '"vendor"' "$out/machine.txt" || { cat "$out/machine.txt"; echo "Dawn found no GPU adapter"; exit 3; }
 models=${MODELS:-nano,tiny,mini,small}
+if [ -n "${PROFILE:-}" ]; then # GPU ms by kernel (profile-step.ts) instead of the timings
+  timeout 400 /tmp/node profile-step.mjs --models "$models" | tee "$out/profile.jsonl"; exit
+fi
+if [ -n "${CPUPROF:-}" ]; then # where the CPU's time goes in webgpu steps: one V8 profile per method
+  for m in standard alum1; do
+    timeout 200 /tmp/node --cpu-prof --cpu-prof-dir="$out/cpuprof-$m" bench.mjs --backends webgpu --models "$models" \
+      --methods $m --steps "${STEPS:-5}" --json "$out/webgpu-$m.json" | tail -3
+  done; exit
+fi
 timeout 120 python3 bench_torch.py --models "$models" --json "$out/torch-cuda.json"
 timeout 300 /tmp/node bench.mjs --backends webgpu --models "$models" --methods standard,alum1 --steps "${STEPS:-5}" \
   --json "$out/webgpu.json"

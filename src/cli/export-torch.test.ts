@@ -409,11 +409,13 @@ async function expectStepEqualsTrace(
   const grads = [...want.keys()].filter((k) => k.startsWith('grad.'));
   expect(grads.length).toBeGreaterThan(30);
   // 1e-4 of each tensor's largest entry plus 1e-4 relative. The attention key biases have a gradient of 0 in exact
-  // arithmetic (softmax ignores a per-query constant), float32 noise in both runs: their floor is 1e-3, or 1e-4
-  // of the largest gradient entry of the model when that is larger (regression's squared errors are large).
+  // arithmetic (softmax ignores a per-query constant), float32 noise in both runs: sums of terms as large as the
+  // model's largest gradient entry, so the noise is about float32's 1.2e-7 of that; their floor is 1e-3, or 1e-2
+  // of the largest entry when that is larger (an absolute tolerance of 1e-6 of it; regression's squared errors are
+  // large). 1e-4 of it (1e-8 absolute) passed or failed by which noise the perturbation's draw happened to give.
   const largest = Math.max(...grads.map((g) => Math.max(...numbers(want.get(g), g).map(Math.abs))));
   for (const g of grads) {
-    const floor = g.endsWith('attention.self.key.bias') ? Math.max(1e-3, 1e-4 * largest) : 1e-3;
+    const floor = g.endsWith('attention.self.key.bias') ? Math.max(1e-3, 1e-2 * largest) : 1e-3;
     expectNear(numbers(got.get(g), g), numbers(want.get(g), g), g, { rel: 1e-4, rtol: 1e-4, floor });
   }
 }

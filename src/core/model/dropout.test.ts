@@ -1,10 +1,11 @@
-// Dropout sites (dropout.ts) against tf.dropout itself: the same masks bit for bit, for one pass, for batches
-// stacked from several parts (each part as its own pass gives it), and with masks shared inside a step (made
-// once, freed at its end).
+// Dropout sites (dropout.ts) against x * philoxMask(seed + site) (philox.ts, checked against its own references in
+// philox.test.ts): the same values bit for bit, for one pass, for batches stacked from several parts (each part as
+// its own pass gives it), and with masks shared inside a step (made once, freed at its end).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { DropoutSites, NO_DROPOUT, withSharedMasks, type DropoutPass } from './dropout.ts';
+import { philoxMask } from './philox.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -30,20 +31,18 @@ function twoSites(passes: readonly DropoutPass[], x: tf.Tensor): Float32Array[] 
     });
 }
 
-/** What tf.dropout gives at sites 0 and 1 of the same pass. */
+/** x times the mask of seed + site (float32 products, as the Multiply kernel), at sites 0 and 1 of the same pass. */
 function reference(pass: DropoutPass, x: tf.Tensor): Float32Array[] {
-  return [0, 1].map(
-    (site) =>
-      tf
-        .tidy(() =>
-          pass.rate > 0 ? tf.dropout(x, pass.rate, undefined, pass.seed + 1000 + site) : x.clone(),
-        )
-        .dataSync() as Float32Array,
-  );
+  const xs = x.dataSync() as Float32Array;
+  return [0, 1].map((site) => {
+    if (pass.rate === 0) return xs.slice();
+    const mask = philoxMask(xs.length, pass.rate, pass.seed + 1000 + site);
+    return xs.map((v, i) => v * (mask[i] as number));
+  });
 }
 
 describe('DropoutSites', () => {
-  it.each(SHAPES)('one pass: tf.dropout at seed + site, bit for bit, x [%s, ...]', (...shape: number[]) => {
+  it.each(SHAPES)('one pass: the mask of seed + site, bit for bit, x [%s, ...]', (...shape: number[]) => {
     const x = randn(shape, 1);
     expect(twoSites([{ rate: 0.3, seed: 11 }], x)).toEqual(reference({ rate: 0.3, seed: 11 }, x));
     expect(twoSites([NO_DROPOUT], x)).toEqual([x.dataSync(), x.dataSync()]);
@@ -91,7 +90,7 @@ describe('DropoutSites', () => {
 });
 
 describe('freshMask (through a site)', () => {
-  it.each([0.1, 0.25, 0.5, 0.9])("is tf.dropout's mask bit for bit at rate %f, many draws", (rate) => {
+  it.each([0.1, 0.25, 0.5, 0.9])('is the Philox mask bit for bit at rate %f, many draws', (rate) => {
     const x = tf.ones([3, 50, 40]);
     const got = twoSites([{ rate, seed: 77 }], x);
     expect(got).toEqual(reference({ rate, seed: 77 }, x));

@@ -1,17 +1,19 @@
 /**
  * Dropout of the model's forward passes (bert.ts). Every dropout site draws its mask from `seed + siteIndex`, so
- * a pass can be replayed exactly. The masks are tf.dropout's, bit for bit: u ~ U[0, 1) from tf.randomUniform
- * with that seed, mask = floor(u + keep) / keep, keep = 1 - rate, applied as x * mask.
+ * a pass can be replayed exactly. A mask is Philox4x32-10's (philox.ts): entry i kept with probability keep =
+ * 1 - rate, then worth 1 / keep (inverted dropout, as tf.dropout), applied as x * mask. It is a pure function of
+ * (seed, i): the same bits on every backend, made on the GPU by one WGSL program on webgpu and on the CPU
+ * elsewhere (random.ts).
  *
  * Two things cut kernels without changing a mask (docs/performance.md):
- *   - a mask is made on the CPU, as tf.randomUniform makes u, and uploaded (`freshMask`): no kernel;
  *   - inside `withSharedMasks` (one training step), a mask is made once and every pass that draws the same one
  *     (same rate, seed and shape) multiplies by it;
  *   - a pass over several batches stacked on the batch axis (`stack` passes, one per part) multiplies each part
  *     by its own pass's mask in one kernel: a broadcast when all parts draw the same mask, else one Concat.
  */
 import * as tf from '@tensorflow/tfjs';
-import seedrandom from 'seedrandom';
+
+import { dropoutMask } from './random.ts';
 
 /** Dropout for one forward pass: `rate` 0 turns it off. */
 export interface DropoutPass {
@@ -45,30 +47,13 @@ export function withSharedMasks<T>(work: () => T): T {
   }
 }
 
-/**
- * tf.dropout's multiplier for `shape`: floor(u + keep) / keep, u the values tf.randomUniform(shape, 0, 1,
- * 'float32', seed) draws (seedrandom's alea, seeded with the seed's string, one draw per entry, stored as
- * float32), each step rounded to float32 as the Add, Floor and RealDiv kernels round it. Made here and uploaded
- * as one tensor, as tf.randomUniform uploads u: the same bytes move, and no kernel runs (it took three per site).
- * On the cpu backend the bits are those kernels' (tested); a GPU's division may be an ulp away.
- */
-function freshMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  const f = Math.fround;
-  const keep = f(1 - rate);
-  const kept = f(1 / keep); // floor(u + keep) is 0 or 1 (u in [0, 1), keep in (0, 1])
-  const draw = seedrandom.alea(String(seed));
-  const values = new Float32Array(shape.reduce((n, d) => n * d, 1));
-  for (let i = 0; i < values.length; i++) values[i] = Math.floor(f(f(draw()) + keep)) === 0 ? 0 : kept;
-  return tf.tensor(values, shape);
-}
-
 /** The mask of one site: from the step's cache when there is one (kept there), else fresh. */
 function maskFor(shape: number[], pass: DropoutPass, seed: number): tf.Tensor {
-  if (!shared) return freshMask(shape, pass.rate, seed);
+  if (!shared) return dropoutMask(shape, pass.rate, seed);
   const key = `${pass.rate}/${seed}/${shape.join('x')}`;
   let mask = shared.get(key);
   if (!mask) {
-    mask = tf.keep(freshMask(shape, pass.rate, seed));
+    mask = tf.keep(dropoutMask(shape, pass.rate, seed));
     shared.set(key, mask);
   }
   return mask;

@@ -7,7 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { layerNormWebgpu, runsWgsl } from './webgpu-layernorm.ts';
+import { layerNormWebgpu } from './webgpu-layernorm.ts';
+import { runsWgsl } from './wgsl.ts';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 

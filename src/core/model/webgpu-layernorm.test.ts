@@ -2,13 +2,10 @@
 // and gradients, on random inputs of several shapes, run on Dawn in a child process (test/webgpu/layernorm.ts:
 // Dawn reads its Vulkan driver's location from the environment only when the process starts); and, on the cpu
 // backend, what holds without a GPU: the kernels exist only for webgpu, and bad shapes get a one-line error.
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { root } from '../../../test/helpers/nano.ts';
+import { hasSwiftShader, runOnDawn, SWIFTSHADER_ICD as ICD } from '../../../test/helpers/dawn.ts';
 import type { CaseReport, Errors, LayerNormReport } from '../../../test/webgpu/layernorm.ts';
 import {
   LAYER_NORM,
@@ -20,26 +17,10 @@ import {
   rowWorkgroupSize,
 } from './webgpu-layernorm.ts';
 
-/** Debian's chromium ships SwiftShader's Vulkan driver; CI installs it (.ci/run). */
-const CHROMIUM_LIB = '/usr/lib/chromium';
-const ICD = `${CHROMIUM_LIB}/vk_swiftshader_icd.json`;
-const hasSwiftShader = existsSync(ICD);
-
 /** Float32 sums against float64 (and against the plain ops' float32 sums): measured up to 3e-7 of max |b|. */
 const TOLERANCE = 1e-6;
 
-function runChild(): LayerNormReport {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/webgpu/layernorm.ts'], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, LD_LIBRARY_PATH: CHROMIUM_LIB, VK_ICD_FILENAMES: ICD },
-    timeout: 280_000,
-  });
-  if (r.status !== 0)
-    throw new Error(`test/webgpu/layernorm.ts exited ${r.status}: ${r.stderr.slice(-2000)}`);
-  const last = r.stdout.trim().split('\n').at(-1) ?? '';
-  return JSON.parse(last) as LayerNormReport;
-}
+const runChild = (): LayerNormReport => runOnDawn<LayerNormReport>('test/webgpu/layernorm.ts', 280_000);
 
 function expectWithin(errors: Errors, what: string, c: CaseReport): void {
   for (const [output, e] of Object.entries(errors)) {

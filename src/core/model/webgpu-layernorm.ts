@@ -280,15 +280,6 @@ if (!tf.getGradient(LAYER_NORM)) {
 }
 
 /**
- * Whether the backend in use runs WGSL programs: tfjs's WebGPU backend (registered as 'webgpu', with
- * `runWebGPUProgram`). A backend registered under that name without it (a test's stand-in) gets the plain ops.
- */
-export function runsWgsl(): boolean {
-  if (tf.getBackend() !== 'webgpu') return false;
-  return typeof (tf.backend() as Partial<WebGPUBackend>).runWebGPUProgram === 'function';
-}
-
-/**
  * LayerNorm over the last axis on the webgpu backend: x [..., H], gamma [H], beta [H] -> [..., H], in one
  * dispatch (`AlumLayerNorm`), with the gradients above. Other backends have no such kernel: use
  * `layerNormOps` there (`layerNormFused` picks).

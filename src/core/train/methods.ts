@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../config.ts';
 import { embed } from '../model/bert.ts';
 import type { Params } from '../model/params.ts';
+import { normalNoise } from '../model/random.ts';
 import {
   alumGradients,
   headLogits,
@@ -46,6 +47,7 @@ export const FREELB_MIN_NORM = 1e-8;
  * The perturbation a step starts from, [B, T, H] (zero on padding once the step masks it), drawing its seed from
  * `nextSeed` only when the method is random. Null for `standard`. attentionMask [B, T] (FreeLB scales by length).
  *   alum, smart: N(0, sigma^2)          r3f: U(-sigma, sigma) or N(0, sigma^2) (`noiseType`)
+ * Normal draws are Philox's (random.ts: on the GPU under webgpu), uniform ones tf.randomUniform's.
  *   fgm: 0                              pgd: U(-epsilon, epsilon), projected onto the per-token ball
  *   freelb: l2: U(-1, 1) sigma / sqrt(L_b H) (L_b the real tokens of row b); inf: U(-sigma, sigma)
  */
@@ -63,10 +65,10 @@ export function initialPerturbation(
       return tf.zeros(shape);
     case 'alum':
     case 'smart':
-      return tf.randomNormal(shape, 0, sigma, 'float32', nextSeed());
+      return normalNoise(shape, sigma, nextSeed()) as tf.Tensor3D;
     case 'r3f':
       return cfg.noiseType === 'normal'
-        ? tf.randomNormal(shape, 0, sigma, 'float32', nextSeed())
+        ? (normalNoise(shape, sigma, nextSeed()) as tf.Tensor3D)
         : tf.randomUniform(shape, -sigma, sigma, 'float32', nextSeed());
     case 'pgd': {
       const u = tf.randomUniform(shape, -epsilon, epsilon, 'float32', nextSeed());

@@ -1,0 +1,27 @@
+/**
+ * Runs a test script on Dawn with SwiftShader (Vulkan on the CPU) in a child process and returns the last line it
+ * prints, parsed as JSON. Vitest cannot load Dawn with SwiftShader in its own process: the Vulkan driver is found
+ * through LD_LIBRARY_PATH and VK_ICD_FILENAMES, read when a process starts. Debian's chromium ships SwiftShader's
+ * driver; CI installs it (.ci/run); without it the callers skip, saying why (`hasSwiftShader`, `SWIFTSHADER_ICD`).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+import { root } from './nano.ts';
+
+const CHROMIUM_LIB = '/usr/lib/chromium';
+export const SWIFTSHADER_ICD = `${CHROMIUM_LIB}/vk_swiftshader_icd.json`;
+export const hasSwiftShader = existsSync(SWIFTSHADER_ICD);
+
+/** `node --import tsx <script>` from the repo root on SwiftShader; its last stdout line as JSON, or a one-line error. */
+export function runOnDawn<T>(script: string, timeoutMs: number): T {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, LD_LIBRARY_PATH: CHROMIUM_LIB, VK_ICD_FILENAMES: SWIFTSHADER_ICD },
+    timeout: timeoutMs,
+  });
+  if (r.status !== 0) throw new Error(`${script} exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  const last = r.stdout.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(last) as T;
+}
