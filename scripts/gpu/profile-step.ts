@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type ModelPresetName } from '../../src/core/config.ts';
 import { parseVariants } from '../../src/core/bench/measure.ts';
 import { benchRun } from '../../src/core/bench/run.ts';
+import { fastUploads } from '../../src/core/model/webgpu-uploads.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +31,14 @@ const { values } = parseArgs({
 interface TimedKernel {
   name: string;
   kernelTimeMs: number | { error: string };
+  inputShapes: unknown[];
+}
+
+/** The `n` single kernels that took longest, with their input shapes. */
+function slowest(kernels: readonly TimedKernel[], n: number): [string, number, unknown[]][] {
+  const timed = kernels.filter((k) => !isWrapper(k.name) && typeof k.kernelTimeMs === 'number');
+  timed.sort((a, b) => (b.kernelTimeMs as number) - (a.kernelTimeMs as number));
+  return timed.slice(0, n).map((k) => [k.name, Number((k.kernelTimeMs as number).toFixed(3)), k.inputShapes]);
 }
 
 /** A tf.customGrad wrapper: its inner kernels are profiled (and timed) on their own. */
@@ -58,6 +67,7 @@ async function loadDawn(): Promise<void> {
   Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('webgpu backend did not start');
+  fastUploads(tf.backend()); // as useBackend does for the bench and the app
 }
 
 /** ms of `f` (synced by reading its result back), mean of 5 after one warm-up. */
@@ -109,7 +119,8 @@ async function main(): Promise<void> {
         await run.trainStep();
         return [];
       });
-      const { totalMs, byOp } = byName(info.kernels as unknown as TimedKernel[]);
+      const timed = info.kernels as unknown as TimedKernel[];
+      const { totalMs, byOp } = byName(timed);
       const row = {
         model,
         method: v.label,
@@ -118,7 +129,9 @@ async function main(): Promise<void> {
         stepMs: Number(stepMs.toFixed(1)),
         gpuMs: totalMs,
       };
-      process.stdout.write(JSON.stringify({ ...row, top: byOp.slice(0, 15) }) + '\n');
+      process.stdout.write(
+        JSON.stringify({ ...row, top: byOp.slice(0, 15), slowest: slowest(timed, 20) }) + '\n',
+      );
       run.dispose();
     }
   }

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { BackendName } from './config.ts';
 import { errorMessage } from './errors.ts';
+import { fastUploads } from './model/webgpu-uploads.ts';
 
 export interface BackendChoice {
   backend: BackendName;
@@ -96,6 +97,7 @@ export async function useBackend(name: BackendName, loaders: BackendLoaders = {}
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error('not available here');
   await tf.ready();
+  if (name === 'webgpu') fastUploads(tf.backend());
   const problem = float32Problem(name, tf.env());
   if (problem) throw new Error(problem);
   await smokeTest();

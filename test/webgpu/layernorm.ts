@@ -9,12 +9,14 @@
  * dx, dgamma, dbeta of dy, from the new kernels on webgpu, from the plain ops (`layerNormOps`) on webgpu and
  * on the cpu backend, and from a float64 reference written out below; errors are max |a - b| / max |b|.
  */
+import { fileURLToPath } from 'node:url';
+
 import * as tf from '@tensorflow/tfjs';
 
 import { nodeLoaders } from '../../src/cli/files.ts';
 import { tally } from '../../src/core/bench/kernels.ts';
 import { forward, NO_DROPOUT } from '../../src/core/model/bert.ts';
-import { layerNormOps } from '../../src/core/model/fused.ts';
+import { layerNormOps, linearFused } from '../../src/core/model/fused.ts';
 import { disposeParams } from '../../src/core/model/params.ts';
 import { LAYER_NORM, layerNormWebgpu } from '../../src/core/model/webgpu-layernorm.ts';
 import { makeRng } from '../../src/core/rng.ts';
@@ -92,6 +94,8 @@ export interface LayerNormReport {
   adapter: string;
   cases: CaseReport[];
   kernels: { kernel: KernelsReport; plain: KernelsReport };
+  /** A dense layer's bias gradient (linearFused) on webgpu: its dispatching kernels, and per [N, out] its error. */
+  linearBias: { kernels: Record<string, number>; errors: { shape: number[]; rel: number }[] };
   model: ModelReport;
   /** tf.memory().numTensors after the webgpu runs minus before. */
   leakedTensors: number;
@@ -224,8 +228,55 @@ async function kernelsOf(f: LayerNormFn): Promise<KernelsReport> {
   return report;
 }
 
+/** db of y = x W^T + b for random dy, against the float64 column sums of dy; and the kernels of db alone. */
+async function linearBiasCheck(): Promise<LayerNormReport['linearBias']> {
+  const rng = makeRng(77);
+  const errors: { shape: number[]; rel: number }[] = [];
+  let kernels: Record<string, number> = {};
+  for (const [n, out] of [
+    [7, 512],
+    [300, 40],
+    [5000, 24],
+  ] as [number, number][]) {
+    const dyValues = Float32Array.from({ length: n * out }, () => rng.normal());
+    const [x, w, b, dy] = [
+      tf.randomNormal([n, 16]),
+      tf.randomNormal([out, 16]),
+      tf.zeros([out]),
+      tf.tensor(dyValues, [n, out]),
+    ];
+    const gradB = (bias: tf.Tensor) =>
+      tf.grad((t: tf.Tensor) => linearFused(x as tf.Tensor2D, w as tf.Tensor2D, t as tf.Tensor1D))(bias, dy);
+    const got = tf.tidy(() => gradB(b));
+    const values = await got.data();
+    const want = new Float64Array(out);
+    dyValues.forEach((v, i) => (want[i % out] = (want[i % out] as number) + v));
+    let worst = 0;
+    let scale = 0;
+    want.forEach((v, c) => {
+      worst = Math.max(worst, Math.abs((values[c] as number) - v));
+      scale = Math.max(scale, Math.abs(v));
+    });
+    errors.push({ shape: [n, out], rel: worst / scale });
+    const info = await tf.profile(() => {
+      tf.dispose(tf.tidy(() => gradB(b)));
+      return [];
+    });
+    kernels = {};
+    for (const k of info.kernels) {
+      const isKernel = tf.getKernel(k.name, 'webgpu') !== undefined;
+      // The gradient w.r.t. the bias alone: the forward's kernel and what db needs.
+      if (isKernel && tally([k]).dispatches > 0) kernels[k.name] = (kernels[k.name] ?? 0) + 1;
+    }
+    tf.dispose([x, w, b, dy, got]);
+  }
+  return { kernels, errors };
+}
+
 /** The nano step (standard, or ALUM's 'paper' variant) on the golden batch vs PyTorch; dropout off. */
-async function goldenStep(method: 'standard' | 'alum'): Promise<{ lossError: number; gradError: number }> {
+export async function goldenStep(
+  method: 'standard' | 'alum',
+): Promise<{ lossError: number; gradError: number }> {
   const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
   const nano = loadNano();
   const batch = nanoBatch(golden);
@@ -288,6 +339,7 @@ async function main(): Promise<void> {
     plainWebgpu.push(c.forwardOnly ? {} : await run(layerNormOps, inputs[i] as Inputs, c));
   }
   const kernels = { kernel: await kernelsOf(layerNormWebgpu), plain: await kernelsOf(layerNormOps) };
+  const linearBias = await linearBiasCheck();
   const model = await modelCheck();
   const leakedTensors = tf.memory().numTensors - before;
 
@@ -307,8 +359,9 @@ async function main(): Promise<void> {
       plainCpuVsF64: compare(plainCpu, f64),
     });
   }
-  const report: LayerNormReport = { adapter, cases, kernels, model, leakedTensors };
+  const report: LayerNormReport = { adapter, cases, kernels, linearBias, model, leakedTensors };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
-await main();
+// Imported by test/webgpu/uploads.ts for `goldenStep`; run as a script, it measures.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { layerNormWebgpu } from './webgpu-layernorm.ts';
+import { columnSumsWebgpu, layerNormWebgpu } from './webgpu-layernorm.ts';
 import { runsWgsl } from './wgsl.ts';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
@@ -63,7 +63,7 @@ const FUSED_MATMUL = '_FusedMatMul';
  * with a gradient that tfjs calls per input (`tf.registerGradient`): `tf.fused.matMul` wraps the kernel in a
  * `tf.customGrad`, whose backward always computes dx, dW and db, so a gradient w.r.t. x alone (the inner ascent)
  * paid for dW (a MatMul) and db (a Sum) of every dense layer. The same kernels compute the same values:
- *   dx = dy W,  dW = dy^T x,  db = sum of dy over the rows.
+ *   dx = dy W,  dW = dy^T x,  db = sum of dy over the rows (on webgpu one column-sum program, `columnSumsWebgpu`).
  * x [N, in], w [out, in] (PyTorch layout), b [out] -> [N, out].
  */
 export function linearFused(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
@@ -95,7 +95,7 @@ tf.registerGradient({
     return {
       a: () => tf.matMul(d, w, false, false), // [1, N, in]
       b: () => tf.matMul(d, x, true, false), // [1, out, in]
-      bias: () => d.sum([0, 1]), // [out]
+      bias: () => (runsWgsl() ? columnSumsWebgpu(d.reshape([d.shape[1], d.shape[2]])) : d.sum([0, 1])), // [out]
     };
   },
 });

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { hasSwiftShader, runOnDawn, SWIFTSHADER_ICD as ICD } from '../../../test/helpers/dawn.ts';
 import type { CaseReport, Errors, LayerNormReport } from '../../../test/webgpu/layernorm.ts';
 import {
+  COLUMN_SUM,
   LAYER_NORM,
   LAYER_NORM_GRAD_BETA,
   LAYER_NORM_GRAD_GAMMA,
@@ -67,6 +68,12 @@ describe.skipIf(!hasSwiftShader)(`on webgpu (Dawn on SwiftShader; skipped withou
     expect(sum(report.kernels.plain.forward)).toBeGreaterThan(5);
   });
 
+  it("gives a dense layer's bias gradient as one column-sum dispatch, to float32 rounding of the float64 sums", () => {
+    expect(report.linearBias.kernels).toEqual({ _FusedMatMul: 1, [COLUMN_SUM]: 1 });
+    expect(report.linearBias.errors.length).toBe(3);
+    for (const e of report.linearBias.errors) expect(e.rel, `[${e.shape.join(',')}]`).toBeLessThan(TOLERANCE);
+  });
+
   it('runs in the model: one kernel per LayerNorm, the nano step matching PyTorch float64 (standard and ALUM)', () => {
     const m = report.model;
     expect(m.layerNormKernelsPerForward, 'embeddings + 2 layers x 2').toBe(5);
@@ -89,6 +96,7 @@ describe('without webgpu', () => {
 
   it('registers its kernels for webgpu only', () => {
     for (const name of [
+      COLUMN_SUM,
       LAYER_NORM,
       LAYER_NORM_GRAD_X,
       LAYER_NORM_STATS,

@@ -19,6 +19,8 @@ export const LAYER_NORM_GRAD_X = 'AlumLayerNormGradX';
 export const LAYER_NORM_STATS = 'AlumLayerNormStats';
 export const LAYER_NORM_GRAD_GAMMA = 'AlumLayerNormGradGamma';
 export const LAYER_NORM_GRAD_BETA = 'AlumLayerNormGradBeta';
+/** The same column-sum program as LAYER_NORM_GRAD_BETA, for a dense layer's bias gradient (fused.ts). */
+export const COLUMN_SUM = 'AlumColumnSum';
 
 /** Threads per row: a power of two (the tree reduction halves it), more for longer rows. */
 export function rowWorkgroupSize(h: number): number {
@@ -250,6 +252,7 @@ const kernels: [string, tf.KernelFunc][] = [
   [LAYER_NORM_STATS, (a) => runRows('stats', LAYER_NORM_STATS, a)],
   [LAYER_NORM_GRAD_GAMMA, (a) => runColumnSum(true, LAYER_NORM_GRAD_GAMMA, a)],
   [LAYER_NORM_GRAD_BETA, (a) => runColumnSum(false, LAYER_NORM_GRAD_BETA, a)],
+  [COLUMN_SUM, (a) => runColumnSum(false, COLUMN_SUM, a)],
 ];
 for (const [kernelName, kernelFunc] of kernels) {
   if (!tf.getKernel(kernelName, 'webgpu'))
@@ -296,4 +299,13 @@ export function layerNormWebgpu(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
     const y = tf.engine().runKernel(LAYER_NORM, inputs, { eps }) as tf.Tensor2D; // [N, H]
     return y.reshape(x.shape);
   });
+}
+
+/**
+ * Column sums of dy [N, H] -> [H] in one dispatch on the webgpu backend (`AlumColumnSum`, the program of LayerNorm's
+ * dbeta). tfjs's Sum over axis 0 transposes dy first (a reduction runs over the innermost axes only) and then
+ * reduces each row of the transpose: two dispatches and, on the H200, about 0.4 ms a dense layer's bias gradient.
+ */
+export function columnSumsWebgpu(dy: tf.Tensor2D): tf.Tensor1D {
+  return tf.engine().runKernel(COLUMN_SUM, { dy }) as tf.Tensor1D;
 }
