@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { Params } from '../model/params.ts';
+import { sumAll } from './reduce.ts';
 
 export interface AdamWSettings {
   beta1: number;
@@ -40,11 +41,11 @@ export function globalNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
   return tf.tidy(() => sumOfSquares(grads).sqrt());
 }
 
-/** The sum of the squares of all entries of `grads` (`globalNorm` squared, before its square root). -> scalar */
+/** The sum of the squares of all entries of `grads` (`globalNorm` squared, before its square root; `sumAll`). -> scalar */
 export function sumOfSquares(grads: Iterable<tf.Tensor>): tf.Scalar {
   return tf.tidy(() => {
     const all = [...grads];
-    return all.length === 0 ? tf.scalar(0) : (concatFlat(all).square().sum() as tf.Scalar);
+    return all.length === 0 ? tf.scalar(0) : sumAll(concatFlat(all).square());
   });
 }
 
