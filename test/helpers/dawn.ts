@@ -7,6 +7,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
+
 import { root } from './nano.ts';
 
 const CHROMIUM_LIB = '/usr/lib/chromium';
@@ -24,4 +27,26 @@ export function runOnDawn<T>(script: string, timeoutMs: number): T {
   if (r.status !== 0) throw new Error(`${script} exited ${r.status}: ${r.stderr.slice(-2000)}`);
   const last = r.stdout.trim().split('\n').at(-1) ?? '';
   return JSON.parse(last) as T;
+}
+
+/** Expects each kernel registered for webgpu and for no cpu backend. */
+export function expectWebgpuOnly(names: readonly string[]): void {
+  for (const name of names) {
+    expect(tf.getKernel(name, 'webgpu'), name).toBeDefined();
+    expect(tf.getKernel(name, 'cpu'), name).toBeUndefined();
+  }
+}
+
+/** A child's nano step against PyTorch float64 (test/webgpu/layernorm.ts, `goldenStep`): its largest errors. */
+export interface GoldenErrors {
+  lossError: number;
+  gradError: number;
+}
+
+/** Expects the standard and ALUM nano steps within alum.test.ts's bounds: 1e-4 of each gradient's scale, 1e-5 loss. */
+export function expectGoldenSteps(steps: { standard: GoldenErrors; alum: GoldenErrors }): void {
+  for (const [method, e] of Object.entries(steps)) {
+    expect(e.gradError, `${method} gradients`).toBeLessThan(1e-4);
+    expect(e.lossError, `${method} loss`).toBeLessThan(1e-5);
+  }
 }

@@ -25,16 +25,9 @@ export const PHILOX = {
   rounds: 10,
 } as const;
 
-/** The high 32 bits of the 64-bit product of two u32s (four 16-bit partial products, each exact in a double). */
+/** The high 32 bits of the 64-bit product of two u32s (`mulHiConst` of a's 16-bit halves). */
 export function mulHi(a: number, b: number): number {
-  const al = a & 0xffff;
-  const ah = a >>> 16;
-  const bl = b & 0xffff;
-  const bh = b >>> 16;
-  const lh = al * bh;
-  const hl = ah * bl;
-  const mid = ((al * bl) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  return (ah * bh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
+  return mulHiConst(a & 0xffff, a >>> 16, b);
 }
 
 /** Philox4x32-10 of counter (c0, c1, c2, c3) and key (k0, k1): four u32s, written to `out`. */
@@ -162,7 +155,7 @@ const M0H = PHILOX.m0 >>> 16;
 const M1L = PHILOX.m1 & 0xffff;
 const M1H = PHILOX.m1 >>> 16;
 
-/** `mulHi(m, c)` for a multiplier given by its 16-bit halves. */
+/** The high 32 bits of m c for a u32 m given by its 16-bit halves (four partial products, each exact in a double). */
 function mulHiConst(ml: number, mh: number, c: number): number {
   const cl = c & 0xffff;
   const ch = c >>> 16;

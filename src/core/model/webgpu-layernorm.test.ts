@@ -5,7 +5,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { hasSwiftShader, runOnDawn, SWIFTSHADER_ICD as ICD } from '../../../test/helpers/dawn.ts';
+import {
+  expectGoldenSteps,
+  expectWebgpuOnly,
+  hasSwiftShader,
+  runOnDawn,
+  SWIFTSHADER_ICD as ICD,
+} from '../../../test/helpers/dawn.ts';
 import type { CaseReport, Errors, LayerNormReport } from '../../../test/webgpu/layernorm.ts';
 import {
   COLUMN_SUM,
@@ -77,11 +83,7 @@ describe.skipIf(!hasSwiftShader)(`on webgpu (Dawn on SwiftShader; skipped withou
   it('runs in the model: one kernel per LayerNorm, the nano step matching PyTorch float64 (standard and ALUM)', () => {
     const m = report.model;
     expect(m.layerNormKernelsPerForward, 'embeddings + 2 layers x 2').toBe(5);
-    // alum.test.ts's bound on cpu: 1e-4 of each gradient tensor's scale.
-    for (const [method, e] of Object.entries({ standard: m.standard, alum: m.alum })) {
-      expect(e.gradError, `${method} gradients`).toBeLessThan(1e-4);
-      expect(e.lossError, `${method} loss`).toBeLessThan(1e-5);
-    }
+    expectGoldenSteps({ standard: m.standard, alum: m.alum });
   });
 
   it('leaks no tensor', () => {
@@ -95,17 +97,14 @@ describe('without webgpu', () => {
   });
 
   it('registers its kernels for webgpu only', () => {
-    for (const name of [
+    expectWebgpuOnly([
       COLUMN_SUM,
       LAYER_NORM,
       LAYER_NORM_GRAD_X,
       LAYER_NORM_STATS,
       LAYER_NORM_GRAD_GAMMA,
       LAYER_NORM_GRAD_BETA,
-    ]) {
-      expect(tf.getKernel(name, 'webgpu'), name).toBeDefined();
-      expect(tf.getKernel(name, 'cpu'), name).toBeUndefined();
-    }
+    ]);
   });
 
   it('refuses gamma or beta that do not fit x in one line', () => {
