@@ -47,9 +47,9 @@ export const FREELB_MIN_NORM = 1e-8;
  * The perturbation a step starts from, [B, T, H] (zero on padding once the step masks it), drawing its seed from
  * `nextSeed` only when the method is random. Null for `standard`. attentionMask [B, T] (FreeLB scales by length).
  *   alum, smart: N(0, sigma^2)          r3f: U(-sigma, sigma) or N(0, sigma^2) (`noiseType`)
- * Normal draws are Philox's (random.ts: on the GPU under webgpu), uniform ones tf.randomUniform's.
  *   fgm: 0                              pgd: U(-epsilon, epsilon), projected onto the per-token ball
  *   freelb: l2: U(-1, 1) sigma / sqrt(L_b H) (L_b the real tokens of row b); inf: U(-sigma, sigma)
+ * Normal draws are Philox's (random.ts: on the GPU under webgpu), uniform ones tf.randomUniform's.
  */
 export function initialPerturbation(
   cfg: Pick<TrainConfig, 'method' | 'sigma' | 'epsilon' | 'norm' | 'noiseType'>,
