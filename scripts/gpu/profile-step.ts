@@ -14,10 +14,11 @@ import { parseArgs } from 'node:util';
 
 import * as tf from '@tensorflow/tfjs';
 
+import { loadDawn } from '../../src/cli/files.ts';
+import { useBackend } from '../../src/core/backend.ts';
 import { type ModelPresetName } from '../../src/core/config.ts';
 import { parseVariants } from '../../src/core/bench/measure.ts';
 import { benchRun } from '../../src/core/bench/run.ts';
-import { fastUploads } from '../../src/core/model/webgpu-uploads.ts';
 
 const { values } = parseArgs({
   options: {
@@ -57,19 +58,6 @@ function byName(kernels: readonly TimedKernel[]): { totalMs: number; byOp: [stri
   return { totalMs: Number(byOp.reduce((s, r) => s + r[2], 0).toFixed(2)), byOp };
 }
 
-async function loadDawn(): Promise<void> {
-  const { create, globals } = (await import('webgpu')) as unknown as {
-    create: (flags: string[]) => unknown;
-    globals: Record<string, unknown>;
-  };
-  Object.assign(globalThis, globals);
-  const gpu = create(['enable-dawn-features=allow_unsafe_apis']);
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
-  await import('@tensorflow/tfjs-backend-webgpu');
-  if (!(await tf.setBackend('webgpu'))) throw new Error('webgpu backend did not start');
-  fastUploads(tf.backend()); // as useBackend does for the bench and the app
-}
-
 /** ms of `f` (synced by reading its result back), mean of 5 after one warm-up. */
 async function wallMs(f: () => tf.Tensor): Promise<number> {
   const once = async (): Promise<void> => {
@@ -104,7 +92,8 @@ async function scatterRows(n: number, h: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await loadDawn();
+  // As the bench and the app start it (useBackend: uploads patched, smoke-tested), with timestamp queries.
+  await useBackend('webgpu', { webgpu: () => loadDawn(['enable-dawn-features=allow_unsafe_apis']) });
   const batchSize = Number(values['batch-size']);
   const maxLength = Number(values['max-length']);
   await scatterRows(batchSize * maxLength, 512);

@@ -127,18 +127,24 @@ export const loadDataFile = (
 export const loadModelDir = (dir: string, seed: number): Promise<LoadedHfModel> =>
   asInput(() => loadModelDirUnchecked(dir, seed));
 
+/**
+ * Dawn for Node (the `webgpu` package) as `navigator.gpu`, then tfjs's webgpu backend. `flags` are Dawn's
+ * (`enable-dawn-features=allow_unsafe_apis` exposes timestamp queries). Needs a Vulkan driver (README, "Tests and
+ * benchmarks").
+ */
+export async function loadDawn(flags: string[] = []): Promise<void> {
+  const { create, globals } = (await import('webgpu')) as unknown as {
+    create: (flags: string[]) => unknown;
+    globals: Record<string, unknown>;
+  };
+  Object.assign(globalThis, globals);
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu: create(flags) }, configurable: true });
+  await import('@tensorflow/tfjs-backend-webgpu');
+}
+
 export const nodeLoaders: BackendLoaders = {
   wasm: async () => {
     await import('@tensorflow/tfjs-backend-wasm');
   },
-  webgpu: async () => {
-    // Dawn for Node (the `webgpu` package). Needs a Vulkan driver (README, "Tests and benchmarks").
-    const { create, globals } = (await import('webgpu')) as unknown as {
-      create: (flags: string[]) => unknown;
-      globals: Record<string, unknown>;
-    };
-    Object.assign(globalThis, globals);
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, configurable: true });
-    await import('@tensorflow/tfjs-backend-webgpu');
-  },
+  webgpu: () => loadDawn(),
 };
