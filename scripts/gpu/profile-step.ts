@@ -1,27 +1,32 @@
 /**
- * Where a training step's GPU time goes, by kernel: one step of each model and method under `tf.profile` on the
- * webgpu backend (Dawn for Node), with WebGPU timestamp queries (`timestamp-query`, which Dawn exposes with
- * `allow_unsafe_apis`), summed by kernel name. A diagnostic for docs/performance.md, not a benchmark: each timed
- * program runs in its own compute pass and submit, so the sums are GPU time without the launch overhead that
- * `npm run bench` includes. Also times the embedding gradient's scatter-add alone on three id patterns.
+ * Where a training step's time goes, by kernel: one step of each model and method under `tf.profile`, summed by
+ * kernel name. On the webgpu backend (Dawn for Node, the default) with WebGPU timestamp queries (`timestamp-query`,
+ * which Dawn exposes with `allow_unsafe_apis`): GPU time. A diagnostic for docs/performance.md, not a benchmark:
+ * each timed program runs in its own compute pass and submit, so the sums leave out the launch overhead that
+ * `npm run bench` includes. Also times the embedding gradient's scatter-add alone on three id patterns (webgpu).
+ * With `--backend wasm` or `cpu`: the CPU time tfjs measures around each kernel.
  *
- *   node profile-step.mjs [--models small] [--methods standard,alum1] [--batch-size 32] [--max-length 64]
+ *   node profile-step.mjs [--backend webgpu] [--models small] [--methods standard,alum1] [--batch-size 32]
+ *     [--max-length 64]
+ *   npx tsx scripts/gpu/profile-step.ts --backend wasm --models mini --batch-size 8   (here, without a GPU)
  *
- * pack.sh bundles it next to bench.mjs; run.sh runs it with PROFILE=1. Prints one JSON line per row.
+ * pack.sh bundles it next to bench.mjs; run.sh runs it with PROFILE=1. Prints one JSON line per row: `kernelMs`
+ * (the sum; `gpuMs` too on webgpu), `top` (ms by kernel name) and `slowest` (single kernels, with input shapes).
  */
 import process from 'node:process';
 import { parseArgs } from 'node:util';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { loadDawn } from '../../src/cli/files.ts';
+import { loadDawn, nodeLoaders } from '../../src/cli/files.ts';
 import { useBackend } from '../../src/core/backend.ts';
-import { type ModelPresetName } from '../../src/core/config.ts';
+import { BACKENDS, type BackendName, type ModelPresetName } from '../../src/core/config.ts';
 import { parseVariants } from '../../src/core/bench/measure.ts';
 import { benchRun } from '../../src/core/bench/run.ts';
 
 const { values } = parseArgs({
   options: {
+    backend: { type: 'string', default: 'webgpu' },
     models: { type: 'string', default: 'small' },
     methods: { type: 'string', default: 'standard,alum1' },
     'batch-size': { type: 'string', default: '32' },
@@ -45,7 +50,7 @@ function slowest(kernels: readonly TimedKernel[], n: number): [string, number, u
 /** A tf.customGrad wrapper: its inner kernels are profiled (and timed) on their own. */
 const isWrapper = (name: string): boolean => name === 'unnamed scope' || name.endsWith('__op');
 
-/** GPU ms by kernel name, largest first, and their total. */
+/** Kernel ms by kernel name (count, ms), largest first, and their total. */
 function byName(kernels: readonly TimedKernel[]): { totalMs: number; byOp: [string, number, number][] } {
   const ms = new Map<string, [number, number]>();
   for (const k of kernels) {
@@ -92,11 +97,15 @@ async function scatterRows(n: number, h: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // As the bench and the app start it (useBackend: uploads patched, smoke-tested), with timestamp queries.
-  await useBackend('webgpu', { webgpu: () => loadDawn(['enable-dawn-features=allow_unsafe_apis']) });
+  const backend = (values.backend ?? '') as BackendName;
+  if (!BACKENDS.includes(backend))
+    throw new Error(`--backend must be one of ${BACKENDS.join('|')}, got '${backend}'`);
+  // As the bench and the app start it (useBackend: uploads patched, smoke-tested); on webgpu with timestamp queries.
+  const dawn = () => loadDawn(['enable-dawn-features=allow_unsafe_apis']);
+  await useBackend(backend, { ...nodeLoaders, webgpu: dawn });
   const batchSize = Number(values['batch-size']);
   const maxLength = Number(values['max-length']);
-  await scatterRows(batchSize * maxLength, 512);
+  if (backend === 'webgpu') await scatterRows(batchSize * maxLength, 512);
   for (const model of (values.models ?? '').split(',') as ModelPresetName[]) {
     for (const v of parseVariants(values.methods ?? '')) {
       const run = benchRun({ model, method: v.method, k: v.k, batchSize, maxLength });
@@ -116,7 +125,8 @@ async function main(): Promise<void> {
         batchSize,
         maxLength,
         stepMs: Number(stepMs.toFixed(1)),
-        gpuMs: totalMs,
+        kernelMs: totalMs,
+        ...(backend === 'webgpu' ? { gpuMs: totalMs } : {}),
       };
       process.stdout.write(
         JSON.stringify({ ...row, top: byOp.slice(0, 15), slowest: slowest(timed, 20) }) + '\n',

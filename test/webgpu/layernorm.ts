@@ -13,8 +13,6 @@ import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { nodeLoaders } from '../../src/cli/files.ts';
-import { tally } from '../../src/core/bench/kernels.ts';
 import { forward, NO_DROPOUT } from '../../src/core/model/bert.ts';
 import { layerNormOps, linearFused } from '../../src/core/model/fused.ts';
 import { disposeParams } from '../../src/core/model/params.ts';
@@ -22,6 +20,7 @@ import { LAYER_NORM, layerNormWebgpu } from '../../src/core/model/webgpu-layerno
 import { makeRng } from '../../src/core/rng.ts';
 import { alumGradients, disposeStepResult, type AlumSettings } from '../../src/core/train/alum.ts';
 import { flat, loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
+import { dispatchingKernels, errorOf, type ErrorPair, startWebgpu } from './report.ts';
 
 /**
  * One input: x's shape (last axis H), eps, and x's distribution per row: offset + scale * normal. `forwardOnly`:
@@ -49,11 +48,7 @@ export const CASES: LayerNormCase[] = [
   { shape: [66000, 8], eps: 1e-5, offset: 1, scale: 1, forwardOnly: true },
 ];
 
-/** Errors of one output against a reference: max |a - b| / max |b|, and max |a - b|. */
-export interface ErrorPair {
-  rel: number;
-  abs: number;
-}
+export type { ErrorPair };
 
 /**
  * One case's outputs compared: kernel vs float64, kernel vs plain ops (webgpu, cpu), plain cpu vs float64 (the
@@ -183,19 +178,8 @@ async function run(f: LayerNormFn, inp: Inputs, c: LayerNormCase): Promise<Array
 }
 
 function compare(a: Arrays, b: Arrays): Errors {
-  const one = (p: ArrayLike<number>, q: ArrayLike<number>): ErrorPair => {
-    let abs = 0;
-    let scale = 0;
-    for (let i = 0; i < q.length; i++) {
-      const d = Math.abs((p[i] as number) - (q[i] as number));
-      abs = Number.isNaN(d) ? Infinity : Math.max(abs, d);
-      scale = Math.max(scale, Math.abs(q[i] as number));
-    }
-    if (p.length !== q.length) abs = Infinity;
-    return { abs, rel: abs / scale };
-  };
   const both = OUTPUTS.filter((o) => a[o] !== undefined && b[o] !== undefined);
-  return Object.fromEntries(both.map((o) => [o, one(a[o] as Float32Array, b[o] as Float64Array)]));
+  return Object.fromEntries(both.map((o) => [o, errorOf(a[o] as Float32Array, b[o] as Float64Array)]));
 }
 
 /** Dispatching kernels of the forward pass, the gradient w.r.t. x alone, and every gradient, on [7, 128]. */
@@ -204,19 +188,7 @@ async function kernelsOf(f: LayerNormFn): Promise<KernelsReport> {
   const gamma = tf.ones([128]);
   const beta = tf.zeros([128]);
   const dy = tf.randomNormal([7, 128]);
-  const dispatching = async (work: () => tf.Tensor | tf.Tensor[]): Promise<Record<string, number>> => {
-    const info = await tf.profile(() => {
-      tf.dispose(tf.tidy(work));
-      return [];
-    });
-    // Kernels only: the profiler also lists each `tf.customGrad` call under its caller's name.
-    const counts: Record<string, number> = {};
-    for (const k of info.kernels) {
-      const isKernel = tf.getKernel(k.name, 'webgpu') !== undefined;
-      if (isKernel && tally([k]).dispatches > 0) counts[k.name] = (counts[k.name] ?? 0) + 1;
-    }
-    return counts;
-  };
+  const dispatching = dispatchingKernels;
   const report: KernelsReport = {
     forward: await dispatching(() => f(x, gamma, beta, 1e-5)),
     gradX: await dispatching(() => tf.grad((a: tf.Tensor) => f(a, gamma, beta, 1e-5))(x, dy)),
@@ -258,16 +230,8 @@ async function linearBiasCheck(): Promise<LayerNormReport['linearBias']> {
       scale = Math.max(scale, Math.abs(v));
     });
     errors.push({ shape: [n, out], rel: worst / scale });
-    const info = await tf.profile(() => {
-      tf.dispose(tf.tidy(() => gradB(b)));
-      return [];
-    });
-    kernels = {};
-    for (const k of info.kernels) {
-      const isKernel = tf.getKernel(k.name, 'webgpu') !== undefined;
-      // The gradient w.r.t. the bias alone: the forward's kernel and what db needs.
-      if (isKernel && tally([k]).dispatches > 0) kernels[k.name] = (kernels[k.name] ?? 0) + 1;
-    }
+    // The gradient w.r.t. the bias alone: the forward's kernel and what db needs.
+    kernels = await dispatchingKernels(() => gradB(b));
     tf.dispose([x, w, b, dy, got]);
   }
   return { kernels, errors };
@@ -325,8 +289,7 @@ async function modelCheck(): Promise<ModelReport> {
 }
 
 async function main(): Promise<void> {
-  await nodeLoaders.webgpu?.();
-  if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start');
+  await startWebgpu();
   const backend = tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } };
   const adapter = `${backend.adapterInfo?.vendor ?? '?'} / ${backend.adapterInfo?.architecture ?? '?'}`;
   const inputs = CASES.map((c, i) => makeInputs(c, 1000 + i));

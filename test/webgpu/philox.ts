@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { nodeLoaders } from '../../src/cli/files.ts';
 import { tally } from '../../src/core/bench/kernels.ts';
 import { forward } from '../../src/core/model/bert.ts';
 import { withSharedMasks } from '../../src/core/model/dropout.ts';
@@ -21,6 +20,7 @@ import { disposeParams } from '../../src/core/model/params.ts';
 import { philoxMask, philoxNormal } from '../../src/core/model/philox.ts';
 import { dropoutMaskWebgpu, normalWebgpu } from '../../src/core/model/webgpu-philox.ts';
 import { loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
+import { startWebgpu } from './report.ts';
 
 /** A mask's size, rate and seed. */
 export interface MaskCase {
@@ -158,8 +158,7 @@ const relError = (a: Float32Array, b: Float32Array): number => {
 };
 
 async function main(): Promise<void> {
-  await nodeLoaders.webgpu?.();
-  if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start');
+  await startWebgpu();
   const backend = tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } };
   const adapter = `${backend.adapterInfo?.vendor ?? '?'} / ${backend.adapterInfo?.architecture ?? '?'}`;
   const before = tf.memory().numTensors;

@@ -10,10 +10,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { nodeLoaders } from '../../src/cli/files.ts';
 import { fastUploads } from '../../src/core/model/webgpu-uploads.ts';
 import { makeRng } from '../../src/core/rng.ts';
 import { goldenStep } from './layernorm.ts';
+import { startWebgpu } from './report.ts';
 
 export interface UploadsReport {
   /** createBuffer calls over `work` (100 ops with a fresh scalar each) before and after the patch. */
@@ -64,8 +64,7 @@ async function roundTrips(rounds: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  await nodeLoaders.webgpu?.();
-  if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start');
+  await startWebgpu();
   const backend = tf.backend() as unknown as { device: GPUDevice };
   let creates = 0;
   const create = backend.device.createBuffer.bind(backend.device);

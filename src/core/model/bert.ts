@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.ts';
 import { DropoutSites, type DropoutPass } from './dropout.ts';
-import { geluFused, layerNormFused, linearFused, maskedSoftmax } from './fused.ts';
+import { geluFused, layerNormFused, linearFused, maskedSoftmax, plainMatMul, swapLast } from './fused.ts';
 import { param, type Params } from './params.ts';
 
 export { NO_DROPOUT, type DropoutPass } from './dropout.ts';
@@ -58,33 +58,10 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor2D): tf.Tensor
   return lookup(table) as tf.Tensor3D;
 }
 
-/** Swaps the last two axes: [..., m, n] -> [..., n, m]. */
-function swapLast(x: tf.Tensor): tf.Tensor {
-  const perm = x.shape.map((_, i) => i);
-  const r = perm.length;
-  [perm[r - 2], perm[r - 1]] = [perm[r - 1] as number, perm[r - 2] as number];
-  return x.transpose(perm);
-}
-
 /**
- * a b for a [..., m, k], b [..., k, n], computed forward and backward with untransposed matMuls only. The
- * wasm backend's transposed BatchMatMul is 5-10x slower than its plain one (2048x128x512: 111 ms with
- * transposeB vs 21 ms plain; the builtin gradient of x W^T 326 ms vs 47 ms this way, measured in Node on
- * this repo's 2-core machine), and tfjs' builtin matMul gradient always uses the transposed forms.
- * GPU backends fold transposes into the shader, so elsewhere the builtin is used (`mm`).
+ * matMul(a, b, false, transposeB) with the backend's fast path: on wasm untransposed matMuls only (`plainMatMul`,
+ * fused.ts, says why); GPU backends fold transposes into the shader, so elsewhere the builtin.
  */
-const plainMatMul = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b]); // inputs must be saved, not captured: an enclosing tidy may free them before backprop
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [as, bs] = saved as [tf.Tensor, tf.Tensor];
-      return [tf.matMul(dy, swapLast(bs)), tf.matMul(swapLast(as), dy)];
-    },
-  };
-}) as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-
-/** matMul(a, b, false, transposeB) with the backend's fast path (see `plainMatMul`). */
 function mm(a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
   if (tf.getBackend() === 'wasm') return plainMatMul(a, transposeB ? swapLast(b) : b);
   return tf.matMul(a, b, false, transposeB);

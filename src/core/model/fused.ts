@@ -3,10 +3,12 @@
  * (so the same values), and a backward pass of a few kernels where tfjs' autodiff of the plain form runs
  * dozens (broadcast reductions, the erf derivative, saved intermediates). Each gradient is the textbook one,
  * tested against autodiff of the plain ops on random inputs (fused.test.ts). Every backend runs these: they
- * are compositions of builtin ops, not new kernels, except LayerNorm on webgpu (a WGSL program of its own).
+ * are compositions of builtin ops, not new kernels, except on webgpu: LayerNorm, GELU and the masked softmax run
+ * WGSL programs of their own there (webgpu-layernorm.ts, webgpu-activations.ts), tested against the ops here.
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { geluWebgpu, maskedSoftmaxWebgpu } from './webgpu-activations.ts';
 import { columnSumsWebgpu, layerNormWebgpu } from './webgpu-layernorm.ts';
 import { runsWgsl } from './wgsl.ts';
 
@@ -100,15 +102,73 @@ tf.registerGradient({
   },
 });
 
+/** Swaps the last two axes: [..., m, n] -> [..., n, m]. */
+export function swapLast(x: tf.Tensor): tf.Tensor {
+  const perm = x.shape.map((_, i) => i);
+  const r = perm.length;
+  [perm[r - 2], perm[r - 1]] = [perm[r - 1] as number, perm[r - 2] as number];
+  return x.transpose(perm);
+}
+
+/** The kernel `plainMatMul` runs (wasm only): the backend's BatchMatMul, neither input transposed. */
+export const PLAIN_MATMUL = 'AlumPlainMatMul';
+
+if (!tf.getKernel(PLAIN_MATMUL, 'wasm')) {
+  tf.registerKernel({
+    kernelName: PLAIN_MATMUL,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const batchMatMul = tf.getKernel('BatchMatMul', 'wasm'); // registered when the wasm package loads
+      if (!batchMatMul) throw new Error(`${PLAIN_MATMUL}: the wasm backend has no BatchMatMul kernel`);
+      return batchMatMul.kernelFunc({ ...args, attrs: { transposeA: false, transposeB: false } });
+    },
+  });
+}
+
+/**
+ * da = dy b^T and db = a^T dy, each only when a gradient needs it (`tf.registerGradient`: tfjs calls an input's
+ * function only for inputs on the path), and each an untransposed matMul of an explicit transpose. A
+ * `tf.customGrad` computes every input's gradient: the inner ascent's gradient w.r.t. delta alone then paid for
+ * every dense layer's dW as well (one matMul of the backward's two per layer).
+ */
+tf.registerGradient({
+  kernelName: PLAIN_MATMUL,
+  inputsToSave: ['a', 'b'],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+    const d = dy as tf.Tensor;
+    const [a, b] = saved as [tf.Tensor, tf.Tensor];
+    return { a: () => tf.matMul(d, swapLast(b)), b: () => tf.matMul(swapLast(a), d) };
+  },
+});
+
+/**
+ * a b for a [..., m, k], b [..., k, n] -> [..., m, n] (the same leading axes), computed forward and backward with
+ * untransposed matMuls only, for the wasm backend: its transposed BatchMatMul is 5-10x slower than its plain one
+ * (2048x128x512: 111 ms with transposeB vs 21 ms plain; the builtin gradient of x W^T 326 ms vs 47 ms this way,
+ * measured in Node on this repo's 2-core machine), and tfjs' builtin matMul gradient always uses the transposed
+ * forms. One `AlumPlainMatMul` kernel, registered for wasm alone: other backends use `tf.matMul`.
+ */
+export function plainMatMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel(PLAIN_MATMUL, { a, b }) as tf.Tensor;
+}
+
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 /**
- * GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)), the same ops as the plain form. Backward:
- * dy (Phi(x) + x phi(x)) with Phi(x) = 0.5 (1 + erf(x / sqrt 2)) and phi the standard normal density. The
- * forward's 1 + erf(x / sqrt 2) is saved for it (Phi is that times 0.5: one kernel, not the four that recompute
- * the erf), at the price of one more tensor of x's size kept per call until the backward pass.
+ * GELU, exact erf form: 0.5 x (1 + erf(x / sqrt 2)). x [...] -> [...]. On webgpu one WGSL program forward and one
+ * backward (`geluWebgpu`, webgpu-activations.ts); elsewhere `geluOps`.
  */
-export const geluFused = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+export function geluFused(x: tf.Tensor): tf.Tensor {
+  return runsWgsl() ? geluWebgpu(x) : geluOps(x);
+}
+
+/**
+ * GELU as tfjs ops, on every backend. Backward: dy (Phi(x) + x phi(x)) with Phi(x) = 0.5 (1 + erf(x / sqrt 2)) and
+ * phi the standard normal density. The forward's 1 + erf(x / sqrt 2) is saved for it (Phi is that times 0.5: one
+ * kernel, not the four that recompute the erf), at the price of one more tensor of x's size kept per call until the
+ * backward pass.
+ */
+export const geluOps = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const onePlusErf = tf.erf(x.mul(Math.SQRT1_2)).add(1); // [..., I]
   save([x, onePlusErf]);
   return {
@@ -125,9 +185,15 @@ export const geluFused = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) =>
 /**
  * Attention probabilities: softmax(scores / scale + bias) over the last axis, `bias` an additive mask that
  * broadcasts to the scores and gets no gradient (it comes from the attention mask). scores [B, A, T, T],
- * bias [B, 1, 1, T] -> [B, A, T, T]. Backward with p the probabilities: dscores = p (dy - sum(dy p)) / scale.
+ * bias [B, 1, 1, T] -> [B, A, T, T]. On webgpu one WGSL program forward and one backward
+ * (`maskedSoftmaxWebgpu`, webgpu-activations.ts); elsewhere `maskedSoftmaxOps`.
  */
 export function maskedSoftmax(scores: tf.Tensor, scale: number, bias: tf.Tensor): tf.Tensor {
+  return runsWgsl() ? maskedSoftmaxWebgpu(scores, scale, bias) : maskedSoftmaxOps(scores, scale, bias);
+}
+
+/** `maskedSoftmax` as tfjs ops, on every backend. Backward with p the probabilities: dscores = p (dy - sum(dy p)) / scale. */
+export function maskedSoftmaxOps(scores: tf.Tensor, scale: number, bias: tf.Tensor): tf.Tensor {
   const f = tf.customGrad(((s: tf.Tensor, save: tf.GradSaveFunc) => {
     const p = tf.softmax(s.div(scale).add(bias), -1);
     save([p]);

@@ -21,8 +21,8 @@ import {
   LAYER_NORM_GRAD_X,
   LAYER_NORM_STATS,
   layerNormWebgpu,
-  rowWorkgroupSize,
 } from './webgpu-layernorm.ts';
+import { rowWorkgroupSize } from './wgsl.ts';
 
 /** Float32 sums against float64 (and against the plain ops' float32 sums): measured up to 3e-7 of max |b|. */
 const TOLERANCE = 1e-6;

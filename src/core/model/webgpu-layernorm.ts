@@ -11,7 +11,16 @@
  * (webgpu-layernorm.test.ts, which runs test/webgpu/layernorm.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+import {
+  registerWebgpuKernels,
+  rowWorkgroupSize,
+  rows,
+  runProgram,
+  workgroupReduce,
+  type KernelArgs,
+} from './wgsl.ts';
 
 /** Kernel names (what `tf.profile` lists; each is one dispatch). */
 export const LAYER_NORM = 'AlumLayerNorm';
@@ -21,13 +30,6 @@ export const LAYER_NORM_GRAD_GAMMA = 'AlumLayerNormGradGamma';
 export const LAYER_NORM_GRAD_BETA = 'AlumLayerNormGradBeta';
 /** The same column-sum program as LAYER_NORM_GRAD_BETA, for a dense layer's bias gradient (fused.ts). */
 export const COLUMN_SUM = 'AlumColumnSum';
-
-/** Threads per row: a power of two (the tree reduction halves it), more for longer rows. */
-export function rowWorkgroupSize(h: number): number {
-  if (h >= 2048) return 256;
-  if (h > 256) return 128;
-  return h > 32 ? 64 : 32;
-}
 
 /** Columns per workgroup and rows summed in parallel per column by the column-sum program (32 x 8 threads). */
 const SUM_COLS = 32;
@@ -44,20 +46,7 @@ function rowPrelude(w: number): string {
     const W = ${w};
     var<workgroup> red : array<vec2<f32>, ${w}>;
 
-    fn rowSum(v : vec2<f32>) -> vec2<f32> {
-      let tid = localIndex;
-      red[tid] = v;
-      workgroupBarrier();
-      for (var s = ${w / 2}u; s > 0u; s = s >> 1u) {
-        if (tid < s) {
-          red[tid] = red[tid] + red[tid + s];
-        }
-        workgroupBarrier();
-      }
-      let total = red[0];
-      workgroupBarrier();
-      return total;
-    }
+    ${workgroupReduce('rowSum', 'vec2<f32>', w, (a, b) => `${a} + ${b}`)}
 
     fn rowMean(base : i32, h : i32) -> f32 {
       var s = 0.0;
@@ -215,35 +204,15 @@ class ColumnSumProgram implements WebGPUProgram {
   }
 }
 
-type KernelArgs = Parameters<tf.KernelFunc>[0];
-
-/** The [N, H] shape of a kernel's 2-D input, or a one-line error. */
-function rows(t: tf.TensorInfo, kernel: string): [number, number] {
-  if (t.shape.length !== 2 || t.dtype !== 'float32') {
-    throw new Error(`${kernel}: expected a float32 [N, H] input, got ${t.dtype} [${t.shape.join(',')}]`);
-  }
-  return [t.shape[0] as number, t.shape[1] as number];
-}
-
 const epsUniform = (attrs: KernelArgs['attrs']) => [{ type: 'float32', data: [Number(attrs?.['eps'])] }];
 
-/** The kernel's inputs in the order the program binds them (its `variableNames`). */
-const bound = (program: WebGPUProgram, inputs: KernelArgs['inputs']) =>
-  program.variableNames.map((k) => inputs[k] as tf.TensorInfo);
-
-function runRows(mode: RowMode, kernel: string, { inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const program = new LayerNormRowProgram(mode, rows(inputs['x'] as tf.TensorInfo, kernel));
-  return (backend as WebGPUBackend).runWebGPUProgram(
-    program,
-    bound(program, inputs),
-    'float32',
-    epsUniform(attrs),
-  );
+function runRows(mode: RowMode, kernel: string, args: KernelArgs): tf.TensorInfo {
+  const program = new LayerNormRowProgram(mode, rows(args.inputs['x'] as tf.TensorInfo, kernel));
+  return runProgram(program, args, epsUniform(args.attrs));
 }
 
-function runColumnSum(scaled: boolean, kernel: string, { inputs, backend }: KernelArgs): tf.TensorInfo {
-  const program = new ColumnSumProgram(scaled, rows(inputs['dy'] as tf.TensorInfo, kernel));
-  return (backend as WebGPUBackend).runWebGPUProgram(program, bound(program, inputs), 'float32');
+function runColumnSum(scaled: boolean, kernel: string, args: KernelArgs): tf.TensorInfo {
+  return runProgram(new ColumnSumProgram(scaled, rows(args.inputs['dy'] as tf.TensorInfo, kernel)), args);
 }
 
 const kernels: [string, tf.KernelFunc][] = [
@@ -254,10 +223,7 @@ const kernels: [string, tf.KernelFunc][] = [
   [LAYER_NORM_GRAD_BETA, (a) => runColumnSum(false, LAYER_NORM_GRAD_BETA, a)],
   [COLUMN_SUM, (a) => runColumnSum(false, COLUMN_SUM, a)],
 ];
-for (const [kernelName, kernelFunc] of kernels) {
-  if (!tf.getKernel(kernelName, 'webgpu'))
-    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc });
-}
+registerWebgpuKernels(kernels);
 
 /**
  * Per input, only for the inputs a gradient needs (the inner ascent's gradient w.r.t. x runs one dispatch).

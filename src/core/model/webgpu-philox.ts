@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import { maskParams, noiseSigma, PHILOX, seedKey, STREAM } from './philox.ts';
+import { registerWebgpuKernels, type KernelArgs } from './wgsl.ts';
 
 /** Kernel names (what `tf.profile` lists; one dispatch each). */
 export const DROPOUT_MASK = 'AlumDropoutMask';
@@ -109,8 +110,6 @@ class PhiloxProgram implements WebGPUProgram {
   }
 }
 
-type KernelArgs = Parameters<tf.KernelFunc>[0];
-
 /** Runs the program of `draw` for n entries under the key, threshold (masks) and value. */
 function runPhilox(
   draw: Draw,
@@ -147,10 +146,7 @@ const kernels: [string, tf.KernelFunc][] = [
     },
   ],
 ];
-for (const [kernelName, kernelFunc] of kernels) {
-  if (!tf.getKernel(kernelName, 'webgpu'))
-    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc });
-}
+registerWebgpuKernels(kernels);
 
 const count = (shape: readonly number[]): number => shape.reduce((a, d) => a * d, 1);
 

@@ -1,12 +1,82 @@
 /**
- * Whether the backend in use runs this repo's WGSL programs (webgpu-layernorm.ts, webgpu-dropout.ts): tfjs's
- * WebGPU backend (registered as 'webgpu', with `runWebGPUProgram`). A backend registered under that name without
- * it (a test's stand-in) gets the plain ops. The one owner of that choice: fused.ts and dropout.ts ask here.
+ * What this repo's WGSL programs share (webgpu-layernorm.ts, webgpu-philox.ts, webgpu-activations.ts): whether the
+ * backend in use runs them, how they are registered and run, and how wide a row program's workgroup is.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
+/**
+ * Whether the backend in use runs this repo's WGSL programs: tfjs's WebGPU backend (registered as 'webgpu', with
+ * `runWebGPUProgram`). A backend registered under that name without it (a test's stand-in) gets the plain ops.
+ * The one owner of that choice: fused.ts, dropout.ts and random.ts ask here.
+ */
 export function runsWgsl(): boolean {
   if (tf.getBackend() !== 'webgpu') return false;
   return typeof (tf.backend() as Partial<WebGPUBackend>).runWebGPUProgram === 'function';
+}
+
+export type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** Registers each kernel for the webgpu backend, once (a module loaded twice, as in tests, registers nothing new). */
+export function registerWebgpuKernels(kernels: readonly (readonly [string, tf.KernelFunc])[]): void {
+  for (const [kernelName, kernelFunc] of kernels) {
+    if (!tf.getKernel(kernelName, 'webgpu'))
+      tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc });
+  }
+}
+
+/**
+ * Runs a float32 program on the kernel's backend, binding the kernel's inputs in the order the program names them
+ * (its `variableNames`), with the uniforms the program declares.
+ */
+export function runProgram(
+  program: WebGPUProgram,
+  { inputs, backend }: KernelArgs,
+  uniforms?: { type: string; data: number[] }[],
+): tf.TensorInfo {
+  const bound = program.variableNames.map((k) => inputs[k] as tf.TensorInfo);
+  return (backend as WebGPUBackend).runWebGPUProgram(program, bound, 'float32', uniforms);
+}
+
+/** Threads per row of a one-workgroup-per-row program: a power of two (tree reductions halve it), more for longer rows. */
+export function rowWorkgroupSize(h: number): number {
+  if (h >= 2048) return 256;
+  if (h > 256) return 128;
+  return h > 32 ? 64 : 32;
+}
+
+/** The [N, H] shape of a kernel's 2-D float32 input, or a one-line error naming the kernel. */
+export function rows(t: tf.TensorInfo, kernel: string): [number, number] {
+  if (t.shape.length !== 2 || t.dtype !== 'float32') {
+    throw new Error(`${kernel}: expected a float32 [N, H] input, got ${t.dtype} [${t.shape.join(',')}]`);
+  }
+  return [t.shape[0] as number, t.shape[1] as number];
+}
+
+/**
+ * WGSL of `fn <name>(v : <type>) -> <type>`: the workgroup's w values (one a thread, w a power of two) combined by
+ * a tree in the workgroup array `red` (array<type, w>, which the program declares), every thread getting the
+ * total. Call it in uniform control flow (it has barriers). `combine` writes the WGSL of two values combined.
+ */
+export function workgroupReduce(
+  name: string,
+  type: string,
+  w: number,
+  combine: (a: string, b: string) => string,
+): string {
+  return `
+    fn ${name}(v : ${type}) -> ${type} {
+      red[localIndex] = v;
+      workgroupBarrier();
+      for (var s = ${w / 2}u; s > 0u; s = s >> 1u) {
+        if (localIndex < s) {
+          red[localIndex] = ${combine('red[localIndex]', 'red[localIndex + s]')};
+        }
+        workgroupBarrier();
+      }
+      let total = red[0];
+      workgroupBarrier();
+      return total;
+    }
+  `;
 }

@@ -1,0 +1,51 @@
+/**
+ * What the Dawn child scripts (test/webgpu/*.ts) share: starting the backend, the error of an output against a
+ * reference, and the dispatching kernels of a piece of work by name.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import { nodeLoaders } from '../../src/cli/files.ts';
+import { tally } from '../../src/core/bench/kernels.ts';
+
+/** Errors of one output against a reference: max |a - b| / max |b| (max |a - b| where b is all zeros), and max |a - b|. */
+export interface ErrorPair {
+  rel: number;
+  abs: number;
+}
+
+/** `ErrorPair` of `got` against `want`; Infinity on a NaN or a length mismatch. */
+export function errorOf(got: ArrayLike<number>, want: ArrayLike<number>): ErrorPair {
+  let abs = got.length === want.length ? 0 : Infinity;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs((got[i] as number) - (want[i] as number));
+    abs = Number.isNaN(d) ? Infinity : Math.max(abs, d);
+    scale = Math.max(scale, Math.abs(want[i] as number));
+  }
+  return { abs, rel: scale > 0 ? abs / scale : abs };
+}
+
+/**
+ * The kernels of `work` that dispatch device work on webgpu, counted by name (`tally`); the profiler's
+ * `tf.customGrad` wrappers are not kernels and are left out.
+ */
+export async function dispatchingKernels(
+  work: () => tf.Tensor | tf.Tensor[],
+): Promise<Record<string, number>> {
+  const info = await tf.profile(() => {
+    tf.dispose(tf.tidy(work));
+    return [];
+  });
+  const counts: Record<string, number> = {};
+  for (const k of info.kernels) {
+    const isKernel = tf.getKernel(k.name, 'webgpu') !== undefined;
+    if (isKernel && tally([k]).dispatches > 0) counts[k.name] = (counts[k.name] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Loads Dawn (as the CLI does) and makes webgpu the backend, or throws in one line. */
+export async function startWebgpu(): Promise<void> {
+  await nodeLoaders.webgpu?.();
+  if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start');
+}
