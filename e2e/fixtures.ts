@@ -87,6 +87,11 @@ export class Charts {
   async points(name: ChartName): Promise<number> {
     return Number((await this.chart(name).getAttribute('data-points')) ?? '0');
   }
+
+  /** How many of them are on its canvas (`data-drawn-points`: fewer while the chart is off screen). */
+  async drawnPoints(name: ChartName): Promise<number> {
+    return Number((await this.chart(name).getAttribute('data-drawn-points')) ?? '0');
+  }
 }
 
 export class ConfigForm {

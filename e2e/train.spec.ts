@@ -1,6 +1,6 @@
 /**
  * The main path on real WebGPU (SwiftShader here): Start trains, the charts draw, Pause holds, Step advances
- * by exactly one, Reset clears.
+ * by exactly one, Reset clears; a chart off screen draws when it scrolls into view.
  */
 import { allFinite, expect, test } from './fixtures.ts';
 
@@ -55,4 +55,26 @@ test('trains with ALUM on webgpu: charts, pause, step, reset', async ({ page, al
   await expect.poll(async () => (await alum.metrics()).length).toBe(0);
   await expect.poll(() => charts.points('loss')).toBe(0);
   await expect.poll(async () => (await alum.state()).status).toBe('ready');
+});
+
+test('a chart below the fold draws when it scrolls into view, not on every step', async ({
+  alum,
+  controls,
+  charts,
+}) => {
+  await alum.open(QUERY);
+  await expect.poll(async () => (await alum.state()).backend).toBe('webgpu');
+  const delta = charts.chart('delta');
+  const below = () => delta.evaluate((el) => el.getBoundingClientRect().top > window.innerHeight);
+  expect(await below()).toBe(true); // 1280 x 720: the loss chart is the only one in view
+  await controls.start.click();
+  await alum.waitForStep(4);
+  await controls.pause.click();
+  await expect.poll(async () => (await alum.state()).status).toBe('paused');
+  const points = await charts.points('delta');
+  expect(points).toBeGreaterThanOrEqual(4);
+  expect(await charts.drawnPoints('delta')).toBeLessThan(points);
+  await delta.scrollIntoViewIfNeeded();
+  await expect.poll(() => charts.drawnPoints('delta')).toBe(points);
+  await expect.poll(() => charts.drawnPoints('loss')).toBe(await charts.points('loss'));
 });

@@ -91,10 +91,24 @@ async function main(): Promise<void> {
     await open(phone, QUERY);
     await train(phone, 2);
     await phone.screenshot({ path: `${OUT}/phone-390.png` });
+    await scrollThrough(phone); // charts off screen draw when they come into view (MetricChart.tsx)
     await phone.screenshot({ path: `${OUT}/phone-390-full.png`, fullPage: true });
   } finally {
     await browser.close();
   }
+}
+
+/** Scrolls the page down a screen at a time, two frames at each stop, and back to the top. */
+async function scrollThrough(page: Page): Promise<void> {
+  await page.evaluate(async () => {
+    const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight) {
+      window.scrollTo(0, y);
+      await frames();
+    }
+    window.scrollTo(0, 0);
+    await frames();
+  });
 }
 
 main().catch((e: unknown) => {

@@ -1,11 +1,13 @@
 /**
  * A uPlot line chart of some MetricRow fields against step, for every visible run (and an imported
  * metrics.jsonl) at once: columns from chartData.ts, redrawn at most once per animation frame straight from
- * the store (React renders it once, not per row). Legend with hover values (uPlot's live legend), axis labels
- * with units, a log toggle, integer step ticks on the x range all charts share, mid-run setting changes as
- * vertical markers, a PNG download of the canvas, and the chart's rows as a table (its text alternative).
- * The container carries `data-points` (the active run's x values drawn), `data-overlay-points` (the imported
- * file's), `data-runs` (runs with at least one point) and `data-markers` (change markers drawn), for tests.
+ * the store (React renders it once, not per row), and only while on screen (off screen, when it scrolls back
+ * into view). Legend with hover values (uPlot's live legend), axis labels with units, a log toggle, integer
+ * step ticks on the x range all charts share, mid-run setting changes as vertical markers, a PNG download of
+ * the canvas, and the chart's rows as a table (its text alternative). The container carries, for tests:
+ * `data-points` (the active run's x values), `data-drawn-points` (those on the canvas: fewer while the chart is
+ * off screen), `data-ref` (the reference line's value), `data-overlay-points` (the imported file's),
+ * `data-runs` (runs with at least one point) and `data-markers` (change markers drawn).
  */
 import { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
@@ -117,15 +119,11 @@ function markerHook(getRuns: () => readonly ChartRun[], el: HTMLElement) {
   };
 }
 
-/** Draws the reference line across the whole plot, labelled with its value (`data-ref` holds it, for tests). */
-function refHook(line: RefLine, value: () => number | null, el: HTMLElement) {
+/** Draws the reference line across the whole plot, labelled with its value. */
+function refHook(line: RefLine, value: () => number | null) {
   return (u: uPlot) => {
     const v = value();
-    if (v === null) {
-      delete el.dataset.ref;
-      return;
-    }
-    el.dataset.ref = String(v);
+    if (v === null) return;
     const y = Math.round(u.valToPos(v, 'y', true));
     const ctx = u.ctx;
     ctx.save();
@@ -156,6 +154,8 @@ export function MetricChart({
 }: MetricChartProps) {
   const ref = useRef<HTMLDivElement>(null);
   const plotRef = useRef<uPlot | null>(null);
+  /** Draws the columns an off-screen chart has not drawn yet, at once (before its canvas is saved). */
+  const flushRef = useRef<() => void>(() => undefined);
   const [log, setLog] = useState(defaultLog);
   const [showTable, setShowTable] = useState(false);
   // The series set changes when a run is added, hidden or removed: the plot is rebuilt then (only then).
@@ -197,23 +197,38 @@ export function MetricChart({
         hooks: {
           draw: [
             markerHook(() => current, el),
-            ...(refLine === undefined ? [] : [refHook(refLine, refValue, el)]),
+            ...(refLine === undefined ? [] : [refHook(refLine, refValue)]),
           ],
         },
       };
       const plot = new uPlot(opts, first.columns as uPlot.AlignedData, el);
       plotRef.current = plot;
 
-      const setAttributes = (data: ChartData) => {
+      const activePoints = (data: ChartData) => {
         const active = appStore.getState().activeRunId;
-        el.dataset.points = String(active === null ? 0 : (data.points[active] ?? 0));
+        return String(active === null ? 0 : (data.points[active] ?? 0));
+      };
+      const setAttributes = (data: ChartData) => {
+        el.dataset.points = activePoints(data);
+        const ref = refValue();
+        if (ref === null) delete el.dataset.ref;
+        else el.dataset.ref = String(ref);
         const imported = current.find((r) => r.imported);
         if (imported === undefined) delete el.dataset.overlayPoints;
         else el.dataset.overlayPoints = String(data.points[imported.id] ?? 0);
         el.dataset.runs = String(Object.values(data.points).filter((n) => n > 0).length);
       };
       setAttributes(first);
+      el.dataset.drawnPoints = activePoints(first);
       let lastRows = -1;
+      // Columns computed but not drawn yet: the chart was off screen (`visible`) when they came.
+      let pending: ChartData | null = null;
+      let visible = true;
+      const paint = (data: ChartData) => {
+        pending = null;
+        plot.setData(data.columns as uPlot.AlignedData);
+        el.dataset.drawnPoints = activePoints(data);
+      };
       const draw = () => {
         const s = appStore.getState();
         current = chartRuns(s.runs, s.overlay);
@@ -221,16 +236,29 @@ export function MetricChart({
         if (rows === lastRows) return;
         lastRows = rows;
         const data = compute();
-        plot.setData(data.columns as uPlot.AlignedData);
         setAttributes(data);
+        if (visible) paint(data);
+        else pending = data;
       };
       const unsubscribe = subscribePerFrame(draw);
+      // An off-screen chart is redrawn when it scrolls into view, not on every step: a step's frame then draws
+      // the charts a person can see (the main thread's share of a step: docs/performance.md, "In the browser").
+      const seen = new IntersectionObserver((entries) => {
+        visible = entries.at(-1)?.isIntersecting ?? true;
+        if (visible && pending !== null) paint(pending);
+      });
+      seen.observe(el);
+      flushRef.current = () => {
+        if (pending !== null) plot.batch(() => paint(pending as ChartData));
+      };
       const resize = new ResizeObserver(() =>
         plot.setSize({ width: Math.max(el.clientWidth, 200), height: HEIGHT }),
       );
       resize.observe(el);
       return () => {
         unsubscribe();
+        seen.disconnect();
+        flushRef.current = () => undefined;
         resize.disconnect();
         plot.destroy();
         plotRef.current = null;
@@ -248,6 +276,7 @@ export function MetricChart({
   }, [series, log, include, yLabel, yRange, points, refLine, shape]);
 
   const savePng = () => {
+    flushRef.current();
     const canvas = plotRef.current?.ctx.canvas;
     if (canvas === undefined) return;
     const a = document.createElement('a');
