@@ -154,3 +154,19 @@ test('a 390-pixel phone has no horizontal scroll, and the first chart is near th
   expect(scroll).toBeLessThanOrEqual(client);
   expect(chartTop).toBeLessThan(2 * 844);
 });
+
+test('at 1280 pixels the settings panels stay inside their column, clear of the runs and charts', async ({
+  page,
+  alum,
+}) => {
+  await alum.open(QUERY);
+  // A fieldset is as wide as its content by default: the Data panel's file inputs took it 80 px into the runs.
+  const overflow = await page.evaluate(() => {
+    const column = document.querySelector('aside')?.getBoundingClientRect().right ?? 0;
+    return [...document.querySelectorAll('aside fieldset')].map(
+      (f) => f.getBoundingClientRect().right - column,
+    );
+  });
+  expect(overflow.length).toBeGreaterThanOrEqual(2);
+  expect(overflow.filter((px) => px > 0.5)).toEqual([]);
+});

@@ -100,14 +100,15 @@ async function main(): Promise<void> {
 
 /** Scrolls the page down a screen at a time, two frames at each stop, and back to the top. */
 async function scrollThrough(page: Page): Promise<void> {
+  // No named functions inside: tsx's keepNames would wrap them in a `__name` the page does not have.
   await page.evaluate(async () => {
-    const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-    for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight) {
-      window.scrollTo(0, y);
-      await frames();
+    for (let y = 0; ; y += window.innerHeight) {
+      window.scrollTo(0, Math.min(y, document.documentElement.scrollHeight));
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      if (y >= document.documentElement.scrollHeight) break;
     }
     window.scrollTo(0, 0);
-    await frames();
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   });
 }
 
