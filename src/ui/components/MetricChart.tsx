@@ -119,10 +119,17 @@ function markerHook(getRuns: () => readonly ChartRun[], el: HTMLElement) {
   };
 }
 
-/** Draws the reference line across the whole plot, labelled with its value. */
-function refHook(line: RefLine, value: () => number | null) {
+/** `data-ref`: the reference line's value, or none. */
+function setRef(el: HTMLElement, v: number | null): void {
+  if (v === null) delete el.dataset.ref;
+  else el.dataset.ref = String(v);
+}
+
+/** Draws the reference line across the whole plot, labelled with its value (`data-ref` then says it too). */
+function refHook(line: RefLine, value: () => number | null, el: HTMLElement) {
   return (u: uPlot) => {
     const v = value();
+    setRef(el, v);
     if (v === null) return;
     const y = Math.round(u.valToPos(v, 'y', true));
     const ctx = u.ctx;
@@ -168,6 +175,7 @@ export function MetricChart({
     // change and every chart is rebuilt, which in one task was a 60-200 ms main-thread stall here.
     const mount = (): (() => void) => {
       let current = chartRuns(appStore.getState().runs, appStore.getState().overlay);
+      let shown: readonly ChartRun[] = current; // the runs on the canvas: `current` when last painted
       const refValue = () => (refLine === undefined ? null : refLine.value(appStore.getState()));
       const compute = (): ChartData => chartData(current, series, log, include);
       const first = compute();
@@ -175,7 +183,7 @@ export function MetricChart({
         width: Math.max(el.clientWidth, 200),
         height: HEIGHT,
         scales: {
-          x: { time: false, range: () => sharedStepRange(current) },
+          x: { time: false, range: () => sharedStepRange(shown) },
           y: log ? { distr: 3, range: logRange } : yRange === undefined ? {} : { range: yRange, auto: false },
         },
         axes: [
@@ -196,8 +204,8 @@ export function MetricChart({
         legend: { live: true },
         hooks: {
           draw: [
-            markerHook(() => current, el),
-            ...(refLine === undefined ? [] : [refHook(refLine, refValue)]),
+            markerHook(() => shown, el),
+            ...(refLine === undefined ? [] : [refHook(refLine, refValue, el)]),
           ],
         },
       };
@@ -210,9 +218,7 @@ export function MetricChart({
       };
       const setAttributes = (data: ChartData) => {
         el.dataset.points = activePoints(data);
-        const ref = refValue();
-        if (ref === null) delete el.dataset.ref;
-        else el.dataset.ref = String(ref);
+        setRef(el, refValue());
         const imported = current.find((r) => r.imported);
         if (imported === undefined) delete el.dataset.overlayPoints;
         else el.dataset.overlayPoints = String(data.points[imported.id] ?? 0);
@@ -221,11 +227,13 @@ export function MetricChart({
       setAttributes(first);
       el.dataset.drawnPoints = activePoints(first);
       let lastRows = -1;
-      // Columns computed but not drawn yet: the chart was off screen (`visible`) when they came.
-      let pending: ChartData | null = null;
+      // Columns computed but not drawn yet, with their runs: the chart was off screen (`visible`) when they came.
+      let pending: { data: ChartData; runs: readonly ChartRun[] } | null = null;
       let visible = true;
-      const paint = (data: ChartData) => {
+      let disposed = false;
+      const paint = ({ data, runs }: { data: ChartData; runs: readonly ChartRun[] }) => {
         pending = null;
+        shown = runs;
         plot.setData(data.columns as uPlot.AlignedData);
         el.dataset.drawnPoints = activePoints(data);
       };
@@ -237,25 +245,28 @@ export function MetricChart({
         lastRows = rows;
         const data = compute();
         setAttributes(data);
-        if (visible) paint(data);
-        else pending = data;
+        if (visible) paint({ data, runs: current });
+        else pending = { data, runs: current };
       };
       const unsubscribe = subscribePerFrame(draw);
       // An off-screen chart is redrawn when it scrolls into view, not on every step: a step's frame then draws
       // the charts a person can see (the main thread's share of a step: docs/performance.md, "In the browser").
       const seen = new IntersectionObserver((entries) => {
+        if (disposed) return; // an entry queued before the teardown's disconnect
         visible = entries.at(-1)?.isIntersecting ?? true;
         if (visible && pending !== null) paint(pending);
       });
       seen.observe(el);
       flushRef.current = () => {
-        if (pending !== null) plot.batch(() => paint(pending as ChartData));
+        const p = pending;
+        if (p !== null) plot.batch(() => paint(p));
       };
       const resize = new ResizeObserver(() =>
         plot.setSize({ width: Math.max(el.clientWidth, 200), height: HEIGHT }),
       );
       resize.observe(el);
       return () => {
+        disposed = true;
         unsubscribe();
         seen.disconnect();
         flushRef.current = () => undefined;
