@@ -37,7 +37,7 @@ export function expectWebgpuOnly(names: readonly string[]): void {
   }
 }
 
-/** A child's nano step against PyTorch float64 (test/webgpu/layernorm.ts, `goldenStep`): its largest errors. */
+/** A child's nano step against PyTorch float64 (`goldenStep`, test/helpers/golden-step.ts): its largest errors. */
 export interface GoldenErrors {
   lossError: number;
   gradError: number;

@@ -22,8 +22,8 @@ import {
   maskedSoftmaxWebgpu,
 } from '../../src/core/model/webgpu-activations.ts';
 import { makeRng } from '../../src/core/rng.ts';
+import { goldenStep } from '../helpers/golden-step.ts';
 import { loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
-import { goldenStep } from './layernorm.ts';
 import { dispatchingKernels as dispatching, errorOf, type ErrorPair, startWebgpu } from './report.ts';
 
 /** One input of either function: its shape, the softmax's scale, and whether to run the forward pass alone. */

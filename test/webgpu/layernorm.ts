@@ -18,8 +18,8 @@ import { layerNormOps, linearFused } from '../../src/core/model/fused.ts';
 import { disposeParams } from '../../src/core/model/params.ts';
 import { LAYER_NORM, layerNormWebgpu } from '../../src/core/model/webgpu-layernorm.ts';
 import { makeRng } from '../../src/core/rng.ts';
-import { alumGradients, disposeStepResult, type AlumSettings } from '../../src/core/train/alum.ts';
-import { flat, loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
+import { goldenStep } from '../helpers/golden-step.ts';
+import { loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
 import { dispatchingKernels, errorOf, type ErrorPair, startWebgpu } from './report.ts';
 
 /**
@@ -237,40 +237,6 @@ async function linearBiasCheck(): Promise<LayerNormReport['linearBias']> {
   return { kernels, errors };
 }
 
-/** The nano step (standard, or ALUM's 'paper' variant) on the golden batch vs PyTorch; dropout off. */
-export async function goldenStep(
-  method: 'standard' | 'alum',
-): Promise<{ lossError: number; gradError: number }> {
-  const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
-  const nano = loadNano();
-  const batch = nanoBatch(golden);
-  const { K, eta, epsilon, alpha } = golden.hyper;
-  const settings: AlumSettings = {
-    ...{ method, alpha, k: K, eta, epsilon, variant: 'paper' },
-    ...{ innerLoss: 'kl', innerReduction: 'sum', detachEmbedding: false, norm: 'inf' },
-  };
-  const deltaInit = method === 'alum' ? tf.tensor3d(flat(golden.delta_init), [3, 8, 32]) : null;
-  const dropout = { clean: NO_DROPOUT, inner: [NO_DROPOUT, NO_DROPOUT], adv: NO_DROPOUT };
-  const r = alumGradients(nano.params, nano.model, batch, settings, { dropout, deltaInit, record: false });
-  const want =
-    method === 'alum'
-      ? golden.variants['paper']
-      : { ...golden.standard, loss_total: golden.standard.loss_task };
-  if (!want) throw new Error('no golden for the paper variant');
-  let gradError = 0;
-  for (const [name, g] of r.grads) {
-    const w = flat(want.grads[name] as never);
-    const got = await g.data();
-    const scale = Math.max(1e-3, ...w.map(Math.abs));
-    w.forEach((v, i) => (gradError = Math.max(gradError, Math.abs((got[i] as number) - v) / scale)));
-  }
-  const lossError = Math.abs((await r.totalLoss.data())[0]! - want.loss_total);
-  disposeStepResult(r);
-  tf.dispose(Object.values(batch));
-  disposeParams(nano.params);
-  return { lossError, gradError };
-}
-
 async function modelCheck(): Promise<ModelReport> {
   const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
   const nano = loadNano();
@@ -326,5 +292,5 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
-// Imported by test/webgpu/uploads.ts for `goldenStep`; run as a script, it measures.
+// Run as a script, it measures (imported, as by the test for its types, it does nothing).
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -6,13 +6,13 @@
  *     node --import tsx test/webgpu/uploads.ts
  * Counts `device.createBuffer` calls over the same work before and after patching, reads uploaded values of
  * every dtype and several sizes back through a GPU program (buffers reused many times over), and runs the nano
- * model's golden step (webgpu-layernorm's check) on the patched backend.
+ * model's golden step (`goldenStep`, test/helpers/golden-step.ts) on the patched backend.
  */
 import * as tf from '@tensorflow/tfjs';
 
 import { fastUploads } from '../../src/core/model/webgpu-uploads.ts';
 import { makeRng } from '../../src/core/rng.ts';
-import { goldenStep } from './layernorm.ts';
+import { goldenStep } from '../helpers/golden-step.ts';
 import { startWebgpu } from './report.ts';
 
 export interface UploadsReport {

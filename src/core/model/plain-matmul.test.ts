@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { expectGoldenSteps } from '../../../test/helpers/dawn.ts';
-import { goldenStep } from '../../../test/webgpu/layernorm.ts';
+import { goldenStep } from '../../../test/helpers/golden-step.ts';
 import { makeRng } from '../rng.ts';
 import { PLAIN_MATMUL, plainMatMul } from './fused.ts';
 

@@ -176,13 +176,7 @@ class MaskedSoftmaxProgram implements WebGPUProgram {
 
 const runGelu = (mode: GeluMode, args: KernelArgs): tf.TensorInfo => {
   const x = args.inputs['x'] as tf.TensorInfo;
-  return runProgram(
-    new GeluProgram(
-      mode,
-      x.shape.reduce((a, d) => a * d, 1),
-    ),
-    args,
-  );
+  return runProgram(new GeluProgram(mode, tf.util.sizeFromShape(x.shape)), args);
 };
 
 function runSoftmax(mode: SoftmaxMode, kernel: string, args: KernelArgs): tf.TensorInfo {
