@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 import * as tf from '@tensorflow/tfjs';
-import { expect } from 'vitest';
+import { beforeAll, describe, expect } from 'vitest';
 
 import { root } from './nano.ts';
 
@@ -27,6 +27,26 @@ export function runOnDawn<T>(script: string, timeoutMs: number): T {
   if (r.status !== 0) throw new Error(`${script} exited ${r.status}: ${r.stderr.slice(-2000)}`);
   const last = r.stdout.trim().split('\n').at(-1) ?? '';
   return JSON.parse(last) as T;
+}
+
+/**
+ * A describe block over one Dawn child script's report: the script runs once (`runOnDawn`) before the block's tests,
+ * which read the report through `report()`; skipped, saying why, where SwiftShader is missing.
+ */
+export function describeOnDawn<T>(script: string, timeoutMs: number, tests: (report: () => T) => void): void {
+  describe.skipIf(!hasSwiftShader)(
+    `on webgpu (Dawn on SwiftShader; skipped without ${SWIFTSHADER_ICD})`,
+    () => {
+      let report: T | undefined;
+      beforeAll(() => {
+        report = runOnDawn<T>(script, timeoutMs);
+      }, timeoutMs + 20_000);
+      tests(() => {
+        if (report === undefined) throw new Error(`${script} gave no report`);
+        return report;
+      });
+    },
+  );
 }
 
 /** Expects each kernel registered for webgpu and for no cpu backend. */

@@ -5,6 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { CONCAT_COPY, SPLIT_COPY } from '../model/webgpu-copy.ts';
+
 /**
  * Kernels that launch no GPU work on the webgpu backend (tfjs-backend-webgpu 4.22): they relabel an existing
  * buffer or only group other kernels. Reshape and ExpandDims give the same data a new shape (the dataId is
@@ -36,12 +38,20 @@ export interface ProfiledKernel {
 }
 
 /**
+ * This repo's copy kernels (webgpu-copy.ts): no program; each ends the compute pass once and records one buffer
+ * copy per tensor. Counted as one launch each: GPU work, without a pipeline, bind group or uniforms per copy.
+ */
+export const COPY_KERNELS: ReadonlySet<string> = new Set([CONCAT_COPY, SPLIT_COPY]);
+
+/**
  * Device programs one kernel launches on webgpu: none for VIEW_KERNELS; one slice per output for SplitV
- * (webgpu `splitV` slices each part); chunks of CONCAT_INPUTS_PER_DISPATCH for Concat; one for every other
- * kernel (a lower bound: Softmax, some reductions and split-K MatMuls run more than one program).
+ * (webgpu `splitV` slices each part); chunks of CONCAT_INPUTS_PER_DISPATCH for Concat; one for a copy kernel
+ * (COPY_KERNELS) and for every other kernel (a lower bound: Softmax, some reductions and split-K MatMuls run
+ * more than one program).
  */
 export function dispatchesOf(k: ProfiledKernel): number {
   if (VIEW_KERNELS.has(k.name) || isWrapper(k.name)) return 0;
+  if (COPY_KERNELS.has(k.name)) return 1;
   if (k.name === 'SplitV') return k.outputShapes.length;
   if (k.name === 'Concat') return concatDispatches(k.inputShapes.length);
   return 1;

@@ -4,13 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  expectGoldenSteps,
-  expectWebgpuOnly,
-  hasSwiftShader,
-  runOnDawn,
-  SWIFTSHADER_ICD as ICD,
-} from '../../../test/helpers/dawn.ts';
+import { expectGoldenSteps, describeOnDawn, expectWebgpuOnly } from '../../../test/helpers/dawn.ts';
 import type { ActivationsReport, CaseReport, Errors } from '../../../test/webgpu/activations.ts';
 import { CASES } from '../../../test/webgpu/activations.ts';
 import { geluFused, maskedSoftmax } from './fused.ts';
@@ -31,15 +25,10 @@ function expectWithin(errors: Errors, what: string, c: CaseReport): void {
   }
 }
 
-describe.skipIf(!hasSwiftShader)(`on webgpu (Dawn on SwiftShader; skipped without ${ICD})`, () => {
-  let report: ActivationsReport;
-  beforeAll(() => {
-    report = runOnDawn<ActivationsReport>('test/webgpu/activations.ts', 280_000);
-  }, 300_000);
-
+describeOnDawn<ActivationsReport>('test/webgpu/activations.ts', 280_000, (reportOf) => {
   it('gives GELU, the masked softmax and their gradients of the float64 reference, on every shape', () => {
-    expect(report.cases.map((c) => c.shape)).toEqual(CASES.map((c) => c.shape));
-    for (const [i, c] of report.cases.entries()) {
+    expect(reportOf().cases.map((c) => c.shape)).toEqual(CASES.map((c) => c.shape));
+    for (const [i, c] of reportOf().cases.entries()) {
       const outputs = CASES[i]?.forwardOnly ? ['y'] : ['y', 'dx'];
       expect(Object.keys(c.kernelVsF64), 'outputs compared').toEqual(outputs);
       expectWithin(c.kernelVsF64, 'kernel vs float64', c);
@@ -48,14 +37,14 @@ describe.skipIf(!hasSwiftShader)(`on webgpu (Dawn on SwiftShader; skipped withou
   });
 
   it('gives the numbers of the plain tfjs ops (geluOps, maskedSoftmaxOps) on webgpu and on cpu', () => {
-    for (const c of report.cases) {
+    for (const c of reportOf().cases) {
       expectWithin(c.kernelVsPlainWebgpu, 'kernel vs plain ops (webgpu)', c);
       expectWithin(c.kernelVsPlainCpu, 'kernel vs plain ops (cpu)', c);
     }
   });
 
   it('runs one dispatch forward and one more for the gradient, where the plain ops run 3 to 13', () => {
-    const k = report.kernels;
+    const k = reportOf().kernels;
     expect(k.gelu).toEqual({ forward: { [GELU]: 1 }, grad: { [GELU]: 1, [GELU_GRAD]: 1 } });
     expect(k.softmax).toEqual({
       forward: { [MASKED_SOFTMAX]: 1 },
@@ -69,16 +58,16 @@ describe.skipIf(!hasSwiftShader)(`on webgpu (Dawn on SwiftShader; skipped withou
   });
 
   it('runs in the model: one GELU and one softmax kernel per layer, the nano step matching PyTorch float64', () => {
-    const m = report.model;
+    const m = reportOf().model;
     expect([m.geluKernelsPerForward, m.softmaxKernelsPerForward], 'nano: 2 layers').toEqual([2, 2]);
     expectGoldenSteps({ standard: m.standard, alum: m.alum });
   });
 
   it('refuses scores and a bias that do not fit in one line, and leaks no tensor', () => {
-    expect(report.badShape).toBe(
+    expect(reportOf().badShape).toBe(
       'maskedSoftmax: scores [2,3,4,4] and bias [2,1,4,4] do not fit (want [B,A,Tq,T] and [B,1,1,T])',
     );
-    expect(report.leakedTensors).toBe(0);
+    expect(reportOf().leakedTensors).toBe(0);
   });
 });
 

@@ -16,10 +16,11 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import {
   registerWebgpuKernels,
+  rowIndexWgsl,
+  rowReductionsWgsl,
   rowWorkgroupSize,
   rows,
   runProgram,
-  workgroupReduce,
   type KernelArgs,
 } from './wgsl.ts';
 
@@ -153,20 +154,12 @@ class MaskedSoftmaxProgram implements WebGPUProgram {
     const w = this.workgroupSize[0];
     const first = this.variableNames[0] as string;
     return `
-      const W = ${w};
-      var<workgroup> red : array<f32, ${w}>;
-
-      ${workgroupReduce('rowMax', 'f32', w, (a, b) => `max(${a}, ${b})`)}
-      ${workgroupReduce('rowSum', 'f32', w, (a, b) => `${a} + ${b}`)}
+      ${rowReductionsWgsl(w)}
 
       ${this.mode === 'forward' ? 'fn v(base : i32, biasBase : i32, c : i32) -> f32 { return scores[base + c] / uniforms.scale + bias[biasBase + c]; }' : ''}
 
       fn main(index : i32) {
-        let n = uniforms.${first}Shape.x;
-        let t = uniforms.${first}Shape.y;
-        let valid = index / W < n;
-        let row = min(index / W, n - 1);
-        let base = row * t;
+        ${rowIndexWgsl(first, 't')}
         ${this.mode === 'forward' ? 'let biasBase = (row / (n / uniforms.biasShape.x)) * t;' : ''}
         ${SOFTMAX_BODY[this.mode]}
       }

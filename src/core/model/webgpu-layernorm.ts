@@ -15,6 +15,7 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import {
   registerWebgpuKernels,
+  rowIndexWgsl,
   rowWorkgroupSize,
   rows,
   runProgram,
@@ -133,11 +134,7 @@ class LayerNormRowProgram implements WebGPUProgram {
     return `
       ${rowPrelude(this.workgroupSize[0])}
       fn main(index : i32) {
-        let n = uniforms.xShape.x;
-        let h = uniforms.xShape.y;
-        let valid = index / W < n;
-        let row = min(index / W, n - 1);
-        let base = row * h;
+        ${rowIndexWgsl('x', 'h')}
         let mean = rowMean(base, h);
         let rstd = rowRstd(base, h, mean);
         ${ROW_BODY[this.mode]}

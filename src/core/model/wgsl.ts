@@ -80,3 +80,28 @@ export function workgroupReduce(
     }
   `;
 }
+
+/**
+ * WGSL opening a one-workgroup-per-row program's `main`, over the first input `input` [N, len]: `n`, `<len>`, the
+ * workgroup's `row` (clamped, so that padding workgroups of a reshaped dispatch, past 65,535 rows, read a real row;
+ * barriers stay in uniform control flow), `valid` (whether the row is real: only then does it write) and `base` (the
+ * row's first entry). The program declares `const W`, its workgroup size.
+ */
+export function rowIndexWgsl(input: string, len: string): string {
+  return `
+        let n = uniforms.${input}Shape.x;
+        let ${len} = uniforms.${input}Shape.y;
+        let valid = index / W < n;
+        let row = min(index / W, n - 1);
+        let base = row * ${len};`;
+}
+
+/** WGSL of a row program's workgroup size `W` and its float row reductions `rowMax` and `rowSum` (`workgroupReduce`). */
+export function rowReductionsWgsl(w: number): string {
+  return `
+      const W = ${w};
+      var<workgroup> red : array<f32, ${w}>;
+
+      ${workgroupReduce('rowMax', 'f32', w, (a, b) => `max(${a}, ${b})`)}
+      ${workgroupReduce('rowSum', 'f32', w, (a, b) => `${a} + ${b}`)}`;
+}

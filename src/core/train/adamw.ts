@@ -7,7 +7,10 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { Params } from '../model/params.ts';
+import { concatByCopies, runsCopies, splitByCopies } from '../model/webgpu-copy.ts';
+import { runsWgsl } from '../model/wgsl.ts';
 import { sumAll } from './reduce.ts';
+import { momentWebgpu, weightsWebgpu, type AdamConstants } from './webgpu-adamw.ts';
 
 export interface AdamWSettings {
   beta1: number;
@@ -66,11 +69,20 @@ export const CONCAT_FANIN = 7;
 
 /**
  * The tensors flattened and concatenated in order ([sum of sizes]): one tensor is only reshaped (no Concat
- * kernel); more than CONCAT_FANIN are joined in a tree of Concat kernels of at most CONCAT_FANIN inputs each,
- * each level joining consecutive runs of exactly CONCAT_FANIN (the rest pass up as they are), which takes the
- * fewest kernels: ceil((n - 1) / (CONCAT_FANIN - 1)). The same values as one tf.concat (a copy).
+ * kernel); on webgpu more are joined by buffer copies (`concatByCopies`, no program), elsewhere by `concatTree`.
+ * The same values as one tf.concat (a copy).
  */
 export function concatFlat(xs: tf.Tensor[]): tf.Tensor1D {
+  if (xs.length > 1 && runsCopies()) return concatByCopies(xs);
+  return concatTree(xs);
+}
+
+/**
+ * `concatFlat` by Concat kernels: more than CONCAT_FANIN tensors are joined in a tree of Concat kernels of at most
+ * CONCAT_FANIN inputs each, each level joining consecutive runs of exactly CONCAT_FANIN (the rest pass up as they
+ * are), which takes the fewest kernels: ceil((n - 1) / (CONCAT_FANIN - 1)). -> [sum of sizes]
+ */
+export function concatTree(xs: tf.Tensor[]): tf.Tensor1D {
   return tf.tidy(() => {
     let level = xs.map((x) => x.reshape([-1]));
     while (level.length > CONCAT_FANIN) {
@@ -84,9 +96,13 @@ export function concatFlat(xs: tf.Tensor[]): tf.Tensor1D {
   });
 }
 
-/** `x` [sum of sizes] cut into parts of `sizes`; one part is `x` itself (a reshape, no SplitV kernel). */
+/**
+ * `x` [sum of sizes] cut into parts of `sizes`; one part is `x` itself (a reshape, no SplitV kernel); on webgpu
+ * by buffer copies (`splitByCopies`, no program).
+ */
 function splitFlat(x: tf.Tensor, sizes: number[]): tf.Tensor[] {
-  return sizes.length === 1 ? [x.reshape([-1])] : tf.split(x, sizes);
+  if (sizes.length === 1) return [x.reshape([-1])];
+  return runsCopies() ? splitByCopies(x, sizes) : tf.split(x, sizes);
 }
 
 /** A tensor's storage handle (`tf.Variable.assign` replaces it; nothing else does). */
@@ -175,6 +191,8 @@ export class AdamW {
     readonly settings: AdamWSettings = ADAMW_DEFAULTS,
     /** Group parameters into flat buffers (the default but on wasm), or give each its own group. */
     readonly flat: boolean = tf.getBackend() !== 'wasm',
+    /** Update in three WGSL programs (webgpu-adamw.ts; the default where the backend runs them) or plain ops. */
+    readonly fused: boolean = runsWgsl(),
   ) {
     const all = new Set(params.keys());
     this.groups = this.makeGroups(all, () => null);
@@ -333,31 +351,20 @@ export class AdamW {
   }
 
   /**
-   * One group's update (the t-th) from its flat gradients `flatGrad` [n], each quantity in its own tidy so that
-   * the group's temporaries ([n] each) are freed as soon as they are used: the peak is a few flat buffers, not
-   * every intermediate of the update.
+   * One group's update (the t-th) from its flat gradients `flatGrad` [n]: the moments assigned, the weights
+   * stepped ([n], `stepGroup`), split back into the parameters and kept as the group's flat copy.
    */
   private updateGroup(group: Group, flatGrad: tf.Tensor, scale: tf.Scalar, lr: number): void {
     const { beta1, beta2, eps, weightDecay } = this.settings;
-    const bc1 = 1 - beta1 ** this.t;
-    const bc2 = 1 - beta2 ** this.t;
-    const { m, v, decay } = group;
-    const g = tf.tidy(() => flatGrad.mul(scale));
-    m.assign(tf.tidy(() => m.mul(beta1).add(g.mul(1 - beta1))));
-    v.assign(tf.tidy(() => v.mul(beta2).add(tf.tidy(() => g.square().mul(1 - beta2)))));
-    g.dispose();
-    const step = tf.tidy(() => {
-      const denom = tf.tidy(() => v.sqrt().div(Math.sqrt(bc2)).add(eps));
-      return m.div(denom).mul(lr / bc1);
-    });
-    const next = tf.tidy(() => {
-      const p = this.flatWeights(group); // [n]
-      const factor = 1 - lr * weightDecay; // <= 1: lr and weightDecay are not negative
-      if (decay === 'none') return p.sub(step);
-      if (decay === 'all') return p.mul(factor).sub(step);
-      return p.mul(tf.maximum(decay, factor)).sub(step); // factor where a member decays, 1 where not
-    });
-    step.dispose();
+    const c: AdamConstants = {
+      ...{ beta1, beta2, eps },
+      sqrtBc2: Math.sqrt(1 - beta2 ** this.t),
+      lrBc1: lr / (1 - beta1 ** this.t),
+      factor: 1 - lr * weightDecay, // <= 1: lr and weightDecay are not negative
+    };
+    const next = this.fused
+      ? this.stepFused(group, flatGrad, scale, c)
+      : this.stepPlain(group, flatGrad, scale, c);
     const parts = splitFlat(next, group.sizes);
     parts.forEach((x, i) => {
       const param = this.params.get(group.names[i] as string) as tf.Variable;
@@ -369,6 +376,46 @@ export class AdamW {
       group.weights.ids = group.names.map((name) => dataIdOf(this.params.get(name) as tf.Variable));
     }
     next.dispose();
+  }
+
+  /**
+   * The update in plain tfjs ops (sixteen kernels), each quantity in its own tidy so that the group's temporaries
+   * ([n] each) are freed as soon as they are used: the peak is a few flat buffers, not every intermediate of the
+   * update. Assigns the moments; -> the new weights [n].
+   */
+  private stepPlain(group: Group, flatGrad: tf.Tensor, scale: tf.Scalar, c: AdamConstants): tf.Tensor {
+    const { m, v, decay } = group;
+    const g = tf.tidy(() => flatGrad.mul(scale));
+    m.assign(tf.tidy(() => m.mul(c.beta1).add(g.mul(1 - c.beta1))));
+    v.assign(tf.tidy(() => v.mul(c.beta2).add(tf.tidy(() => g.square().mul(1 - c.beta2)))));
+    g.dispose();
+    const step = tf.tidy(() => {
+      const denom = tf.tidy(() => v.sqrt().div(c.sqrtBc2).add(c.eps));
+      return m.div(denom).mul(c.lrBc1);
+    });
+    const next = tf.tidy(() => {
+      const p = this.flatWeights(group); // [n]
+      if (decay === 'none') return p.sub(step);
+      if (decay === 'all') return p.mul(c.factor).sub(step);
+      return p.mul(tf.maximum(decay, c.factor)).sub(step); // factor where a member decays, 1 where not
+    });
+    step.dispose();
+    return next;
+  }
+
+  /**
+   * The same update as `stepPlain` in three WGSL programs (webgpu-adamw.ts): each moment, then the weights from
+   * them. Assigns the moments; -> the new weights [n].
+   */
+  private stepFused(group: Group, flatGrad: tf.Tensor, scale: tf.Scalar, c: AdamConstants): tf.Tensor {
+    const { m, v, decay } = group;
+    m.assign(tf.tidy(() => momentWebgpu('first', flatGrad, m, scale, c.beta1)));
+    v.assign(tf.tidy(() => momentWebgpu('second', flatGrad, v, scale, c.beta2)));
+    return tf.tidy(() => {
+      const p = this.flatWeights(group); // [n]
+      const mode = decay instanceof tf.Tensor ? 'mixed' : decay;
+      return weightsWebgpu(p, m, v, mode, decay instanceof tf.Tensor ? decay : null, c);
+    });
   }
 
   /** A copy of the state (reads every moment back from the backend, one readback per group and moment). */

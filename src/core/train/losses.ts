@@ -5,7 +5,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { InnerLoss, InnerReduction } from '../config.ts';
+import { runsWgsl } from '../model/wgsl.ts';
 import { detach } from './tape.ts';
+import { klRowsTowardWebgpu } from './webgpu-kl.ts';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -91,9 +93,16 @@ export const klRows = tf.customGrad(((pLogits: tf.Tensor2D, qLogits: tf.Tensor2D
 /**
  * `klRows` with p a constant (a stop-gradient target): KL(sg p || q) per row, [B, C], [B, C] -> [B]. Its
  * gradient is d KL / d z_q = q - p only (`klRows` also computes the p side, which a stop-gradient drops), from the
- * forward's pieces. The same values as `klRows`, bit for bit.
+ * forward's pieces. The same values as `klRows`, bit for bit. On webgpu the same maths as two WGSL programs
+ * (webgpu-kl.ts, `klRowsTowardWebgpu`: one dispatch forward, one backward).
  */
 export function klRowsToward(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D): tf.Tensor1D {
+  if (runsWgsl()) return klRowsTowardWebgpu(pLogits, qLogits, KL_SMALL_D);
+  return klRowsTowardOps(pLogits, qLogits);
+}
+
+/** `klRowsToward` in plain tfjs ops (`klPieces`): every backend's form, and the reference of the WGSL one. */
+export function klRowsTowardOps(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D): tf.Tensor1D {
   const f = tf.customGrad(((q: tf.Tensor2D, save: tf.GradSaveFunc) => {
     const { p, logRatio, qMinusP } = klPieces(pLogits, q);
     save([qMinusP]);
