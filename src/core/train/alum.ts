@@ -31,6 +31,7 @@ import { classify, embed, encode, type BertInputs, type Dropout, type DropoutPas
 import { sameMasks, withSharedMasks } from '../model/dropout.ts';
 import { maskedLmLoss, mlmLogits } from '../model/mlm.ts';
 import type { Params } from '../model/params.ts';
+import { runsWgsl } from '../model/wgsl.ts';
 import {
   crossEntropy,
   innerLoss,
@@ -42,6 +43,7 @@ import {
   symmetricKlParts,
 } from './losses.ts';
 import { detach, releaseAbandonedTape } from './tape.ts';
+import { updateDeltaWebgpu } from './webgpu-delta.ts';
 
 /** The settings the step reads: a view of the run's config. */
 export type AlumSettings = Pick<
@@ -99,8 +101,20 @@ function ascentPoint(variant: Variant, s: AscentState): tf.Tensor3D {
 /**
  * One inner-step update (docs/alum-step.md, "Inner ascent"). current, g [B, T, H]; mask [B, T, 1].
  * Returns the new state (zero on padding) and |eta g / den|, the gradient's part (mt-dnn `eff_perturb`).
+ * On webgpu two WGSL programs (webgpu-delta.ts); elsewhere `updateDeltaOps`.
  */
 export function updateDelta(
+  current: tf.Tensor3D,
+  g: tf.Tensor3D,
+  mask: tf.Tensor3D,
+  s: Pick<AlumSettings, 'variant' | 'eta' | 'epsilon' | 'norm'>,
+): { next: tf.Tensor3D; eff: tf.Tensor3D } {
+  if (runsWgsl()) return updateDeltaWebgpu(current, g, mask, { ...s, normEps: NORM_EPS[s.variant] });
+  return updateDeltaOps(current, g, mask, s);
+}
+
+/** `updateDelta` in plain tfjs ops: every backend's form, and the reference of the WGSL one. */
+export function updateDeltaOps(
   current: tf.Tensor3D,
   g: tf.Tensor3D,
   mask: tf.Tensor3D,
