@@ -49,6 +49,11 @@ export interface DeltaReport {
   kernels: { kernel: Record<string, number>; plain: Record<string, number> };
   /** The nano steps against PyTorch float64 (the ALUM one updates delta here). */
   model: { standard: GoldenErrors; alum: GoldenErrors };
+  /**
+   * A NaN in one gradient entry (row 1 of [1, 3, 4]), per variant and norm: whether each row of the new delta and
+   * of eff holds a non-finite number, from the kernels and from the plain ops (webgpu, cpu).
+   */
+  nanRows: { variant: Variant; norm: Norm; kernel: NanRows; plainWebgpu: NanRows; plainCpu: NanRows }[];
   badShape: string;
   leakedTensors: number;
 }
@@ -61,6 +66,7 @@ interface Inputs {
 }
 
 type Arrays = Record<Output, ArrayLike<number>>;
+export type NanRows = Record<Output, boolean[]>;
 
 /** A step's settings: eta and epsilon as the defaults' order of magnitude, the variant's norm guard. */
 function settingsOf(variant: Variant, norm: Norm): DeltaSettings {
@@ -157,6 +163,20 @@ async function kernelsOf(update: Update): Promise<Record<string, number>> {
   return counts;
 }
 
+/** Which rows of the update hold a non-finite number when g has one NaN (in row 1 of [1, 3, 4]). */
+async function nanRowsOf(variant: Variant, norm: Norm, update: Update): Promise<NanRows> {
+  const inp = makeInputs([1, 3, 4], 77);
+  inp.g[1 * 4 + 2] = NaN;
+  const out = await run(inp, [1, 3, 4], settingsOf(variant, norm), update);
+  const rowBad = (xs: ArrayLike<number>) =>
+    [0, 1, 2].map((r) =>
+      Array.from(xs)
+        .slice(r * 4, (r + 1) * 4)
+        .some((x) => !Number.isFinite(x)),
+    );
+  return { next: rowBad(out.next), eff: rowBad(out.eff) };
+}
+
 function badShapeMessage(): string {
   const [a, m] = [tf.zeros([2, 3, 4]) as tf.Tensor3D, tf.zeros([2, 3, 4]) as tf.Tensor3D];
   try {
@@ -184,6 +204,14 @@ async function main(): Promise<void> {
   }
   const kernels = { kernel: await kernelsOf(kernelUpdate), plain: await kernelsOf(updateDeltaOps) };
   const model = { standard: await goldenStep('standard'), alum: await goldenStep('alum') };
+  const nanCombos = VARIANTS.flatMap((variant) => NORMS.map((norm) => ({ variant, norm })));
+  const nanWebgpu = [];
+  for (const c of nanCombos) {
+    nanWebgpu.push({
+      kernel: await nanRowsOf(c.variant, c.norm, kernelUpdate),
+      plainWebgpu: await nanRowsOf(c.variant, c.norm, updateDeltaOps),
+    });
+  }
   const badShape = badShapeMessage();
   const leakedTensors = tf.memory().numTensors - before;
 
@@ -202,7 +230,11 @@ async function main(): Promise<void> {
       plainCpuVsF64: compare(plainCpu, f64),
     });
   }
-  const report: DeltaReport = { cases, kernels, model, badShape, leakedTensors };
+  const nanRows = [];
+  for (const [i, c] of nanCombos.entries()) {
+    nanRows.push({ ...c, ...nanWebgpu[i]!, plainCpu: await nanRowsOf(c.variant, c.norm, updateDeltaOps) });
+  }
+  const report: DeltaReport = { cases, kernels, model, nanRows, badShape, leakedTensors };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 

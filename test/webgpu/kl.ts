@@ -79,6 +79,11 @@ export interface KlReport {
   };
   /** The KL kernels in the nano ALUM step (its inner KL and its sym-KL, forward and backward). */
   klKernelsPerAlumStep: { value: number; grad: number };
+  /**
+   * Rows with a NaN logit ([4, 5]: one in q's row 1, one in p's row 3): per row, whether the value and the gradient
+   * row hold a non-finite number, from the kernels and from the plain ops (webgpu, cpu).
+   */
+  nanRows: Record<'kernel' | 'plainWebgpu' | 'plainCpu', { value: boolean[]; dq: boolean[] }>;
   badShape: string;
   leakedTensors: number;
 }
@@ -159,6 +164,26 @@ async function kernelsOf(kl: Kl): Promise<{ forward: Record<string, number>; gra
   return report;
 }
 
+/** `KlReport.nanRows` for one form of the KL on the current backend. */
+async function nanRowsOf(kl: Kl): Promise<{ value: boolean[]; dq: boolean[] }> {
+  const near = Array.from({ length: 20 }, (_, i) => Math.sin(i));
+  const [zpValues, zqValues] = [[...near], near.map((v) => v + 1e-4)];
+  zqValues[1 * 5 + 2] = NaN;
+  zpValues[3 * 5 + 0] = NaN;
+  const [zp, zq] = [tf.tensor2d(zpValues, [4, 5]), tf.tensor2d(zqValues, [4, 5])];
+  const valueT = tf.tidy(() => kl(zp, zq));
+  const dqT = tf.grad((q: tf.Tensor) => kl(zp, q as tf.Tensor2D))(zq);
+  const [value, dq] = [await valueT.data(), await dqT.data()];
+  tf.dispose([zp, zq, valueT, dqT]);
+  const rowBad = (xs: ArrayLike<number>, width: number) =>
+    Array.from({ length: 4 }, (_, r) =>
+      Array.from(xs)
+        .slice(r * width, (r + 1) * width)
+        .some((x) => !Number.isFinite(x)),
+    );
+  return { value: rowBad(value, 1), dq: rowBad(dq, 5) };
+}
+
 function badShapeMessage(): string {
   const [a, b] = [tf.zeros([2, 3]), tf.zeros([2, 4])];
   try {
@@ -192,10 +217,16 @@ async function main(): Promise<void> {
     value: names.filter((n) => n === KL_ROWS).length,
     grad: names.filter((n) => n === KL_ROWS_GRAD).length,
   };
+  const [nanKernel, nanPlainWebgpu] = [await nanRowsOf(kernelKl), await nanRowsOf(klRowsTowardOps)];
   const badShape = badShapeMessage();
   const leakedTensors = tf.memory().numTensors - before;
 
   await tf.setBackend('cpu');
+  const nanRows = {
+    kernel: nanKernel,
+    plainWebgpu: nanPlainWebgpu,
+    plainCpu: await nanRowsOf(klRowsTowardOps),
+  };
   const cases: KlCaseReport[] = [];
   for (const [i, c] of KL_CASES.entries()) {
     const inp = inputs[i] as Inputs;
@@ -212,7 +243,7 @@ async function main(): Promise<void> {
   }
   const report: KlReport = {
     ...{ cases, kernels, model, klKernelsPerAlumStep },
-    ...{ badShape, leakedTensors },
+    ...{ nanRows, badShape, leakedTensors },
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { variableFrom, type Params } from '../../src/core/model/params.ts';
 import { concatByCopies, splitByCopies } from '../../src/core/model/webgpu-copy.ts';
-import { AdamW, ADAMW_DEFAULTS, decays, type AdamWSettings } from '../../src/core/train/adamw.ts';
+import { AdamW, ADAMW_DEFAULTS, concatFlat, decays, type AdamWSettings } from '../../src/core/train/adamw.ts';
 import { makeRng } from '../../src/core/rng.ts';
 import { replayAdamWGolden } from '../helpers/adamw-golden.ts';
 import { dispatchingKernels, errorOf, type ErrorPair, startWebgpu } from './report.ts';
@@ -101,6 +101,11 @@ export interface OptimizerReport {
   /** Dispatching kernels of one update of a 12-parameter mixed group: fused, and the plain ops, on webgpu. */
   updateKernels: { fused: Record<string, number>; plain: Record<string, number> };
   badSplit: string;
+  /**
+   * An int32 tensor cast to float32 (a relabel on webgpu, its buffer still integers) among float ones: `concatFlat`
+   * against tf.concat, and `concatByCopies`'s one-line refusal.
+   */
+  relabelled: { concatFlat: ErrorPair; refusal: string };
   leakedTensors: number;
 }
 
@@ -288,6 +293,21 @@ async function updateKernels(fused: boolean): Promise<Record<string, number>> {
   return counts;
 }
 
+async function relabelledCase(): Promise<OptimizerReport['relabelled']> {
+  const ints = tf.tidy(() => tf.cast(tf.tensor1d([1, 2, 3], 'int32'), 'float32'));
+  const floats = tf.tensor1d([0.5, 1.5]);
+  const [ours, ref] = [concatFlat([floats, ints]), tf.concat([floats, ints])];
+  const concat = errorOf(await ours.data(), await ref.data());
+  let refusal = '';
+  try {
+    concatByCopies([floats, ints]).dispose();
+  } catch (e) {
+    refusal = (e as Error).message;
+  }
+  tf.dispose([ints, floats, ours, ref]);
+  return { concatFlat: concat, refusal };
+}
+
 function badSplitMessage(): string {
   const x = tf.zeros([5]);
   try {
@@ -316,6 +336,7 @@ async function main(): Promise<void> {
   const torch = await torchCase();
   const updates = { fused: await updateKernels(true), plain: await updateKernels(false) };
   const badSplit = badSplitMessage();
+  const relabelled = await relabelledCase();
   const leakedTensors = tf.memory().numTensors - before;
 
   await tf.setBackend('cpu');
@@ -332,7 +353,7 @@ async function main(): Promise<void> {
   }
   const report: OptimizerReport = {
     ...{ copies, copyOrdering, copyKernels: kernels, adam, torch, updateKernels: updates },
-    ...{ badSplit, leakedTensors },
+    ...{ badSplit, relabelled, leakedTensors },
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }

@@ -10,7 +10,8 @@
  * ids the pending command buffer uses (so that a tensor disposed before the submit keeps its buffer until then, as
  * tfjs does for its own programs). `runsCopies` checks they are there. Float32 only; no gradients (the optimizer's
  * flat buffers, where they are used, are not differentiated: tfjs then says no gradient is registered).
- * Tested on Dawn against tf.concat and tf.split (webgpu-copy.test.ts, running test/webgpu/copies.ts).
+ * Tested on Dawn against tf.concat and tf.split (src/core/train/webgpu-adamw.test.ts, running
+ * test/webgpu/optimizer.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -42,9 +43,22 @@ export function runsCopies(): boolean {
   return 'commandEncoder' in b && b.commandQueueOwnedIds instanceof WeakSet;
 }
 
+/**
+ * Whether a tensor's data is float32 as stored: webgpu's Cast to float32 from int32 or bool only relabels the
+ * tensor, its buffer keeping the integers (tfjs's own programs read the stored dtype too). Copies move bytes, so
+ * they take float32 storage alone.
+ */
+export function storedAsFloat32(t: tf.TensorInfo): boolean {
+  const b = tf.backend() as unknown as Partial<Backend>;
+  return t.dtype === 'float32' && b.tensorMap?.get(t.dataId)?.dtype === 'float32';
+}
+
 /** The tensor's GPU buffer, uploaded first if its data is still on the CPU; a one-line error for another dtype. */
 function bufferOf(b: Backend, t: tf.TensorInfo, kernel: string): GPUBuffer {
-  if (t.dtype !== 'float32') throw new Error(`${kernel}: expected float32 tensors, got ${t.dtype}`);
+  const stored = b.tensorMap.get(t.dataId).dtype;
+  if (t.dtype !== 'float32' || stored !== 'float32') {
+    throw new Error(`${kernel}: expected float32 tensors, got ${t.dtype} stored as ${stored}`);
+  }
   b.uploadToGPU(t.dataId);
   const resource = b.tensorMap.get(t.dataId).resource as GPUBuffer | null;
   if (!resource || !('size' in resource)) throw new Error(`${kernel}: a tensor is not in a GPU buffer`);
@@ -75,12 +89,12 @@ function concatCopy({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const b = backend as unknown as Backend;
   const xs = (Object.values(inputs) as tf.TensorInfo[]).filter((x) => tf.util.sizeFromShape(x.shape) > 0);
   const sizes = xs.map((x) => tf.util.sizeFromShape(x.shape));
+  const from = xs.map((x) => bufferOf(b, x, CONCAT_COPY)); // checked before the output is made
   const out = output(
     b,
     sizes.reduce((s, n) => s + n, 0),
   );
   if (xs.length === 0) return out;
-  const from = xs.map((x) => bufferOf(b, x, CONCAT_COPY));
   const to = bufferOf(b, out, CONCAT_COPY);
   let offset = 0;
   const copies = sizes.map((size, i) => {
@@ -97,9 +111,9 @@ function splitCopy({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const b = backend as unknown as Backend;
   const x = inputs['x'] as tf.TensorInfo;
   const sizes = attrs?.['sizes'] as number[];
+  const from = x.shape.includes(0) ? null : bufferOf(b, x, SPLIT_COPY); // checked before the outputs are made
   const outs = sizes.map((size) => output(b, size));
-  if (x.shape.includes(0)) return outs;
-  const from = bufferOf(b, x, SPLIT_COPY);
+  if (from === null) return outs;
   let offset = 0;
   const copies = [];
   for (const [i, out] of outs.entries()) {

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { Params } from '../model/params.ts';
-import { concatByCopies, runsCopies, splitByCopies } from '../model/webgpu-copy.ts';
+import { concatByCopies, runsCopies, splitByCopies, storedAsFloat32 } from '../model/webgpu-copy.ts';
 import { runsWgsl } from '../model/wgsl.ts';
 import { sumAll } from './reduce.ts';
 import { momentWebgpu, weightsWebgpu, type AdamConstants } from './webgpu-adamw.ts';
@@ -69,11 +69,12 @@ export const CONCAT_FANIN = 7;
 
 /**
  * The tensors flattened and concatenated in order ([sum of sizes]): one tensor is only reshaped (no Concat
- * kernel); on webgpu more are joined by buffer copies (`concatByCopies`, no program), elsewhere by `concatTree`.
+ * kernel); on webgpu more are joined by buffer copies (`concatByCopies`, no program; float32 storage only),
+ * elsewhere by `concatTree`.
  * The same values as one tf.concat (a copy).
  */
 export function concatFlat(xs: tf.Tensor[]): tf.Tensor1D {
-  if (xs.length > 1 && runsCopies()) return concatByCopies(xs);
+  if (xs.length > 1 && runsCopies() && xs.every(storedAsFloat32)) return concatByCopies(xs);
   return concatTree(xs);
 }
 
@@ -102,7 +103,7 @@ export function concatTree(xs: tf.Tensor[]): tf.Tensor1D {
  */
 function splitFlat(x: tf.Tensor, sizes: number[]): tf.Tensor[] {
   if (sizes.length === 1) return [x.reshape([-1])];
-  return runsCopies() ? splitByCopies(x, sizes) : tf.split(x, sizes);
+  return runsCopies() && storedAsFloat32(x) ? splitByCopies(x, sizes) : tf.split(x, sizes);
 }
 
 /** A tensor's storage handle (`tf.Variable.assign` replaces it; nothing else does). */

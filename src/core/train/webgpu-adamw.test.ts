@@ -58,6 +58,13 @@ describeOnDawn<OptimizerReport>('test/webgpu/optimizer.ts', 110_000, (reportOf) 
     expect(sum(plain)).toBe(17);
   });
 
+  it('copies float32 storage only: a cast int32 tensor is concatenated by tf.concat, or refused in one line', () => {
+    exact(reportOf().relabelled.concatFlat, 'concatFlat with a relabelled int32 tensor');
+    expect(reportOf().relabelled.refusal).toBe(
+      `${CONCAT_COPY}: expected float32 tensors, got float32 stored as int32`,
+    );
+  });
+
   it('refuses parts that do not cut the tensor in one line, and leaks no tensor', () => {
     expect(reportOf().badSplit).toBe('splitByCopies: parts [2,2] do not cut 5 values');
     expect(reportOf().leakedTensors).toBe(0);

@@ -50,6 +50,16 @@ describeOnDawn<DeltaReport>('test/webgpu/delta.ts', 110_000, (reportOf) => {
     expectGoldenSteps(reportOf().model);
   });
 
+  it('gives NaN where the plain ops do, for every variant and norm (a NaN gradient entry)', () => {
+    expect(reportOf().nanRows).toHaveLength(VARIANTS.length * NORMS.length);
+    for (const r of reportOf().nanRows) {
+      const what = `${r.variant} ${r.norm}`;
+      expect(r.plainCpu.next[1], `${what}: the NaN row`).toBe(true);
+      expect(r.plainWebgpu, what).toEqual(r.plainCpu);
+      expect(r.kernel, what).toEqual(r.plainCpu);
+    }
+  });
+
   it('refuses inputs that do not fit in one line, and leaks no tensor', () => {
     expect(reportOf().badShape).toBe(
       'updateDelta: delta [2,3,4], gradient [2,3,4] and mask [2,3,4] do not fit (want [B,T,H], [B,T,H], [B,T,1])',

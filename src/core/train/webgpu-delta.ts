@@ -46,12 +46,17 @@ export interface DeltaSettings {
 /** WGSL: the token norm of the row's values `value(c)` (an expression in c) into `name`, every thread getting it. */
 function rowNorm(name: string, norm: Norm, value: string): string {
   if (norm === 'inf') {
+    // WGSL's max may drop a NaN, tfjs's Max keeps it: a NaN anywhere in the row makes the norm NaN.
     return `
         var ${name}Acc = 0.0;
+        var ${name}Nan = 0.0;
         for (var c = i32(localIndex); c < h; c = c + W) {
-          ${name}Acc = max(${name}Acc, abs(${value}));
+          let ${name}V = abs(${value});
+          ${name}Acc = max(${name}Acc, ${name}V);
+          ${name}Nan = select(${name}Nan, 1.0, isnan(${name}V));
         }
-        let ${name} = rowMax(${name}Acc);`;
+        let ${name}Max = rowMax(${name}Acc);
+        let ${name} = select(${name}Max, uniforms.NAN, rowMax(${name}Nan) > 0.0);`;
   }
   return `
         var ${name}Acc = 0.0;
@@ -77,9 +82,7 @@ function variantWgsl(s: Pick<DeltaSettings, 'variant' | 'norm'>): {
   const projected = (raw: string) => ({
     nextNorms: s.norm === 'l2' ? rowNorm('rawNorm', 'l2', raw) : '',
     next:
-      s.norm === 'inf'
-        ? `clamp(${raw}, -uniforms.epsilon, uniforms.epsilon)`
-        : `(${raw}) * (uniforms.epsilon / max(rawNorm, uniforms.epsilon))`,
+      s.norm === 'inf' ? `clipNan(${raw})` : `(${raw}) * (uniforms.epsilon / max(rawNorm, uniforms.epsilon))`,
   });
   const gNorm = rowNorm('gNorm', s.norm, 'g[base + c]');
   const normalised = `(${step} / (gNorm + uniforms.normEps))`;
@@ -131,6 +134,11 @@ class DeltaProgram implements WebGPUProgram {
     const value = next ? v.next : `abs(${v.part})`;
     return `
       ${rowReductionsWgsl(this.workgroupSize[0])}
+
+      // clip to the L-inf ball, a NaN kept (as tfjs's ClipByValue keeps it; WGSL's clamp may not)
+      fn clipNan(x : f32) -> f32 {
+        return select(clamp(x, -uniforms.epsilon, uniforms.epsilon), x, isnan(x));
+      }
 
       fn main(index : i32) {
         ${rowIndexWgsl('g', 'h')}

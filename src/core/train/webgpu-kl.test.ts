@@ -56,6 +56,14 @@ describeOnDawn<KlReport>('test/webgpu/kl.ts', 280_000, (reportOf) => {
     expectGoldenSteps(reportOf().model);
   });
 
+  it('gives NaN where the plain ops do: a NaN logit is never taken for a row that nearly agrees', () => {
+    const { kernel, plainWebgpu, plainCpu } = reportOf().nanRows;
+    const rows = [false, true, false, true];
+    expect(plainCpu).toEqual({ value: rows, dq: rows });
+    expect(plainWebgpu).toEqual(plainCpu);
+    expect(kernel).toEqual(plainCpu);
+  });
+
   it('refuses logits that differ in shape in one line, and leaks no tensor', () => {
     expect(reportOf().badShape).toBe('klRowsToward: logits [2,3] and [2,4] differ (want two [R, C])');
     expect(reportOf().leakedTensors).toBe(0);

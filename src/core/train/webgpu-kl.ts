@@ -117,7 +117,9 @@ class KlRowsProgram implements WebGPUProgram {
         for (var j = i32(localIndex); j < c; j = j + W) {
           mp = max(mp, p[base + j]);
           mq = max(mq, q[base + j]);
-          dmax = max(dmax, abs(p[base + j] - q[base + j]));
+          // A NaN difference makes the row not small (WGSL's max may drop a NaN): the plain branch spreads it.
+          let dj = abs(p[base + j] - q[base + j]);
+          dmax = max(dmax, select(dj, uniforms.INFINITY, isnan(dj)));
         }
         mp = rowMax(mp);
         mq = rowMax(mq);
