@@ -18,7 +18,7 @@ import {
   registerWebgpuKernels,
   rowIndexWgsl,
   rowReductionsWgsl,
-  rowWorkgroupSize,
+  RowProgram,
   rows,
   runProgram,
   type KernelArgs,
@@ -130,24 +130,16 @@ const SOFTMAX_INPUTS: Record<SoftmaxMode, string[]> = { forward: ['scores', 'bia
  * reshaped dispatch (over 65,535 rows) read a real row and write nothing; barriers stay in uniform control flow.
  * Rows r of bias row r / (R / B): the scores' rows are [B, A, Tq] flattened, B first.
  */
-class MaskedSoftmaxProgram implements WebGPUProgram {
+class MaskedSoftmaxProgram extends RowProgram {
   variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] } = { x: [0, 1] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
   uniforms = 'scale : f32,';
 
   constructor(
     private readonly mode: SoftmaxMode,
     [r, t]: [number, number],
   ) {
+    super(r, t, [r, t], `alumMaskedSoftmax_${mode}`);
     this.variableNames = SOFTMAX_INPUTS[mode];
-    this.outputShape = [r, t];
-    this.dispatch = [r, 1, 1];
-    this.workgroupSize = [rowWorkgroupSize(t), 1, 1];
-    this.shaderKey = `alumMaskedSoftmax_${mode}`;
   }
 
   getUserCode(): string {

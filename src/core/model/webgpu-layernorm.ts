@@ -16,7 +16,7 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
   registerWebgpuKernels,
   rowIndexWgsl,
-  rowWorkgroupSize,
+  RowProgram,
   rows,
   runProgram,
   workgroupReduce,
@@ -109,25 +109,16 @@ const ROW_BODY: Record<RowMode, string> = {
 };
 
 /** One workgroup per row of x [N, H]; `eps` a uniform. */
-class LayerNormRowProgram implements WebGPUProgram {
+class LayerNormRowProgram extends RowProgram {
   variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
   uniforms = 'eps : f32,';
 
   constructor(
     private readonly mode: RowMode,
     [n, h]: [number, number],
   ) {
+    super(n, h, mode === 'stats' ? [n, 2] : [n, h], `alumLayerNorm_${mode}`);
     this.variableNames = ROW_INPUTS[mode];
-    this.outputShape = mode === 'stats' ? [n, 2] : [n, h];
-    this.dispatchLayout = { x: [0, 1] };
-    this.dispatch = [n, 1, 1];
-    this.workgroupSize = [rowWorkgroupSize(h), 1, 1];
-    this.shaderKey = `alumLayerNorm_${mode}`;
   }
 
   getUserCode(): string {

@@ -38,6 +38,30 @@ export function runProgram(
   return (backend as WebGPUBackend).runWebGPUProgram(program, bound, 'float32', uniforms);
 }
 
+/**
+ * A one-workgroup-per-row program over rows of length `len` (`rowIndexWgsl` opens its `main`): R workgroups of
+ * `rowWorkgroupSize(len)` threads, a flat dispatch layout over its output. The subclass names its inputs, its
+ * uniforms and its WGSL.
+ */
+export abstract class RowProgram implements WebGPUProgram {
+  abstract variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+
+  constructor(rowCount: number, len: number, outputShape: number[], shaderKey: string) {
+    this.outputShape = outputShape;
+    this.shaderKey = shaderKey;
+    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
+    this.dispatch = [rowCount, 1, 1];
+    this.workgroupSize = [rowWorkgroupSize(len), 1, 1];
+  }
+
+  abstract getUserCode(): string;
+}
+
 /** Threads per row of a one-workgroup-per-row program: a power of two (tree reductions halve it), more for longer rows. */
 export function rowWorkgroupSize(h: number): number {
   if (h >= 2048) return 256;

@@ -15,14 +15,13 @@
  * (webgpu-delta.test.ts, running test/webgpu/delta.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import type { Norm, Variant } from '../config.ts';
 import {
   registerWebgpuKernels,
   rowIndexWgsl,
   rowReductionsWgsl,
-  rowWorkgroupSize,
+  RowProgram,
   rows,
   runProgram,
   type KernelArgs,
@@ -105,13 +104,8 @@ function variantWgsl(s: Pick<DeltaSettings, 'variant' | 'norm'>): {
 }
 
 /** One workgroup per token row of current, g [R, H] (and mask [R]): the new delta or eff, [R, H]. */
-class DeltaProgram implements WebGPUProgram {
+class DeltaProgram extends RowProgram {
   variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [0, 1] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
   uniforms = 'eta : f32, epsilon : f32, normEps : f32,';
 
   constructor(
@@ -119,13 +113,10 @@ class DeltaProgram implements WebGPUProgram {
     private readonly s: Pick<DeltaSettings, 'variant' | 'norm'>,
     [r, h]: [number, number],
   ) {
+    super(r, h, [r, h], `alumDelta_${output}_${s.variant}_${s.norm}`);
     // Bound only where read: WGSL drops an unread binding, and the bind group must match.
     const readsCurrent = output === 'next' || s.variant === 'mtdnn-head';
     this.variableNames = readsCurrent ? ['current', 'g', 'mask'] : ['g', 'mask'];
-    this.outputShape = [r, h];
-    this.dispatch = [r, 1, 1];
-    this.workgroupSize = [rowWorkgroupSize(h), 1, 1];
-    this.shaderKey = `alumDelta_${output}_${s.variant}_${s.norm}`;
   }
 
   getUserCode(): string {

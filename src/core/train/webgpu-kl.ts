@@ -15,13 +15,12 @@
  * test/webgpu/kl.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import {
   registerWebgpuKernels,
   rowIndexWgsl,
   rowReductionsWgsl,
-  rowWorkgroupSize,
+  RowProgram,
   rows,
   runProgram,
   type KernelArgs,
@@ -82,25 +81,16 @@ const BODY: Record<Mode, string> = {
  * the workgroup's (uniform), clamped so that padding workgroups of a reshaped dispatch read a real row and write
  * nothing; barriers stay in uniform control flow.
  */
-class KlRowsProgram implements WebGPUProgram {
+class KlRowsProgram extends RowProgram {
   variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
   uniforms = 'small : f32,';
 
   constructor(
     private readonly mode: Mode,
     [r, c]: [number, number],
   ) {
+    super(r, c, mode === 'grad' ? [r, c] : [r], `alumKlRows_${mode}`);
     this.variableNames = mode === 'grad' ? ['p', 'q', 'dy'] : ['p', 'q'];
-    this.outputShape = mode === 'grad' ? [r, c] : [r];
-    this.dispatchLayout = { x: mode === 'grad' ? [0, 1] : [0] };
-    this.dispatch = [r, 1, 1];
-    this.workgroupSize = [rowWorkgroupSize(c), 1, 1];
-    this.shaderKey = `alumKlRows_${mode}`;
   }
 
   getUserCode(): string {
