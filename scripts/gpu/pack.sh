@@ -12,8 +12,10 @@ import { dirname as __dn } from 'path'; const require = __cr(import.meta.url); \
 const __filename = __fu(import.meta.url); const __dirname = __dn(__filename);"
 (cd "$root" && npx esbuild scripts/bench.ts --bundle --platform=node --format=esm --external:webgpu \
   --log-level=warning --outfile="$out/bench.mjs" --banner:js="$banner")
-(cd "$root" && npx esbuild scripts/gpu/profile-step.ts --bundle --platform=node --format=esm --external:webgpu \
-  --log-level=warning --outfile="$out/profile-step.mjs" --banner:js="$banner")
+for script in profile-step launch-cost; do
+  (cd "$root" && npx esbuild "scripts/gpu/$script.ts" --bundle --platform=node --format=esm --external:webgpu \
+    --log-level=warning --outfile="$out/$script.mjs" --banner:js="$banner")
+done
 cp "$root"/node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm "$out/"
 cp "$root"/node_modules/webgpu/{index.js,package.json} "$out/node_modules/webgpu/"
 xz -T0 -c "$root/node_modules/webgpu/dist/linux-x64/dawn.node" > "$out/dawn.node.xz"

@@ -2,7 +2,8 @@
 # Times tfjs webgpu (Dawn on the NVIDIA Vulkan driver), tfjs wasm and PyTorch eager (CUDA) on one machine.
 # Run as root from the folder `pack.sh` wrote: [MODELS=a,b] [STEPS=n] bash run.sh [OUTDIR]. Writes machine.txt and
 # one JSON per part. PROFILE=1: GPU ms by kernel instead (profile-step.ts), to profile.jsonl;
-# CPUPROF=1: a V8 CPU profile of the webgpu bench, per method, to cpuprof-*/.
+# CPUPROF=1: a V8 CPU profile of the webgpu bench, per method, to cpuprof-*/; LAUNCH=1: what a split, a concat and
+# an AdamW update of 73 small tensors cost per call (launch-cost.ts), to launch.jsonl.
 cd "$(dirname "$0")"
 out=$(realpath -m "${1:-results}"); mkdir -p "$out"
 for f in debs/*.deb; do dpkg -x "$f" /; done; ldconfig
@@ -16,6 +17,9 @@ grep -q '"vendor"' "$out/machine.txt" || { cat "$out/machine.txt"; echo "Dawn fo
 models=${MODELS:-nano,tiny,mini,small}
 if [ -n "${PROFILE:-}" ]; then # GPU ms by kernel (profile-step.ts) instead of the timings
   timeout 400 /tmp/node profile-step.mjs --models "$models" | tee "$out/profile.jsonl"; exit
+fi
+if [ -n "${LAUNCH:-}" ]; then # launch costs: tfjs's kernels against this repo's copies and AdamW programs
+  timeout 120 /tmp/node launch-cost.mjs --calls 500 | tee "$out/launch.jsonl"; exit
 fi
 if [ -n "${CPUPROF:-}" ]; then # where the CPU's time goes in webgpu steps: one V8 profile per method
   for m in standard alum1; do
