@@ -12,9 +12,9 @@
  * (webgpu-activations.test.ts, which runs test/webgpu/activations.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import {
+  FlatProgram,
   registerWebgpuKernels,
   rowIndexWgsl,
   rowReductionsWgsl,
@@ -29,8 +29,6 @@ export const GELU = 'AlumGelu';
 export const GELU_GRAD = 'AlumGeluGrad';
 export const MASKED_SOFTMAX = 'AlumMaskedSoftmax';
 export const MASKED_SOFTMAX_GRAD = 'AlumMaskedSoftmaxGrad';
-
-const WORKGROUP = 64;
 
 const { ERF_P, ERF_A1, ERF_A2, ERF_A3, ERF_A4, ERF_A5 } = tf.backend_util;
 
@@ -53,23 +51,15 @@ const GELU_OUT = {
 type GeluMode = keyof typeof GELU_OUT;
 
 /** Elementwise over a flat [n]: GELU of x, or its vector-Jacobian product with dy. One thread an entry. */
-class GeluProgram implements WebGPUProgram {
+class GeluProgram extends FlatProgram {
   variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] } = { x: [0] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  size = true;
 
   constructor(
     private readonly mode: GeluMode,
     n: number,
   ) {
+    super(n, `alumGelu_${mode}`);
     this.variableNames = mode === 'grad' ? ['dy', 'x'] : ['x'];
-    this.outputShape = [n];
-    this.dispatch = [Math.ceil(n / WORKGROUP), 1, 1];
-    this.shaderKey = `alumGelu_${mode}`;
   }
 
   getUserCode(): string {

@@ -38,6 +38,32 @@ export function runProgram(
   return (backend as WebGPUBackend).runWebGPUProgram(program, bound, 'float32', uniforms);
 }
 
+/** Threads per workgroup of a `FlatProgram`. */
+const FLAT_WORKGROUP = 64;
+
+/**
+ * An elementwise program over a flat [n] output, one thread an entry (64 a workgroup; tfjs reshapes the dispatch past
+ * 65,535 workgroups and passes the entry's index to `main`, guarded by `uniforms.size`). The subclass names its
+ * inputs, its uniforms and its WGSL.
+ */
+export abstract class FlatProgram implements WebGPUProgram {
+  abstract variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [FLAT_WORKGROUP, 1, 1];
+  size = true;
+
+  constructor(n: number, shaderKey: string) {
+    this.outputShape = [n];
+    this.shaderKey = shaderKey;
+    this.dispatch = [Math.ceil(n / FLAT_WORKGROUP), 1, 1];
+  }
+
+  abstract getUserCode(): string;
+}
+
 /**
  * A one-workgroup-per-row program over rows of length `len` (`rowIndexWgsl` opens its `main`): R workgroups of
  * `rowWorkgroupSize(len)` threads, a flat dispatch layout over its output. The subclass names its inputs, its

@@ -12,15 +12,12 @@
  * test/webgpu/optimizer.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { registerWebgpuKernels, runProgram, type KernelArgs } from '../model/wgsl.ts';
+import { FlatProgram, registerWebgpuKernels, runProgram, type KernelArgs } from '../model/wgsl.ts';
 
 /** Kernel names (what `tf.profile` lists; one dispatch each). */
 export const ADAM_MOMENT = 'AlumAdamMoment';
 export const ADAM_WEIGHTS = 'AlumAdamWeights';
-
-const WORKGROUP = 64;
 
 /** Which moment a moment program updates: the first (of g) or the second (of g squared). */
 export type Moment = 'first' | 'second';
@@ -57,14 +54,8 @@ const FACTOR: Record<DecayMode, string> = {
 };
 
 /** Elementwise over flat [n] buffers, one thread an entry (tfjs reshapes the dispatch past 65,535 workgroups). */
-class AdamProgram implements WebGPUProgram {
+class AdamProgram extends FlatProgram {
   variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] } = { x: [0] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  size = true;
   uniforms: string;
 
   constructor(
@@ -72,12 +63,10 @@ class AdamProgram implements WebGPUProgram {
     private readonly decay: DecayMode,
     n: number,
   ) {
+    super(n, `alumAdam_${kind}_${decay}`);
     const p = PROGRAMS[kind];
     this.variableNames = [...p.inputs, ...(decay === 'mixed' ? ['floors'] : [])];
     this.uniforms = p.uniforms;
-    this.outputShape = [n];
-    this.dispatch = [Math.ceil(n / WORKGROUP), 1, 1];
-    this.shaderKey = `alumAdam_${kind}_${decay}`;
   }
 
   getUserCode(): string {
