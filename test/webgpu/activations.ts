@@ -12,9 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { forward, NO_DROPOUT } from '../../src/core/model/bert.ts';
 import { geluOps, maskedSoftmaxOps } from '../../src/core/model/fused.ts';
-import { disposeParams } from '../../src/core/model/params.ts';
 import {
   GELU,
   geluWebgpu,
@@ -22,9 +20,13 @@ import {
   maskedSoftmaxWebgpu,
 } from '../../src/core/model/webgpu-activations.ts';
 import { makeRng } from '../../src/core/rng.ts';
-import { goldenStep } from '../helpers/golden-step.ts';
-import { loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
-import { dispatchingKernels as dispatching, errorOf, type ErrorPair, startWebgpu } from './report.ts';
+import {
+  dispatchingKernels as dispatching,
+  errorOf,
+  type ErrorPair,
+  nanoModelCheck,
+  startWebgpu,
+} from './report.ts';
 
 /** One input of either function: its shape, the softmax's scale, and whether to run the forward pass alone. */
 export interface ActivationCase {
@@ -227,17 +229,12 @@ async function allKernels(): Promise<ActivationsReport['kernels']> {
 }
 
 async function modelCheck(): Promise<ActivationsReport['model']> {
-  const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
-  const nano = loadNano();
-  const batch = nanoBatch(golden);
-  const counts = await dispatching(() => forward(nano.params, nano.model, batch, NO_DROPOUT));
-  tf.dispose(Object.values(batch));
-  disposeParams(nano.params);
+  const { forward: counts, standard, alum } = await nanoModelCheck();
   return {
     geluKernelsPerForward: counts[GELU] ?? 0,
     softmaxKernelsPerForward: counts[MASKED_SOFTMAX] ?? 0,
-    standard: await goldenStep('standard'),
-    alum: await goldenStep('alum'),
+    standard,
+    alum,
   };
 }
 

@@ -13,14 +13,10 @@ import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { forward, NO_DROPOUT } from '../../src/core/model/bert.ts';
 import { layerNormOps, linearFused } from '../../src/core/model/fused.ts';
-import { disposeParams } from '../../src/core/model/params.ts';
 import { LAYER_NORM, layerNormWebgpu } from '../../src/core/model/webgpu-layernorm.ts';
 import { makeRng } from '../../src/core/rng.ts';
-import { goldenStep } from '../helpers/golden-step.ts';
-import { loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
-import { dispatchingKernels, errorOf, type ErrorPair, startWebgpu } from './report.ts';
+import { dispatchingKernels, errorOf, type ErrorPair, nanoModelCheck, startWebgpu } from './report.ts';
 
 /**
  * One input: x's shape (last axis H), eps, and x's distribution per row: offset + scale * normal. `forwardOnly`:
@@ -238,19 +234,11 @@ async function linearBiasCheck(): Promise<LayerNormReport['linearBias']> {
 }
 
 async function modelCheck(): Promise<ModelReport> {
-  const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
-  const nano = loadNano();
-  const batch = nanoBatch(golden);
-  const info = await tf.profile(() => {
-    tf.dispose(forward(nano.params, nano.model, batch, NO_DROPOUT));
-    return [];
-  });
-  tf.dispose(Object.values(batch));
-  disposeParams(nano.params);
+  const { forward: counts, standard, alum } = await nanoModelCheck();
   return {
-    layerNormKernelsPerForward: info.kernels.filter((k) => k.name === LAYER_NORM).length,
-    standard: await goldenStep('standard'),
-    alum: await goldenStep('alum'),
+    layerNormKernelsPerForward: counts[LAYER_NORM] ?? 0,
+    standard,
+    alum,
   };
 }
 

@@ -3,9 +3,14 @@
  * reference, and the dispatching kernels of a piece of work by name.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
 import { nodeLoaders } from '../../src/cli/files.ts';
 import { tally } from '../../src/core/bench/kernels.ts';
+import { forward, NO_DROPOUT } from '../../src/core/model/bert.ts';
+import { disposeParams } from '../../src/core/model/params.ts';
+import { goldenStep } from '../helpers/golden-step.ts';
+import { loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
 
 /** Errors of one output against a reference: max |a - b| / max |b| (max |a - b| where b is all zeros), and max |a - b|. */
 export interface ErrorPair {
@@ -44,8 +49,37 @@ export async function dispatchingKernels(
   return counts;
 }
 
-/** Loads Dawn (as the CLI does) and makes webgpu the backend, or throws in one line. */
+/**
+ * Loads Dawn (as the CLI does) and makes webgpu the backend, or throws in one line. A WebGPU error that no error scope
+ * takes (a shader that does not compile: tfjs opens no scope, and the program then writes nothing) is printed to
+ * stderr and makes the script exit non-zero, which fails its test (`runOnDawn`).
+ */
 export async function startWebgpu(): Promise<void> {
   await nodeLoaders.webgpu?.();
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start');
+  (tf.backend() as WebGPUBackend).device.addEventListener('uncapturederror', (e) => {
+    process.stderr.write(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}\n`);
+    process.exitCode = 1;
+  });
+}
+
+/** The nano model on webgpu: a forward pass's dispatching kernels by name, and its steps against PyTorch float64. */
+export interface NanoModelReport {
+  forward: Record<string, number>;
+  standard: { lossError: number; gradError: number };
+  alum: { lossError: number; gradError: number };
+}
+
+/**
+ * `NanoModelReport` of the kernels as wired into the model: the nano golden batch's forward pass without dropout,
+ * then the standard and ALUM steps of test/golden/nano-bert.json (`goldenStep`).
+ */
+export async function nanoModelCheck(): Promise<NanoModelReport> {
+  const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
+  const nano = loadNano();
+  const batch = nanoBatch(golden);
+  const counts = await dispatchingKernels(() => forward(nano.params, nano.model, batch, NO_DROPOUT));
+  tf.dispose(Object.values(batch));
+  disposeParams(nano.params);
+  return { forward: counts, standard: await goldenStep('standard'), alum: await goldenStep('alum') };
 }

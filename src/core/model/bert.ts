@@ -15,7 +15,15 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.ts';
 import { DropoutSites, type DropoutPass } from './dropout.ts';
-import { geluFused, layerNormFused, linearFused, maskedSoftmax, plainMatMul, swapLast } from './fused.ts';
+import {
+  attentionContext,
+  attentionScores,
+  geluFused,
+  layerNormFused,
+  linearFused,
+  maskedSoftmax,
+  mm,
+} from './fused.ts';
 import { param, type Params } from './params.ts';
 
 export { NO_DROPOUT, type DropoutPass } from './dropout.ts';
@@ -56,15 +64,6 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor2D): tf.Tensor
     return { value, gradFunc };
   }) as Parameters<typeof tf.customGrad>[0]);
   return lookup(table) as tf.Tensor3D;
-}
-
-/**
- * matMul(a, b, false, transposeB) with the backend's fast path: on wasm untransposed matMuls only (`plainMatMul`,
- * fused.ts, says why); GPU backends fold transposes into the shader, so elsewhere the builtin.
- */
-function mm(a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
-  if (tf.getBackend() === 'wasm') return plainMatMul(a, transposeB ? swapLast(b) : b);
-  return tf.matMul(a, b, false, transposeB);
 }
 
 /**
@@ -135,17 +134,13 @@ function selfAttention(
   bias: tf.Tensor4D,
   sites: DropoutSites,
 ): tf.Tensor3D {
-  const [b, t, h] = x.shape;
   const heads = cfg.numHeads;
-  const dh = h / heads;
-  const heads4 = (y: tf.Tensor) => y.reshape([b, t, heads, dh]); // [B, T, A, dh]
-  const q = heads4(linear(params, `${prefix}.query`, x)).transpose([0, 2, 1, 3]); // [B, A, T, dh]
-  // K already transposed for q k^T ([B, A, dh, T]): one Transpose, and no transposed MatMul on wasm.
-  const kT = heads4(linear(params, `${prefix}.key`, x)).transpose([0, 2, 3, 1]);
-  const v = heads4(linear(params, `${prefix}.value`, x)).transpose([0, 2, 1, 3]); // [B, A, T, dh]
-  const probs = sites.apply(maskedSoftmax(mm(q, kT, false), Math.sqrt(dh), bias)); // [B, A, T, T]
-  const context = mm(probs, v, false); // [B, A, T, dh]
-  return context.transpose([0, 2, 1, 3]).reshape([b, t, h]) as tf.Tensor3D;
+  const dh = x.shape[2] / heads;
+  const q = linear(params, `${prefix}.query`, x) as tf.Tensor3D; // [B, T, H]: A heads of dh side by side
+  const k = linear(params, `${prefix}.key`, x) as tf.Tensor3D;
+  const v = linear(params, `${prefix}.value`, x) as tf.Tensor3D;
+  const probs = sites.apply(maskedSoftmax(attentionScores(q, k, heads), Math.sqrt(dh), bias)); // [B, A, T, T]
+  return attentionContext(probs as tf.Tensor4D, v, heads); // [B, T, H]
 }
 
 /** One post-LN transformer block. x [B, T, H] -> [B, T, H]. */

@@ -3,12 +3,14 @@
  * (so the same values), and a backward pass of a few kernels where tfjs' autodiff of the plain form runs
  * dozens (broadcast reductions, the erf derivative, saved intermediates). Each gradient is the textbook one,
  * tested against autodiff of the plain ops on random inputs (fused.test.ts). Every backend runs these: they
- * are compositions of builtin ops, not new kernels, except on webgpu: LayerNorm, GELU and the masked softmax run
- * WGSL programs of their own there (webgpu-layernorm.ts, webgpu-activations.ts), tested against the ops here.
+ * are compositions of builtin ops, not new kernels, except on webgpu: LayerNorm, GELU, the masked softmax and
+ * attention's per-head matMuls run WGSL programs of their own there (webgpu-layernorm.ts, webgpu-activations.ts,
+ * webgpu-attention.ts), tested against the ops here.
  */
 import * as tf from '@tensorflow/tfjs';
 
 import { geluWebgpu, maskedSoftmaxWebgpu } from './webgpu-activations.ts';
+import { attentionContextWebgpu, attentionScoresWebgpu } from './webgpu-attention.ts';
 import { columnSumsWebgpu, layerNormWebgpu } from './webgpu-layernorm.ts';
 import { runsWgsl } from './wgsl.ts';
 
@@ -110,6 +112,15 @@ export function swapLast(x: tf.Tensor): tf.Tensor {
   return x.transpose(perm);
 }
 
+/**
+ * matMul(a, b, false, transposeB) with the backend's fast path: on wasm untransposed matMuls only (`plainMatMul`
+ * says why); GPU backends fold transposes into the shader, so elsewhere the builtin.
+ */
+export function mm(a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
+  if (tf.getBackend() === 'wasm') return plainMatMul(a, transposeB ? swapLast(b) : b);
+  return tf.matMul(a, b, false, transposeB);
+}
+
 /** The kernel `plainMatMul` runs (wasm only): the backend's BatchMatMul, neither input transposed. */
 export const PLAIN_MATMUL = 'AlumPlainMatMul';
 
@@ -206,4 +217,49 @@ export function maskedSoftmaxOps(scores: tf.Tensor, scale: number, bias: tf.Tens
     };
   }) as CustomGradFn);
   return f(scores);
+}
+
+/**
+ * Attention scores of each head, unscaled: q [B, Tq, H], k [B, Tk, H] (A heads side by side, H = A dh) ->
+ * Q K^T [B, A, Tq, Tk]. On webgpu one program that reads the heads in place (`attentionScoresWebgpu`); elsewhere
+ * `attentionScoresOps`.
+ */
+export function attentionScores(q: tf.Tensor3D, k: tf.Tensor3D, heads: number): tf.Tensor4D {
+  return runsWgsl() ? attentionScoresWebgpu(q, k, heads) : attentionScoresOps(q, k, heads);
+}
+
+/** [B, T, A dh] -> [B, T, A, dh]: the heads split out, a relabel. */
+function splitHeads(x: tf.Tensor3D, heads: number): tf.Tensor4D {
+  const [b, t, h] = x.shape;
+  return x.reshape([b, t, heads, h / heads]);
+}
+
+/**
+ * `attentionScores` as tfjs ops, on every backend: each head moved to a block of its own, K already transposed for
+ * Q K^T ([B, A, dh, Tk]: one Transpose, and no transposed MatMul on wasm).
+ */
+export function attentionScoresOps(q: tf.Tensor3D, k: tf.Tensor3D, heads: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const q4 = splitHeads(q, heads).transpose([0, 2, 1, 3]); // [B, A, Tq, dh]
+    const kT = splitHeads(k, heads).transpose([0, 2, 3, 1]); // [B, A, dh, Tk]
+    return mm(q4, kT, false) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Attention's context: probabilities p [B, A, Tq, Tk], v [B, Tk, H] -> each head's P V, the heads side by side
+ * again: [B, Tq, H]. On webgpu one program (`attentionContextWebgpu`); elsewhere `attentionContextOps`.
+ */
+export function attentionContext(p: tf.Tensor4D, v: tf.Tensor3D, heads: number): tf.Tensor3D {
+  return runsWgsl() ? attentionContextWebgpu(p, v, heads) : attentionContextOps(p, v, heads);
+}
+
+/** `attentionContext` as tfjs ops, on every backend: V's heads moved to blocks, the context moved back. */
+export function attentionContextOps(p: tf.Tensor4D, v: tf.Tensor3D, heads: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, tq] = [p.shape[0], p.shape[2]];
+    const v4 = splitHeads(v, heads).transpose([0, 2, 1, 3]); // [B, A, Tk, dh]
+    const context = mm(p, v4, false); // [B, A, Tq, dh]
+    return context.transpose([0, 2, 1, 3]).reshape([b, tq, v.shape[2]]) as tf.Tensor3D;
+  });
 }
