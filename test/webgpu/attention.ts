@@ -13,7 +13,11 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 
 import { attentionContextOps, attentionScoresOps } from '../../src/core/model/fused.ts';
-import { headsMatMul, type HeadsForm } from '../../src/core/model/webgpu-attention.ts';
+import {
+  attentionContextWebgpu,
+  headsMatMul,
+  type HeadsForm,
+} from '../../src/core/model/webgpu-attention.ts';
 import { makeRng } from '../../src/core/rng.ts';
 import {
   dispatchingKernels as dispatching,
@@ -247,14 +251,20 @@ function messageOf(work: () => unknown): string {
 }
 
 function badShapes(): string[] {
-  const [p, v, odd] = [tf.zeros([6, 5, 9]), tf.zeros([2, 5, 12]), tf.zeros([2, 5, 10])];
+  const [p, v, odd, p4] = [
+    tf.zeros([6, 5, 9]),
+    tf.zeros([2, 5, 12]),
+    tf.zeros([2, 5, 10]),
+    tf.zeros([2, 3, 5, 9]),
+  ];
   const messages = [
     messageOf(() => headsMatMul('pv', p, v, 3)),
     messageOf(() => headsMatMul('qk', odd, odd, 3)),
     messageOf(() => headsMatMul('ptv', p, v, 2)),
     messageOf(() => headsMatMul('pv', p, v, 3, 0)),
+    messageOf(() => attentionContextWebgpu(p4, v, 2)),
   ];
-  tf.dispose([p, v, odd]);
+  tf.dispose([p, v, odd, p4]);
   return messages;
 }
 

@@ -83,10 +83,16 @@ export function linear(params: Params, name: string, x: tf.Tensor): tf.Tensor {
 
 /**
  * LayerNorm over the last axis with learned scale and shift, variance biased (as torch.nn.LayerNorm), with a
- * hand-written gradient (`layerNormFused`). x [..., H] -> [..., H].
+ * hand-written gradient (`layerNormFused`), of x or of the residual sum x + residual. x [..., H] -> [..., H].
  */
-export function layerNorm(params: Params, name: string, x: tf.Tensor, eps: number): tf.Tensor {
-  return layerNormFused(x, param(params, `${name}.weight`), param(params, `${name}.bias`), eps);
+export function layerNorm(
+  params: Params,
+  name: string,
+  x: tf.Tensor,
+  eps: number,
+  residual?: tf.Tensor,
+): tf.Tensor {
+  return layerNormFused(x, param(params, `${name}.weight`), param(params, `${name}.bias`), eps, residual);
 }
 
 /** GELU, exact erf form (BERT's `hidden_act: "gelu"`): 0.5 x (1 + erf(x / sqrt 2)); `geluFused`'s gradient. */
@@ -111,10 +117,15 @@ export function embed(
     const positions = param(params, 'bert.embeddings.position_embeddings.weight').slice([0, 0], [seqLen, -1]); // [T, H]
     const typeTable = param(params, 'bert.embeddings.token_type_embeddings.weight') as tf.Tensor2D;
     const types = embeddingLookup(typeTable, inputs.tokenTypeIds); // [B, T, H]
-    const summed = words.add(positions).add(types); // [B, T, H]
-    return sites.apply(
-      layerNorm(params, 'bert.embeddings.LayerNorm', summed, cfg.layerNormEps),
-    ) as tf.Tensor3D;
+    // LayerNorm of (words + positions) + types [B, T, H], the last sum made inside it.
+    const normed = layerNorm(
+      params,
+      'bert.embeddings.LayerNorm',
+      words.add(positions),
+      cfg.layerNormEps,
+      types,
+    );
+    return sites.apply(normed) as tf.Tensor3D;
   });
 }
 
@@ -156,10 +167,10 @@ function encoderLayer(
   const eps = cfg.layerNormEps;
   const context = selfAttention(params, cfg, `${p}.attention.self`, x, bias, sites);
   const attnOut = sites.apply(linear(params, `${p}.attention.output.dense`, context));
-  const h1 = layerNorm(params, `${p}.attention.output.LayerNorm`, attnOut.add(x), eps); // [B, T, H]
+  const h1 = layerNorm(params, `${p}.attention.output.LayerNorm`, attnOut, eps, x); // of attnOut + x: [B, T, H]
   const inter = gelu(linear(params, `${p}.intermediate.dense`, h1)); // [B, T, I]
   const out = sites.apply(linear(params, `${p}.output.dense`, inter)); // [B, T, H]
-  return layerNorm(params, `${p}.output.LayerNorm`, out.add(h1), eps) as tf.Tensor3D;
+  return layerNorm(params, `${p}.output.LayerNorm`, out, eps, h1) as tf.Tensor3D; // of out + h1
 }
 
 /** Dropout sites of the layers after the embedding, seeded apart from `embed`'s (site numbers from 1000). */

@@ -18,13 +18,14 @@ type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
 /**
  * LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta, variance biased (as
- * torch.nn.LayerNorm). x [..., H], gamma [H], beta [H] -> [..., H]. On webgpu one WGSL program
- * (`layerNormWebgpu`, webgpu-layernorm.ts: 1 dispatch forward instead of 9); elsewhere `layerNormOps`.
+ * torch.nn.LayerNorm), of x or, with `residual` (x's shape), of x + residual. x [..., H], gamma [H], beta [H] ->
+ * [..., H]. On webgpu one WGSL program (`layerNormWebgpu`, webgpu-layernorm.ts: 1 dispatch forward instead of 9,
+ * the residual added inside it); elsewhere an Add and `layerNormOps`.
  */
-export function layerNormFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  if (runsWgsl()) return layerNormWebgpu(x, gamma, beta, eps);
-  return layerNormOps(x, gamma, beta, eps);
-}
+export const layerNormFused: typeof layerNormWebgpu = (x, gamma, beta, eps, residual) => {
+  if (runsWgsl()) return layerNormWebgpu(x, gamma, beta, eps, residual);
+  return layerNormOps(residual ? x.add(residual) : x, gamma, beta, eps);
+};
 
 /**
  * LayerNorm as tfjs ops, on every backend. The normalisation has a hand-written gradient (`normalise`); the

@@ -40,34 +40,70 @@ const MAX_WORKGROUPS = 65_535;
  */
 const FORMS: Record<
   HeadsForm,
-  { dims: string; lhs: (m: string, k: string) => string; rhs: (k: string, n: string) => string; out: string }
+  {
+    dims: string;
+    lhs: (m: string, k: string) => string;
+    rhs: (k: string, n: string) => string;
+    out: string;
+    /** Which index of each input is contiguous in memory: neighbouring threads load along it (`tileLoad`). */
+    lhsAlong: 'k' | 'm';
+    rhsAlong: 'k' | 'n';
+  }
 > = {
   qk: {
     dims: 'let Z = uniforms.lhsShape.x * heads; let H = uniforms.lhsShape.z; let M = uniforms.lhsShape.y; let N = uniforms.rhsShape.y; let K = H / heads;',
     lhs: (m, k) => `(b * M + ${m}) * H + h * K + ${k}`,
     rhs: (k, n) => `(b * N + ${n}) * H + h * K + ${k}`,
     out: '(z * M + m) * N + n',
+    lhsAlong: 'k',
+    rhsAlong: 'k',
   },
   pv: {
     dims: 'let Z = uniforms.lhsShape.x; let H = uniforms.rhsShape.z; let M = uniforms.lhsShape.y; let K = uniforms.lhsShape.z; let N = H / heads;',
     lhs: (m, k) => `(z * M + ${m}) * K + ${k}`,
     rhs: (k, n) => `(b * K + ${k}) * H + h * N + ${n}`,
     out: '(b * M + m) * H + h * N + n',
+    lhsAlong: 'k',
+    rhsAlong: 'n',
   },
   ptv: {
     dims: 'let Z = uniforms.lhsShape.x; let H = uniforms.rhsShape.z; let M = uniforms.lhsShape.z; let K = uniforms.lhsShape.y; let N = H / heads;',
     lhs: (m, k) => `(z * K + ${k}) * M + ${m}`,
     rhs: (k, n) => `(b * K + ${k}) * H + h * N + ${n}`,
     out: '(b * M + m) * H + h * N + n',
+    lhsAlong: 'm',
+    rhsAlong: 'n',
   },
 };
 
 /**
+ * WGSL storing one input's entry into its tile, tile[row][col] with row and col the tile's (m, k) for lhs, (k, n)
+ * for rhs: the thread's x walks the input's contiguous index `along` (so a row of threads reads neighbouring
+ * floats), its y the other; zero past the edges or outside the block.
+ */
+function tileLoad(
+  tile: string,
+  [row, col]: [string, string],
+  along: string,
+  at: (r: string, c: string) => string,
+  limits: [string, string],
+): string {
+  const [tr, tc] = along === col ? ['ty', 'tx'] : ['tx', 'ty'];
+  return `{
+              let r = ${row}0 + ${tr};
+              let c = ${col}0 + ${tc};
+              var v = 0.0;
+              if (inBlock && r < ${limits[0]} && c < ${limits[1]}) { v = ${at('r', 'c')}; }
+              ${tile}[${tr}][${tc}] = v;
+            }`;
+}
+
+/**
  * One workgroup per TILE x TILE block of one head's output: grid [N / TILE, M / TILE, min(B A, blocks)], a
  * workgroup taking block z, z + blocks, ... where B A is past `blocks` (65,535, one dispatch dimension, but for
- * tests). Each step of the inner loop
- * loads a TILE x TILE block of lhs and of rhs into workgroup memory (zeros past the edges), then every thread adds
- * its row of one times its column of the other. The loops' bounds are uniform, so the barriers are too.
+ * tests). Each step of the inner loop loads a TILE x TILE block of lhs and of rhs into workgroup memory (zeros past
+ * the edges; rows padded by one float against bank conflicts), then every thread adds its row of one times its
+ * column of the other. The loops' bounds are uniform, so the barriers are too.
  */
 class HeadsMatMulProgram implements WebGPUProgram {
   variableNames = ['lhs', 'rhs'];
@@ -92,16 +128,18 @@ class HeadsMatMulProgram implements WebGPUProgram {
   getUserCode(): string {
     const f = FORMS[this.form];
     return `
-      var<workgroup> tileL : array<array<f32, ${TILE}>, ${TILE}>;
-      var<workgroup> tileR : array<array<f32, ${TILE}>, ${TILE}>;
+      var<workgroup> tileL : array<array<f32, ${TILE + 1}>, ${TILE}>;
+      var<workgroup> tileR : array<array<f32, ${TILE + 1}>, ${TILE}>;
 
       fn main() {
         let heads = uniforms.heads;
         ${f.dims}
         let tx = i32(localId.x);
         let ty = i32(localId.y);
-        let m = i32(workgroupId.y) * ${TILE} + ty;
-        let n = i32(workgroupId.x) * ${TILE} + tx;
+        let m0 = i32(workgroupId.y) * ${TILE};
+        let n0 = i32(workgroupId.x) * ${TILE};
+        let m = m0 + ty;
+        let n = n0 + tx;
         // Blocks z, z + blocks, ...: a count of rounds from uniforms alone, so the barriers stay in uniform control flow.
         let rounds = (Z + uniforms.blocks - 1) / uniforms.blocks;
         for (var round = 0; round < rounds; round = round + 1) {
@@ -111,14 +149,8 @@ class HeadsMatMulProgram implements WebGPUProgram {
           let inBlock = z < Z;
           var acc = 0.0;
           for (var k0 = 0; k0 < K; k0 = k0 + ${TILE}) {
-            let kL = k0 + tx;
-            let kR = k0 + ty;
-            var l = 0.0;
-            if (inBlock && m < M && kL < K) { l = lhs[${f.lhs('m', 'kL')}]; }
-            var r = 0.0;
-            if (inBlock && kR < K && n < N) { r = rhs[${f.rhs('kR', 'n')}]; }
-            tileL[ty][tx] = l;
-            tileR[ty][tx] = r;
+            ${tileLoad('tileL', ['m', 'k'], f.lhsAlong, (r, c) => `lhs[${f.lhs(r, c)}]`, ['M', 'K'])}
+            ${tileLoad('tileR', ['k', 'n'], f.rhsAlong, (r, c) => `rhs[${f.rhs(r, c)}]`, ['K', 'N'])}
             workgroupBarrier();
             for (var k = 0; k < ${TILE}; k = k + 1) {
               acc = acc + tileL[ty][k] * tileR[k][tx];
@@ -268,9 +300,12 @@ export function attentionScoresWebgpu(q: tf.Tensor, k: tf.Tensor, heads: number)
  */
 export function attentionContextWebgpu(p: tf.Tensor, v: tf.Tensor, heads: number): tf.Tensor3D {
   return tf.tidy(() => {
-    if (p.rank !== 4)
-      throw new Error(`attentionContext: want probabilities [B, A, Tq, Tk], got ${text(p.shape)}`);
     const [b, a, tq, tk] = p.shape as [number, number, number, number];
+    if (p.rank !== 4 || a !== heads || b !== v.shape[0]) {
+      throw new Error(
+        `attentionContext: want probabilities [${v.shape[0]}, ${heads}, Tq, Tk] for v ${text(v.shape)} and ${heads} heads, got ${text(p.shape)}`,
+      );
+    }
     return headsMatMul('pv', p.reshape([b * a, tq, tk]), v, heads) as tf.Tensor3D;
   });
 }

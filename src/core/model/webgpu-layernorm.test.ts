@@ -14,6 +14,7 @@ import {
 } from '../../../test/helpers/dawn.ts';
 import type { CaseReport, Errors, LayerNormReport } from '../../../test/webgpu/layernorm.ts';
 import {
+  ADD_LAYER_NORM,
   COLUMN_SUM,
   LAYER_NORM,
   LAYER_NORM_GRAD_BETA,
@@ -31,7 +32,8 @@ const runChild = (): LayerNormReport => runOnDawn<LayerNormReport>('test/webgpu/
 
 function expectWithin(errors: Errors, what: string, c: CaseReport): void {
   for (const [output, e] of Object.entries(errors)) {
-    expect(e.rel, `${what} ${output} of [${c.shape.join(',')}] eps ${c.eps}`).toBeLessThan(TOLERANCE);
+    const res = c.residual ? ' with a residual' : '';
+    expect(e.rel, `${what} ${output} of [${c.shape.join(',')}] eps ${c.eps}${res}`).toBeLessThan(TOLERANCE);
   }
 }
 
@@ -42,14 +44,39 @@ describe.skipIf(!hasSwiftShader)(`on webgpu (Dawn on SwiftShader; skipped withou
   }, 300_000);
 
   it('gives LayerNorm and its gradients (dx, dgamma, dbeta) of the float64 reference, on every shape', () => {
-    expect(report.cases.length).toBeGreaterThanOrEqual(15);
+    expect(report.cases.length).toBeGreaterThanOrEqual(19);
     for (const c of report.cases) {
       expect(Object.keys(c.kernelVsF64).length, 'outputs compared').toBeGreaterThanOrEqual(1);
       expectWithin(c.kernelVsF64, 'kernel vs float64', c);
       expectWithin(c.plainCpuVsF64, 'plain ops (cpu) vs float64', c);
     }
-    const full = report.cases.filter((c) => Object.keys(c.kernelVsF64).length === 4);
+    const full = report.cases.filter((c) => !c.residual && Object.keys(c.kernelVsF64).length === 4);
     expect(full.length, 'cases with gradients').toBeGreaterThanOrEqual(14);
+  });
+
+  it('gives LayerNorm of x + res and its gradients (dres = dx) of the float64 reference, the sum made inside', () => {
+    const residual = report.cases.filter((c) => c.residual);
+    expect(residual.map((c) => Object.keys(c.kernelVsF64).sort().join())).toEqual([
+      'dbeta,dgamma,dres,dx,y',
+      'dbeta,dgamma,dres,dx,y',
+      'dbeta,dgamma,dres,dx,y',
+      'y',
+    ]);
+    for (const c of residual) {
+      expectWithin(c.kernelVsF64, 'kernel vs float64', c);
+      expectWithin(c.kernelVsPlainWebgpu, 'kernel vs Add and plain ops (webgpu)', c);
+    }
+    expect(report.kernels.residual).toEqual({
+      forward: { [ADD_LAYER_NORM]: 1 },
+      gradX: { [ADD_LAYER_NORM]: 1, [LAYER_NORM_GRAD_X]: 1 },
+      gradAll: {
+        [ADD_LAYER_NORM]: 1,
+        [LAYER_NORM_GRAD_X]: 1,
+        [LAYER_NORM_STATS]: 1,
+        [LAYER_NORM_GRAD_GAMMA]: 1,
+        [LAYER_NORM_GRAD_BETA]: 1,
+      },
+    });
   });
 
   it('gives the numbers of the plain tfjs ops (layerNormOps) on webgpu and on cpu', () => {
@@ -83,6 +110,10 @@ describe.skipIf(!hasSwiftShader)(`on webgpu (Dawn on SwiftShader; skipped withou
   it('runs in the model: one kernel per LayerNorm, the nano step matching PyTorch float64 (standard and ALUM)', () => {
     const m = report.model;
     expect(m.layerNormKernelsPerForward, 'embeddings + 2 layers x 2').toBe(5);
+    expect(m.addLayerNormKernelsPerForward, 'each adds its residual (the embeddings: the token types)').toBe(
+      5,
+    );
+    expect(m.addKernelsPerForward, "the embeddings' words + positions alone").toBe(1);
     expectGoldenSteps({ standard: m.standard, alum: m.alum });
   });
 
@@ -98,6 +129,7 @@ describe('without webgpu', () => {
 
   it('registers its kernels for webgpu only', () => {
     expectWebgpuOnly([
+      ADD_LAYER_NORM,
       COLUMN_SUM,
       LAYER_NORM,
       LAYER_NORM_GRAD_X,
@@ -107,7 +139,7 @@ describe('without webgpu', () => {
     ]);
   });
 
-  it('refuses gamma or beta that do not fit x in one line', () => {
+  it('refuses gamma, beta or a residual that do not fit x in one line', () => {
     const [x, g3, g4, b4, b14] = [
       tf.zeros([2, 4]),
       tf.ones([3]),
@@ -119,6 +151,9 @@ describe('without webgpu', () => {
       'layerNorm: x [2,4], gamma [3], beta [4] do not fit',
     );
     expect(() => layerNormWebgpu(x, g4, b14, 1e-5)).toThrow(/beta \[1,4\] do not fit/);
+    expect(() => layerNormWebgpu(x, g4, b4, 1e-5, b14)).toThrow(
+      'layerNorm: x [2,4], gamma [4], beta [4], residual [1,4] do not fit',
+    );
     tf.dispose([x, g3, g4, b4, b14]);
   });
 

@@ -6,6 +6,8 @@
  * forward, 8 backward for dx alone and 11 with dgamma and dbeta. Same maths as that form: xhat = (x - mean) / sqrt(var + eps) with
  * the variance biased, y = xhat gamma + beta, and with g = dy gamma:
  *   dx = rstd (g - mean(g) - xhat mean(g xhat)),  dgamma = sum over rows of dy xhat,  dbeta = sum of dy.
+ * With a residual (`AlumAddLayerNorm`: a post-LN block's LayerNorm(sublayer(x) + x)) each program reads x + res where
+ * it reads x, so the sum is neither dispatched nor stored, and the residual's gradient is dx.
  * Only the webgpu backend has these kernels; fused.ts calls `layerNormWebgpu` there and the plain ops elsewhere.
  * Tested on Dawn against the plain ops, a float64 reference and the nano model's PyTorch golden step
  * (webgpu-layernorm.test.ts, which runs test/webgpu/layernorm.ts).
@@ -25,6 +27,8 @@ import {
 
 /** Kernel names (what `tf.profile` lists; each is one dispatch). */
 export const LAYER_NORM = 'AlumLayerNorm';
+/** LayerNorm of a residual sum x + res, the sum made in the program (post-LN blocks: LayerNorm(sublayer(x) + x)). */
+export const ADD_LAYER_NORM = 'AlumAddLayerNorm';
 export const LAYER_NORM_GRAD_X = 'AlumLayerNormGradX';
 export const LAYER_NORM_STATS = 'AlumLayerNormStats';
 export const LAYER_NORM_GRAD_GAMMA = 'AlumLayerNormGradGamma';
@@ -42,9 +46,11 @@ const SUM_LANES = 8;
  * the columns tid, tid + W, ... of its row. The row index is the workgroup's (uniform), clamped so that padding
  * workgroups of a reshaped dispatch read a real row and write nothing (barriers stay in uniform control flow).
  */
-function rowPrelude(w: number): string {
+function rowPrelude(w: number, residual: boolean): string {
   return `
     const W = ${w};
+
+    fn xAt(i : i32) -> f32 { return ${residual ? 'x[i] + res[i]' : 'x[i]'}; }
     var<workgroup> red : array<vec2<f32>, ${w}>;
 
     ${workgroupReduce('rowSum', 'vec2<f32>', w, (a, b) => `${a} + ${b}`)}
@@ -52,7 +58,7 @@ function rowPrelude(w: number): string {
     fn rowMean(base : i32, h : i32) -> f32 {
       var s = 0.0;
       for (var c = i32(localIndex); c < h; c = c + W) {
-        s = s + x[base + c];
+        s = s + xAt(base + c);
       }
       return rowSum(vec2<f32>(s, 0.0)).x / f32(h);
     }
@@ -60,7 +66,7 @@ function rowPrelude(w: number): string {
     fn rowRstd(base : i32, h : i32, mean : f32) -> f32 {
       var q = 0.0;
       for (var c = i32(localIndex); c < h; c = c + W) {
-        let d = x[base + c] - mean;
+        let d = xAt(base + c) - mean;
         q = q + d * d;
       }
       return inverseSqrt(rowSum(vec2<f32>(q, 0.0)).x / f32(h) + uniforms.eps);
@@ -77,12 +83,20 @@ const ROW_INPUTS: Record<RowMode, string[]> = {
   stats: ['x'], // -> [N, 2]: mean, rstd
 };
 
+/**
+ * A program's inputs: `names`, with the residual `res` [N, H] after x where the program normalises x + res (read by
+ * `xAt`, so the sum is never stored).
+ */
+function withResidual(names: readonly string[], residual: boolean): string[] {
+  return residual ? names.flatMap((n) => (n === 'x' ? ['x', 'res'] : [n])) : [...names];
+}
+
 /** The per-row body after `row`, `base`, `h`, `valid`, `mean` and `rstd` are known. */
 const ROW_BODY: Record<RowMode, string> = {
   forward: `
       if (valid) {
         for (var c = i32(localIndex); c < h; c = c + W) {
-          setOutputAtIndex(base + c, (x[base + c] - mean) * rstd * gamma[c] + beta[c]);
+          setOutputAtIndex(base + c, (xAt(base + c) - mean) * rstd * gamma[c] + beta[c]);
         }
       }`,
   gradX: `
@@ -91,13 +105,13 @@ const ROW_BODY: Record<RowMode, string> = {
       for (var c = i32(localIndex); c < h; c = c + W) {
         let g = dy[base + c] * gamma[c];
         sg = sg + g;
-        sgx = sgx + g * (x[base + c] - mean) * rstd;
+        sgx = sgx + g * (xAt(base + c) - mean) * rstd;
       }
       let m = rowSum(vec2<f32>(sg, sgx)) / f32(h);
       if (valid) {
         for (var c = i32(localIndex); c < h; c = c + W) {
           let g = dy[base + c] * gamma[c];
-          let xhat = (x[base + c] - mean) * rstd;
+          let xhat = (xAt(base + c) - mean) * rstd;
           setOutputAtIndex(base + c, rstd * (g - m.x - xhat * m.y));
         }
       }`,
@@ -108,7 +122,7 @@ const ROW_BODY: Record<RowMode, string> = {
       }`,
 };
 
-/** One workgroup per row of x [N, H]; `eps` a uniform. */
+/** One workgroup per row of x [N, H] (of x + res with a residual); `eps` a uniform. */
 class LayerNormRowProgram extends RowProgram {
   variableNames: string[];
   uniforms = 'eps : f32,';
@@ -116,14 +130,15 @@ class LayerNormRowProgram extends RowProgram {
   constructor(
     private readonly mode: RowMode,
     [n, h]: [number, number],
+    private readonly residual: boolean,
   ) {
-    super(n, h, mode === 'stats' ? [n, 2] : [n, h], `alumLayerNorm_${mode}`);
-    this.variableNames = ROW_INPUTS[mode];
+    super(n, h, mode === 'stats' ? [n, 2] : [n, h], `alumLayerNorm_${mode}${residual ? '_res' : ''}`);
+    this.variableNames = withResidual(ROW_INPUTS[mode], residual);
   }
 
   getUserCode(): string {
     return `
-      ${rowPrelude(this.workgroupSize[0])}
+      ${rowPrelude(this.workgroupSize[0], this.residual)}
       fn main(index : i32) {
         ${rowIndexWgsl('x', 'h')}
         let mean = rowMean(base, h);
@@ -135,8 +150,8 @@ class LayerNormRowProgram extends RowProgram {
 }
 
 /**
- * Column sums over the rows of dy [N, H] -> [H]: of dy itself (dbeta), or of dy xhat with xhat from x [N, H] and
- * the row statistics [N, 2] (dgamma). A workgroup takes SUM_COLS columns, SUM_LANES threads per column each
+ * Column sums over the rows of dy [N, H] -> [H]: of dy itself (dbeta), or of dy xhat with xhat from x [N, H] (x + res
+ * with a residual) and the row statistics [N, 2] (dgamma). A workgroup takes SUM_COLS columns, SUM_LANES threads per column each
  * summing every SUM_LANES-th row, then a tree over the lanes in workgroup memory.
  */
 class ColumnSumProgram implements WebGPUProgram {
@@ -150,17 +165,19 @@ class ColumnSumProgram implements WebGPUProgram {
   constructor(
     private readonly scaled: boolean,
     [, h]: [number, number],
+    private readonly residual = false,
   ) {
-    this.variableNames = scaled ? ['dy', 'x', 'stats'] : ['dy'];
+    this.variableNames = scaled ? withResidual(['dy', 'x', 'stats'], residual) : ['dy'];
     this.outputShape = [h];
     this.dispatchLayout = { x: [0] };
     this.dispatch = [Math.ceil(h / SUM_COLS), 1, 1];
-    this.shaderKey = `alumLayerNormColumnSum_${scaled ? 'gamma' : 'beta'}`;
+    this.shaderKey = `alumLayerNormColumnSum_${scaled ? 'gamma' : 'beta'}${residual ? '_res' : ''}`;
   }
 
   getUserCode(): string {
+    const xAt = (i: string) => (this.residual ? `(x[${i}] + res[${i}])` : `x[${i}]`);
     const term = this.scaled
-      ? 'dy[r * h + col] * (x[r * h + col] - stats[2 * r]) * stats[2 * r + 1]'
+      ? `dy[r * h + col] * (${xAt('r * h + col')} - stats[2 * r]) * stats[2 * r + 1]`
       : 'dy[r * h + col]';
     return `
       var<workgroup> part : array<f32, ${SUM_COLS * SUM_LANES}>;
@@ -194,17 +211,33 @@ class ColumnSumProgram implements WebGPUProgram {
 
 const epsUniform = (attrs: KernelArgs['attrs']) => [{ type: 'float32', data: [Number(attrs?.['eps'])] }];
 
+/** Whether a kernel's inputs carry a residual `res` to add to x, of x's shape (or a one-line error naming it). */
+function hasResidual(args: KernelArgs, kernel: string): boolean {
+  const [x, res] = [
+    args.inputs['x'] as tf.TensorInfo | undefined,
+    args.inputs['res'] as tf.TensorInfo | undefined,
+  ];
+  if (res === undefined) return false;
+  if (res.dtype !== 'float32' || x === undefined || res.shape.join() !== x.shape.join()) {
+    throw new Error(`${kernel}: the residual ${res.dtype} [${res.shape.join(',')}] does not match x`);
+  }
+  return true;
+}
+
 function runRows(mode: RowMode, kernel: string, args: KernelArgs): tf.TensorInfo {
-  const program = new LayerNormRowProgram(mode, rows(args.inputs['x'] as tf.TensorInfo, kernel));
+  const shape = rows(args.inputs['x'] as tf.TensorInfo, kernel);
+  const program = new LayerNormRowProgram(mode, shape, hasResidual(args, kernel));
   return runProgram(program, args, epsUniform(args.attrs));
 }
 
 function runColumnSum(scaled: boolean, kernel: string, args: KernelArgs): tf.TensorInfo {
-  return runProgram(new ColumnSumProgram(scaled, rows(args.inputs['dy'] as tf.TensorInfo, kernel)), args);
+  const shape = rows(args.inputs['dy'] as tf.TensorInfo, kernel);
+  return runProgram(new ColumnSumProgram(scaled, shape, hasResidual(args, kernel)), args);
 }
 
 const kernels: [string, tf.KernelFunc][] = [
   [LAYER_NORM, (a) => runRows('forward', LAYER_NORM, a)],
+  [ADD_LAYER_NORM, (a) => runRows('forward', ADD_LAYER_NORM, a)],
   [LAYER_NORM_GRAD_X, (a) => runRows('gradX', LAYER_NORM_GRAD_X, a)],
   [LAYER_NORM_STATS, (a) => runRows('stats', LAYER_NORM_STATS, a)],
   [LAYER_NORM_GRAD_GAMMA, (a) => runColumnSum(true, LAYER_NORM_GRAD_GAMMA, a)],
@@ -217,41 +250,84 @@ registerWebgpuKernels(kernels);
  * Per input, only for the inputs a gradient needs (the inner ascent's gradient w.r.t. x runs one dispatch).
  * dy [N, H]; x [N, H] and gamma [H] saved from the forward pass.
  */
+/**
+ * The gradients of LayerNorm of x (`res` undefined) or of x + res: dx (the same for res: a clone, a relabel on webgpu,
+ * so that tfjs may dispose each on its own), dgamma, dbeta.
+ */
+function layerNormGrads(
+  dy: tf.Tensor2D,
+  [x, gamma, res]: [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D?],
+  eps: number,
+): Record<string, () => tf.Tensor> {
+  const run = (kernel: string, inputs: tf.NamedTensorMap) =>
+    tf.engine().runKernel(kernel, inputs, { eps }) as tf.Tensor;
+  const xs = res ? { x, res } : { x };
+  let dx: tf.Tensor | undefined;
+  const gradX = () => (dx ??= run(LAYER_NORM_GRAD_X, { dy, ...xs, gamma })); // [N, H]
+  return {
+    x: gradX,
+    ...(res ? { res: () => gradX().clone() } : {}),
+    gamma: () => run(LAYER_NORM_GRAD_GAMMA, { dy, ...xs, stats: run(LAYER_NORM_STATS, xs) }), // [H]
+    beta: () => run(LAYER_NORM_GRAD_BETA, { dy }), // [H]
+  };
+}
+
 if (!tf.getGradient(LAYER_NORM)) {
   tf.registerGradient({
     kernelName: LAYER_NORM,
     inputsToSave: ['x', 'gamma'],
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
-      const d = dy as tf.Tensor2D;
-      const [x, gamma] = saved as [tf.Tensor2D, tf.Tensor1D];
-      const a = { eps: attrs?.['eps'] as number };
-      const run = (kernel: string, inputs: tf.NamedTensorMap) =>
-        tf.engine().runKernel(kernel, inputs, a) as tf.Tensor;
-      return {
-        x: () => run(LAYER_NORM_GRAD_X, { dy: d, x, gamma }), // [N, H]
-        gamma: () => run(LAYER_NORM_GRAD_GAMMA, { dy: d, x, stats: run(LAYER_NORM_STATS, { x }) }), // [H]
-        beta: () => run(LAYER_NORM_GRAD_BETA, { dy: d }), // [H]
-      };
-    },
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) =>
+      layerNormGrads(dy as tf.Tensor2D, saved as [tf.Tensor2D, tf.Tensor1D], attrs?.['eps'] as number),
+  });
+}
+
+if (!tf.getGradient(ADD_LAYER_NORM)) {
+  tf.registerGradient({
+    kernelName: ADD_LAYER_NORM,
+    inputsToSave: ['x', 'gamma', 'res'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) =>
+      layerNormGrads(
+        dy as tf.Tensor2D,
+        saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D],
+        attrs?.['eps'] as number,
+      ),
   });
 }
 
 /**
  * LayerNorm over the last axis on the webgpu backend: x [..., H], gamma [H], beta [H] -> [..., H], in one
- * dispatch (`AlumLayerNorm`), with the gradients above. Other backends have no such kernel: use
+ * dispatch (`AlumLayerNorm`), with the gradients above; with `residual` (x's shape) of x + residual, the sum made
+ * in the program (`AlumAddLayerNorm`: no Add dispatched, no sum stored). Other backends have no such kernel: use
  * `layerNormOps` there (`layerNormFused` picks).
  */
-export function layerNormWebgpu(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+export function layerNormWebgpu(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+  residual?: tf.Tensor,
+): tf.Tensor {
   const h = x.shape[x.rank - 1] ?? 0;
-  if (x.rank < 1 || gamma.rank !== 1 || beta.rank !== 1 || gamma.shape[0] !== h || beta.shape[0] !== h) {
+  const fits = !residual || residual.shape.join() === x.shape.join();
+  if (
+    x.rank < 1 ||
+    gamma.rank !== 1 ||
+    beta.rank !== 1 ||
+    gamma.shape[0] !== h ||
+    beta.shape[0] !== h ||
+    !fits
+  ) {
+    const res = residual ? `, residual [${residual.shape.join(',')}]` : '';
     throw new Error(
-      `layerNorm: x [${x.shape.join(',')}], gamma [${gamma.shape.join(',')}], beta [${beta.shape.join(',')}] do not fit`,
+      `layerNorm: x [${x.shape.join(',')}], gamma [${gamma.shape.join(',')}], beta [${beta.shape.join(',')}]${res} do not fit`,
     );
   }
   return tf.tidy(() => {
-    const inputs = { x: x.reshape([-1, h]), gamma, beta };
-    const y = tf.engine().runKernel(LAYER_NORM, inputs, { eps }) as tf.Tensor2D; // [N, H]
-    return y.reshape(x.shape);
+    const flat = { x: x.reshape([-1, h]), gamma, beta };
+    const y = residual
+      ? tf.engine().runKernel(ADD_LAYER_NORM, { ...flat, res: residual.reshape([-1, h]) }, { eps })
+      : tf.engine().runKernel(LAYER_NORM, flat, { eps }); // [N, H]
+    return (y as tf.Tensor2D).reshape(x.shape);
   });
 }
 
