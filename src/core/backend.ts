@@ -13,6 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './config.ts';
 import { errorMessage } from './errors.ts';
 import { fastUploads } from './model/webgpu-uploads.ts';
+import { turnWgslOff, wgslOffReason } from './model/wgsl.ts';
+import { wgslCheck } from './train/wgsl-check.ts';
 
 export interface BackendChoice {
   backend: BackendName;
@@ -88,9 +90,33 @@ export async function smokeTest(): Promise<void> {
   if (problem) throw new Error(`smoke test: ${problem}`);
 }
 
+/** Backends whose WGSL programs were checked (`checkWgslPrograms`): once a backend is enough. */
+const wgslChecked = new WeakSet<object>();
+
 /**
- * Loads backend `name`, makes it tfjs's current one and smoke-tests it; throws why it cannot train here.
- * Resolves to its loader's note (a software WebGPU adapter), or null.
+ * On webgpu, this app's WGSL programs against the plain ops (`wgslCheck`), once per backend; where they fail (or
+ * throw), they are turned off for this backend, which then trains on tfjs's own kernels. Resolves to a note saying
+ * so, or null.
+ */
+async function checkWgslPrograms(): Promise<string | null> {
+  const backend = tf.backend();
+  try {
+    if (!wgslChecked.has(backend)) {
+      wgslChecked.add(backend);
+      const problem = await wgslCheck();
+      if (problem) turnWgslOff(problem);
+    }
+  } catch (e) {
+    turnWgslOff(`this app's WebGPU programs failed their self-check: ${errorMessage(e)}`);
+  }
+  const off = wgslOffReason();
+  return off === null ? null : `${off}; it trains on tfjs's own kernels`;
+}
+
+/**
+ * Loads backend `name`, makes it tfjs's current one and smoke-tests it (on webgpu, this app's programs too:
+ * `checkWgslPrograms`); throws why it cannot train here. Resolves to its loaders' and the check's notes (a software
+ * WebGPU adapter, programs turned off), or null.
  */
 export async function useBackend(name: BackendName, loaders: BackendLoaders = {}): Promise<string | null> {
   const note = await loaders[name]?.();
@@ -101,7 +127,8 @@ export async function useBackend(name: BackendName, loaders: BackendLoaders = {}
   const problem = float32Problem(name, tf.env());
   if (problem) throw new Error(problem);
   await smokeTest();
-  return note ?? null;
+  const notes = [note, name === 'webgpu' ? await checkWgslPrograms() : null].filter((n) => n);
+  return notes.length > 0 ? notes.join('; ') : null;
 }
 
 /**

@@ -5,14 +5,42 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
+/** Backends whose WGSL programs were turned off (`turnWgslOff`), with why. */
+const wgslOff = new WeakMap<object, string>();
+
 /**
  * Whether the backend in use runs this repo's WGSL programs: tfjs's WebGPU backend (registered as 'webgpu', with
- * `runWebGPUProgram`). A backend registered under that name without it (a test's stand-in) gets the plain ops.
- * The one owner of that choice: fused.ts, dropout.ts and random.ts ask here.
+ * `runWebGPUProgram`), unless they were turned off for it (`turnWgslOff`: a failed self-check). A backend
+ * registered under that name without it (a test's stand-in) gets the plain ops. The one owner of that choice:
+ * fused.ts, dropout.ts, random.ts and the optimizer ask here.
  */
 export function runsWgsl(): boolean {
   if (tf.getBackend() !== 'webgpu') return false;
-  return typeof (tf.backend() as Partial<WebGPUBackend>).runWebGPUProgram === 'function';
+  const backend = tf.backend() as Partial<WebGPUBackend>;
+  return typeof backend.runWebGPUProgram === 'function' && !wgslOff.has(backend);
+}
+
+/** Turns this repo's WGSL programs off for the backend in use, so that it runs the plain ops; `why` is kept. */
+export function turnWgslOff(why: string): void {
+  wgslOff.set(tf.backend(), why);
+}
+
+/** Why the WGSL programs are off for the backend in use, or null. */
+export function wgslOffReason(): string | null {
+  return wgslOff.get(tf.backend()) ?? null;
+}
+
+/** Runs `work` with the WGSL programs off for the backend in use, then restores what was (a self-check's plain run). */
+export async function withWgslOff<T>(work: () => Promise<T>): Promise<T> {
+  const backend = tf.backend();
+  const before = wgslOff.get(backend);
+  wgslOff.set(backend, 'off for a plain-op run');
+  try {
+    return await work();
+  } finally {
+    if (before === undefined) wgslOff.delete(backend);
+    else wgslOff.set(backend, before);
+  }
 }
 
 export type KernelArgs = Parameters<tf.KernelFunc>[0];
