@@ -96,7 +96,8 @@ const wgslChecked = new WeakSet<object>();
 /**
  * On webgpu, this app's WGSL programs against the plain ops (`wgslCheck`), once per backend; where they fail (or
  * throw), they are turned off for this backend, which then trains on tfjs's own kernels. Resolves to a note saying
- * so, or null.
+ * so, or null. Run on the backend that training keeps (`checkedChoice`), not on each one smoke-tested: on a
+ * software adapter the check takes seconds.
  */
 async function checkWgslPrograms(): Promise<string | null> {
   const backend = tf.backend();
@@ -114,9 +115,18 @@ async function checkWgslPrograms(): Promise<string | null> {
 }
 
 /**
- * Loads backend `name`, makes it tfjs's current one and smoke-tests it (on webgpu, this app's programs too:
- * `checkWgslPrograms`); throws why it cannot train here. Resolves to its loaders' and the check's notes (a software
- * WebGPU adapter, programs turned off), or null.
+ * The backend chosen for training, made tfjs's current one: on webgpu with this app's programs checked
+ * (`checkWgslPrograms`), the reason saying where they were turned off. initBackend and calibrate.ts end here.
+ */
+export async function checkedChoice(choice: BackendChoice): Promise<BackendChoice> {
+  await tf.setBackend(choice.backend);
+  const note = choice.backend === 'webgpu' ? await checkWgslPrograms() : null;
+  return note === null ? choice : { ...choice, reason: `${choice.reason}; ${note}` };
+}
+
+/**
+ * Loads backend `name`, makes it tfjs's current one and smoke-tests it; throws why it cannot train here.
+ * Resolves to its loader's note (a software WebGPU adapter), or null.
  */
 export async function useBackend(name: BackendName, loaders: BackendLoaders = {}): Promise<string | null> {
   const note = await loaders[name]?.();
@@ -127,8 +137,7 @@ export async function useBackend(name: BackendName, loaders: BackendLoaders = {}
   const problem = float32Problem(name, tf.env());
   if (problem) throw new Error(problem);
   await smokeTest();
-  const notes = [note, name === 'webgpu' ? await checkWgslPrograms() : null].filter((n) => n);
-  return notes.length > 0 ? notes.join('; ') : null;
+  return note ?? null;
 }
 
 /**
@@ -150,7 +159,7 @@ export async function initBackend(
         : failures.length === 0
           ? `${name} is the first choice`
           : `fell back to ${name}: ${failures.join('; ')}`;
-      return { backend: name, reason: note === null ? why : `${why}; ${name}: ${note}` };
+      return await checkedChoice({ backend: name, reason: note === null ? why : `${why}; ${name}: ${note}` });
     } catch (e) {
       failures.push(`${name} failed (${errorMessage(e)})`);
     }

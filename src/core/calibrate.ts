@@ -13,7 +13,13 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { AdapterFacts } from './adapter.ts';
-import { initBackend, useBackend, type BackendChoice, type BackendLoaders } from './backend.ts';
+import {
+  checkedChoice,
+  initBackend,
+  useBackend,
+  type BackendChoice,
+  type BackendLoaders,
+} from './backend.ts';
 import { benchRun } from './bench/run.ts';
 import type { BackendName, ModelPresetName } from './config.ts';
 import { errorMessage } from './errors.ts';
@@ -233,9 +239,7 @@ export async function calibrateBackends(
 ): Promise<BackendChoice> {
   const trials = await smokeTrials(chain, loaders);
   if (trials.filter((t) => t.kind !== 'failed').length > 1) await timeTrials(trials, model, limits);
-  const choice = pickBackend(trials, model, limits);
-  await tf.setBackend(choice.backend);
-  return choice;
+  return checkedChoice(pickBackend(trials, model, limits));
 }
 
 /**

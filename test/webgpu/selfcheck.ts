@@ -6,13 +6,14 @@
  *     node --import tsx test/webgpu/selfcheck.ts
  * First on the programs as they are, then with GELU's forward program replaced by one whose WGSL does not compile
  * (what a GPU's compiler that rejects a program does to it: Dawn reports an error no scope takes, and the program
- * writes nothing), through `useBackend` as the page and the CLI choose a backend.
+ * writes nothing), through calibration and `initBackend`, as the page and the CLI choose a backend.
  */
 import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { useBackend } from '../../src/core/backend.ts';
+import { initBackend } from '../../src/core/backend.ts';
+import { calibrateBackends } from '../../src/core/calibrate.ts';
 import { forward, NO_DROPOUT } from '../../src/core/model/bert.ts';
 import { disposeParams } from '../../src/core/model/params.ts';
 import { GELU } from '../../src/core/model/webgpu-activations.ts';
@@ -29,9 +30,13 @@ export interface SelfCheckReport {
     leakedTensors: number;
     worst: { name: string; rel: number };
   };
-  /** `useBackend('webgpu')` with GELU's program broken: its note, whether the programs are off, and why. */
+  /**
+   * webgpu chosen with GELU's program broken, by calibration (which runs the check) and then by `initBackend`: each
+   * choice's reason, whether the programs are off, and why.
+   */
   broken: {
-    note: string | null;
+    calibrated: string;
+    reason: string;
     runsWgsl: boolean;
     offReason: string | null;
     worst: { name: string; rel: number };
@@ -89,8 +94,10 @@ async function main(): Promise<void> {
 
   breakGelu();
   const worst = await wgslCheckDifference();
-  const note = await useBackend('webgpu'); // Dawn is loaded already (a second load crashes Node)
-  const broken = { note, runsWgsl: runsWgsl(), offReason: wgslOffReason(), worst };
+  // Without loaders: Dawn is loaded already (a second load crashes Node).
+  const calibrated = (await calibrateBackends(['webgpu'], {}, 'nano')).reason;
+  const { reason } = await initBackend('webgpu', ['webgpu']);
+  const broken = { calibrated, reason, runsWgsl: runsWgsl(), offReason: wgslOffReason(), worst };
   const report: SelfCheckReport = {
     healthy,
     broken,

@@ -1,5 +1,5 @@
 // The WGSL self-check (wgsl-check.ts): on Dawn (test/webgpu/selfcheck.ts in a child process; test/helpers/dawn.ts says
-// why) it passes the programs as they are and turns them off, through useBackend, when one does not compile; on the cpu
+// why) it passes the programs as they are and turns them off, through initBackend, when one does not compile; on the cpu
 // backend, how it compares two runs' numbers.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +35,9 @@ describeOnDawn<SelfCheckReport>('test/webgpu/selfcheck.ts', 120_000, (reportOf) 
     expect(broken.offReason).toMatch(
       /^this app's WebGPU programs failed their self-check: .+ differs from the plain ops' by \S+ of its largest value$/,
     );
-    expect(broken.note).toBe(`${broken.offReason}; it trains on tfjs's own kernels`);
+    const off = `${broken.offReason}; it trains on tfjs's own kernels`;
+    expect(broken.calibrated.endsWith(`; ${off}`), `the calibrated choice: ${broken.calibrated}`).toBe(true);
+    expect(broken.reason, 'a forced choice, after it').toBe(`forced by the backend option (webgpu); ${off}`);
     expect(Object.keys(forwardAfter).filter((k) => k.startsWith('Alum'))).toEqual([]);
     expect(forwardAfter['Erf'], "GELU's plain ops").toBeGreaterThan(0);
   });
