@@ -101,14 +101,10 @@ const wgslChecked = new WeakSet<object>();
  */
 async function checkWgslPrograms(): Promise<string | null> {
   const backend = tf.backend();
-  try {
-    if (!wgslChecked.has(backend)) {
-      wgslChecked.add(backend);
-      const problem = await wgslCheck();
-      if (problem) turnWgslOff(problem);
-    }
-  } catch (e) {
-    turnWgslOff(`this app's WebGPU programs failed their self-check: ${errorMessage(e)}`);
+  if (!wgslChecked.has(backend)) {
+    wgslChecked.add(backend);
+    const problem = await wgslCheck();
+    if (problem) turnWgslOff(problem);
   }
   const off = wgslOffReason();
   return off === null ? null : `${off}; it trains on tfjs's own kernels`;

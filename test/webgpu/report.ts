@@ -71,16 +71,21 @@ export interface NanoModelReport {
   alum: { lossError: number; gradError: number };
 }
 
-/**
- * `NanoModelReport` of the kernels as wired into the model: the nano golden batch's forward pass without dropout,
- * then the standard and ALUM steps of test/golden/nano-bert.json (`goldenStep`).
- */
-export async function nanoModelCheck(): Promise<NanoModelReport> {
-  const golden = readJson<NanoGolden>('test/golden/nano-bert.json');
+/** The dispatching kernels, by name, of the nano model's forward pass on its golden batch without dropout. */
+export async function nanoForwardKernels(): Promise<Record<string, number>> {
   const nano = loadNano();
-  const batch = nanoBatch(golden);
+  const batch = nanoBatch(readJson<NanoGolden>('test/golden/nano-bert.json'));
   const counts = await dispatchingKernels(() => forward(nano.params, nano.model, batch, NO_DROPOUT));
   tf.dispose(Object.values(batch));
   disposeParams(nano.params);
+  return counts;
+}
+
+/**
+ * `NanoModelReport` of the kernels as wired into the model: the nano forward pass's kernels
+ * (`nanoForwardKernels`), then the standard and ALUM steps of test/golden/nano-bert.json (`goldenStep`).
+ */
+export async function nanoModelCheck(): Promise<NanoModelReport> {
+  const counts = await nanoForwardKernels();
   return { forward: counts, standard: await goldenStep('standard'), alum: await goldenStep('alum') };
 }

@@ -14,13 +14,10 @@ import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../../src/core/backend.ts';
 import { calibrateBackends } from '../../src/core/calibrate.ts';
-import { forward, NO_DROPOUT } from '../../src/core/model/bert.ts';
-import { disposeParams } from '../../src/core/model/params.ts';
 import { GELU } from '../../src/core/model/webgpu-activations.ts';
 import { FlatProgram, runProgram, runsWgsl, withWgslOff, wgslOffReason } from '../../src/core/model/wgsl.ts';
 import { wgslCheck, wgslCheckDifference } from '../../src/core/train/wgsl-check.ts';
-import { loadNano, nanoBatch, readJson, type NanoGolden } from '../helpers/nano.ts';
-import { dispatchingKernels, startWebgpu } from './report.ts';
+import { nanoForwardKernels, startWebgpu } from './report.ts';
 
 export interface SelfCheckReport {
   /** `wgslCheck` on the programs as they are, and whether they stay on. */
@@ -74,23 +71,14 @@ function breakGelu(): void {
   });
 }
 
-async function nanoForward(): Promise<Record<string, number>> {
-  const nano = loadNano();
-  const batch = nanoBatch(readJson<NanoGolden>('test/golden/nano-bert.json'));
-  const counts = await dispatchingKernels(() => forward(nano.params, nano.model, batch, NO_DROPOUT));
-  tf.dispose(Object.values(batch));
-  disposeParams(nano.params);
-  return counts;
-}
-
 async function main(): Promise<void> {
   await startWebgpu({ failOnWebgpuError: false });
   const before = tf.memory().numTensors;
   const problem = await wgslCheck();
   const leakedTensors = tf.memory().numTensors - before;
   const healthy = { problem, runsWgsl: runsWgsl(), leakedTensors, worst: await wgslCheckDifference() };
-  const forwardOff = await withWgslOff(nanoForward);
-  const forwardOn = await nanoForward();
+  const forwardOff = await withWgslOff(nanoForwardKernels);
+  const forwardOn = await nanoForwardKernels();
 
   breakGelu();
   const worst = await wgslCheckDifference();
@@ -103,7 +91,7 @@ async function main(): Promise<void> {
     broken,
     forwardOff,
     forwardOn,
-    forwardAfter: await nanoForward(),
+    forwardAfter: await nanoForwardKernels(),
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { modelConfigFor } from '../config.ts';
+import { errorMessage } from '../errors.ts';
 import { initParams, type Params } from '../model/params.ts';
 import { runsWgsl, withWgslOff } from '../model/wgsl.ts';
 import { makeRng } from '../rng.ts';
@@ -106,11 +107,17 @@ export async function wgslCheckDifference(): Promise<{ name: string; rel: number
 
 /**
  * Runs the check step with this repo's WGSL programs and with the plain ops on the webgpu backend in use: null
- * where they agree (or where the backend runs no WGSL), else why not, in one line.
+ * where they agree (or where the backend runs no WGSL), else why not (a difference, or the error a run threw), in one
+ * line.
  */
 export async function wgslCheck(): Promise<string | null> {
   if (!runsWgsl()) return null;
-  const { name, rel } = await wgslCheckDifference();
-  if (rel <= TOLERANCE) return null;
-  return `this app's WebGPU programs failed their self-check: ${name} differs from the plain ops' by ${rel.toExponential(1)} of its largest value`;
+  const failed = "this app's WebGPU programs failed their self-check";
+  try {
+    const { name, rel } = await wgslCheckDifference();
+    if (rel <= TOLERANCE) return null;
+    return `${failed}: ${name} differs from the plain ops' by ${rel.toExponential(1)} of its largest value`;
+  } catch (e) {
+    return `${failed}: ${errorMessage(e)}`;
+  }
 }
