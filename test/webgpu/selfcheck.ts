@@ -20,8 +20,9 @@ import { wgslCheck, wgslCheckDifference } from '../../src/core/train/wgsl-check.
 import { nanoForwardKernels, startWebgpu } from './report.ts';
 
 export interface SelfCheckReport {
-  /** `wgslCheck` on the programs as they are, and whether they stay on. */
+  /** `wgslCheck` on the programs as they are (`ms`: its wall time, shader compilation included), and whether they stay on. */
   healthy: {
+    ms: number;
     problem: string | null;
     runsWgsl: boolean;
     leakedTensors: number;
@@ -74,9 +75,11 @@ function breakGelu(): void {
 async function main(): Promise<void> {
   await startWebgpu({ failOnWebgpuError: false });
   const before = tf.memory().numTensors;
+  const start = performance.now();
   const problem = await wgslCheck();
+  const ms = performance.now() - start;
   const leakedTensors = tf.memory().numTensors - before;
-  const healthy = { problem, runsWgsl: runsWgsl(), leakedTensors, worst: await wgslCheckDifference() };
+  const healthy = { ms, problem, runsWgsl: runsWgsl(), leakedTensors, worst: await wgslCheckDifference() };
   const forwardOff = await withWgslOff(nanoForwardKernels);
   const forwardOn = await nanoForwardKernels();
 
