@@ -92,6 +92,11 @@ export class Charts {
   async drawnPoints(name: ChartName): Promise<number> {
     return Number((await this.chart(name).getAttribute('data-drawn-points')) ?? '0');
   }
+
+  /** Whether the browser lays out and paints the chart (false while `content-visibility: auto` skips it). */
+  rendered(name: ChartName): Promise<boolean> {
+    return this.chart(name).evaluate((el) => el.checkVisibility({ contentVisibilityAuto: true }));
+  }
 }
 
 export class ConfigForm {

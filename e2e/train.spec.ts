@@ -57,7 +57,7 @@ test('trains with ALUM on webgpu: charts, pause, step, reset', async ({ page, al
   await expect.poll(async () => (await alum.state()).status).toBe('ready');
 });
 
-test('a chart below the fold draws when it scrolls into view, not on every step', async ({
+test('a chart below the fold is laid out, painted and drawn when it scrolls into view, not on every step', async ({
   alum,
   controls,
   charts,
@@ -67,6 +67,8 @@ test('a chart below the fold draws when it scrolls into view, not on every step'
   const delta = charts.chart('delta');
   const below = () => delta.evaluate((el) => el.getBoundingClientRect().top > window.innerHeight);
   expect(await below()).toBe(true); // 1280 x 720: the loss chart is the only one in view
+  expect(await charts.rendered('delta')).toBe(false); // content-visibility: auto skips it
+  expect(await charts.rendered('loss')).toBe(true);
   await controls.start.click();
   await alum.waitForStep(4);
   await controls.pause.click();
@@ -76,5 +78,6 @@ test('a chart below the fold draws when it scrolls into view, not on every step'
   expect(await charts.drawnPoints('delta')).toBeLessThan(points);
   await delta.scrollIntoViewIfNeeded();
   await expect.poll(() => charts.drawnPoints('delta')).toBe(points);
+  expect(await charts.rendered('delta')).toBe(true);
   await expect.poll(() => charts.drawnPoints('loss')).toBe(await charts.points('loss'));
 });
